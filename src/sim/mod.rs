@@ -1,0 +1,86 @@
+//! A TDP + S3 simulator speaking real HTTP on 127.0.0.1: `datalake/retrieve` with TDP's auth
+//! and error behaviour, and S3 objects behind pre-signed URLs (signature, expiry, Range, ETag,
+//! KMS-style ETags, gzip objects), with latency and bandwidth shaping, injected faults and
+//! counters readable over HTTP. Used by the tests, the benchmarks, `tdp-download sim` and the
+//! app's demo mode.
+
+pub mod content;
+mod counters;
+mod files;
+mod server;
+mod shaping;
+
+pub use counters::{Counters, CountersSnapshot};
+pub use files::{demo_files, sim_id, FileKind, SimFile};
+pub use server::Simulator;
+
+use std::time::Duration;
+
+/// Latency and bandwidth of the simulated services.
+#[derive(Debug, Clone, Default)]
+pub struct Shaping {
+    /// Delay before `datalake/retrieve` answers.
+    pub api_latency: Duration,
+    /// Delay before S3 sends response headers.
+    pub s3_first_byte: Duration,
+    /// Bytes per second for one S3 stream (None: unlimited).
+    pub per_connection_bps: Option<u64>,
+    /// Bytes per second for all S3 streams together (None: unlimited).
+    pub total_bps: Option<u64>,
+}
+
+/// Fault probabilities, each drawn per request from (seed, fileId, attempt), so a run repeats
+/// whatever the order of requests.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    pub api_429: f64,
+    pub api_502: f64,
+    pub api_503: f64,
+    /// Above this many concurrent retrieve calls the API answers 429.
+    pub api_concurrency_limit: Option<usize>,
+    /// Seconds sent in `Retry-After` with a 429.
+    pub retry_after_secs: u64,
+    pub s3_500: f64,
+    pub s3_slowdown: f64,
+    /// The connection is cut after part of the body.
+    pub s3_reset: f64,
+    /// The body ends early (clean close before Content-Length).
+    pub s3_truncate: f64,
+    /// The body stops and the connection stays open.
+    pub s3_stall: f64,
+    /// URLs that expire one second after signing.
+    pub short_url_ttl: f64,
+}
+
+/// Everything a simulator is started with.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub token: String,
+    pub org: String,
+    pub seed: u64,
+    pub files: Vec<SimFile>,
+    /// IDs that exist but the caller may not read (403).
+    pub forbidden: Vec<String>,
+    pub shaping: Shaping,
+    pub faults: Faults,
+    /// Lifetime of a pre-signed URL.
+    pub url_ttl: Duration,
+    /// Bind to this port (0: ephemeral). The S3 side uses its own ephemeral port.
+    pub port: u16,
+}
+
+impl SimConfig {
+    pub fn new(files: Vec<SimFile>) -> Self {
+        SimConfig {
+            token: "sim-token-0123456789".into(),
+            org: "demo-org".into(),
+            seed: 7,
+            files,
+            forbidden: Vec::new(),
+            shaping: Shaping::default(),
+            faults: Faults::default(),
+            url_ttl: Duration::from_secs(300),
+            port: 0,
+        }
+    }
+}

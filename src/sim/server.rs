@@ -1,0 +1,646 @@
+//! The two HTTP services: TDP's API and an S3 endpoint, each on its own loopback port.
+
+use super::content::{draw, fill, hash_str, md5_of};
+use super::counters::{Counters, CountersSnapshot};
+use super::files::{FileKind, SimFile};
+use super::shaping::{StreamPacer, TotalPacer};
+use super::{Faults, Shaping, SimConfig};
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+const BUCKET: &str = "ts-sim-datalake";
+const CHUNK: usize = 64 * 1024;
+
+/// Characters kept as they are in an object key inside a URL path.
+const KEY_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+struct Obj {
+    file: SimFile,
+    /// The bytes as stored, for gzip objects (encoded); None: generated on the fly.
+    stored: Option<Arc<Vec<u8>>>,
+    etag: OnceCell<String>,
+}
+
+impl Obj {
+    fn stored_len(&self) -> u64 {
+        match &self.stored {
+            Some(v) => v.len() as u64,
+            None => self.file.size,
+        }
+    }
+
+    async fn etag(&self) -> String {
+        self.etag
+            .get_or_init(|| async {
+                match (&self.stored, self.file.kind) {
+                    (_, FileKind::Kms) => {
+                        // 32 hex digits that are not the MD5 of anything we serve.
+                        format!("{:016x}{:016x}", hash_str(&self.file.id), !hash_str(&self.file.key))
+                    }
+                    (Some(bytes), _) => hex::encode(Md5::digest(bytes.as_slice())),
+                    (None, _) => {
+                        let seed = self.file.content_seed();
+                        let size = self.file.size;
+                        tokio::task::spawn_blocking(move || hex::encode(md5_of(seed, size)))
+                            .await
+                            .unwrap_or_default()
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+}
+
+struct SimState {
+    token: String,
+    org: String,
+    seed: u64,
+    secret: String,
+    by_id: HashMap<String, Arc<Obj>>,
+    by_key: HashMap<String, Arc<Obj>>,
+    forbidden: HashSet<String>,
+    shaping: RwLock<Shaping>,
+    faults: RwLock<Faults>,
+    total_pacer: RwLock<Arc<TotalPacer>>,
+    url_ttl: Duration,
+    counters: Counters,
+    attempts: Mutex<HashMap<(String, &'static str), u64>>,
+    s3_base: String,
+}
+
+impl SimState {
+    fn next_attempt(&self, id: &str, lane: &'static str) -> u64 {
+        let mut map = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry((id.to_string(), lane)).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    fn faults(&self) -> Faults {
+        self.faults.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn shaping(&self) -> Shaping {
+        self.shaping.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A draw for one fault kind of one request.
+    fn roll(&self, id: &str, attempt: u64, kind: u64) -> f64 {
+        draw(self.seed, &[hash_str(id), attempt, kind])
+    }
+
+    fn sign(&self, method: &str, path: &str, query: &str) -> String {
+        let mut h = Md5::new();
+        for part in [self.secret.as_str(), method, path, query] {
+            h.update(part.as_bytes());
+            h.update(b"\n");
+        }
+        hex::encode(h.finalize())
+    }
+
+    fn presign(&self, obj: &Obj, ttl: Duration) -> String {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let expires_ms = (now + ttl).as_millis();
+        let path = format!("/{BUCKET}/{}", utf8_percent_encode(&obj.file.key, KEY_SET));
+        let query = format!(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIASIMULATOR%2F{day}%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date={day}T000000Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host&x-sim-expires-ms={expires_ms}",
+            day = now.as_secs() / 86_400,
+        );
+        let sig = self.sign("GET", &path, &query);
+        format!("{}{path}?{query}&X-Amz-Signature={sig}", self.s3_base)
+    }
+}
+
+/// A running simulator; stops when dropped.
+pub struct Simulator {
+    api_addr: SocketAddr,
+    s3_addr: SocketAddr,
+    state: Arc<SimState>,
+    shutdown: CancellationToken,
+}
+
+impl Simulator {
+    /// Binds both services on 127.0.0.1 and starts serving on the current tokio runtime.
+    pub async fn start(cfg: SimConfig) -> std::io::Result<Simulator> {
+        let api_listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port)).await?;
+        let s3_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let api_addr = api_listener.local_addr()?;
+        let s3_addr = s3_listener.local_addr()?;
+
+        let mut by_id = HashMap::new();
+        let mut by_key = HashMap::new();
+        for file in cfg.files {
+            let stored = match file.kind {
+                FileKind::Gzip => Some(Arc::new(gzip(&file.expected_content()))),
+                _ => None,
+            };
+            let obj = Arc::new(Obj {
+                file,
+                stored,
+                etag: OnceCell::new(),
+            });
+            by_key.insert(obj.file.key.clone(), obj.clone());
+            by_id.insert(obj.file.id.clone(), obj);
+        }
+        let state = Arc::new(SimState {
+            token: cfg.token,
+            org: cfg.org,
+            seed: cfg.seed,
+            secret: format!("sim-secret-{}", cfg.seed),
+            by_id,
+            by_key,
+            forbidden: cfg.forbidden.into_iter().collect(),
+            total_pacer: RwLock::new(Arc::new(TotalPacer::new(cfg.shaping.total_bps))),
+            shaping: RwLock::new(cfg.shaping),
+            faults: RwLock::new(cfg.faults),
+            url_ttl: cfg.url_ttl,
+            counters: Counters::default(),
+            attempts: Mutex::new(HashMap::new()),
+            s3_base: format!("http://{s3_addr}"),
+        });
+
+        let shutdown = CancellationToken::new();
+        let api = Router::new()
+            .route("/v1/datalake/retrieve", get(retrieve))
+            .route("/_sim/counters", get(counters))
+            .with_state(state.clone());
+        let s3 = Router::new().fallback(s3_object).with_state(state.clone());
+        for (listener, router) in [(api_listener, api), (s3_listener, s3)] {
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let serve = axum::serve(listener, router);
+                tokio::select! {
+                    _ = serve => {}
+                    _ = stop.cancelled() => {}
+                }
+            });
+        }
+        Ok(Simulator {
+            api_addr,
+            s3_addr,
+            state,
+            shutdown,
+        })
+    }
+
+    /// The TDP base URL to give a client, e.g. `http://127.0.0.1:41234`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.api_addr)
+    }
+
+    pub fn s3_addr(&self) -> SocketAddr {
+        self.s3_addr
+    }
+
+    pub fn token(&self) -> &str {
+        &self.state.token
+    }
+
+    pub fn org(&self) -> &str {
+        &self.state.org
+    }
+
+    pub fn counters(&self) -> CountersSnapshot {
+        self.state.counters.snapshot()
+    }
+
+    pub fn file(&self, id: &str) -> Option<&SimFile> {
+        self.state.by_id.get(id).map(|o| &o.file)
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self.state.faults.write().unwrap_or_else(|e| e.into_inner()) = faults;
+    }
+
+    pub fn set_shaping(&self, shaping: Shaping) {
+        *self
+            .state
+            .total_pacer
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(TotalPacer::new(shaping.total_bps));
+        *self.state.shaping.write().unwrap_or_else(|e| e.into_inner()) = shaping;
+    }
+
+    /// Stops serving (also done on drop).
+    pub fn stop(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+    let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({
+        "statusCode": status.as_u16(),
+        "error": status.canonical_reason().unwrap_or(""),
+        "message": message,
+    });
+    let mut resp = Response::new(Body::from(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert("content-type", "application/json".parse().expect("static header"));
+    resp
+}
+
+struct ApiSlot<'a>(&'a Counters);
+
+impl Drop for ApiSlot<'_> {
+    fn drop(&mut self) {
+        self.0.api_leave();
+    }
+}
+
+async fn retrieve(
+    State(st): State<Arc<SimState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let in_flight = st.counters.api_enter();
+    let _slot = ApiSlot(&st.counters);
+    let (status, resp) = answer_retrieve(&st, &headers, &q, in_flight).await;
+    st.counters.request("retrieve", status);
+    resp
+}
+
+async fn answer_retrieve(
+    st: &SimState,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    in_flight: usize,
+) -> (u16, Response) {
+    let faults = st.faults();
+    if let Some(limit) = faults.api_concurrency_limit {
+        if in_flight > limit {
+            let mut r = json_error(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
+            r.headers_mut()
+                .insert("retry-after", faults.retry_after_secs.into());
+            return (429, r);
+        }
+    }
+    tokio::time::sleep(st.shaping().api_latency).await;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if header("ts-auth-token") != Some(st.token.as_str()) {
+        return (401, json_error(StatusCode::UNAUTHORIZED, "Invalid token"));
+    }
+    if header("x-org-slug") != Some(st.org.as_str()) {
+        return (
+            403,
+            json_error(StatusCode::FORBIDDEN, "User does not have access to this organization"),
+        );
+    }
+    let Some(id) = q.get("fileId") else {
+        return (400, json_error(StatusCode::BAD_REQUEST, "fileId is required"));
+    };
+    if uuid::Uuid::parse_str(id).is_err() {
+        return (
+            400,
+            json_error(StatusCode::BAD_REQUEST, &format!("Invalid fileId: {id}")),
+        );
+    }
+    if q.get("getPresigned").map(String::as_str) != Some("true") {
+        return (
+            400,
+            json_error(StatusCode::BAD_REQUEST, "the simulator serves getPresigned=true only"),
+        );
+    }
+    let attempt = st.next_attempt(id, "api");
+    if st.roll(id, attempt, 1) < faults.api_429 {
+        let mut r = json_error(StatusCode::TOO_MANY_REQUESTS, "Rate exceeded");
+        r.headers_mut()
+            .insert("retry-after", faults.retry_after_secs.into());
+        return (429, r);
+    }
+    if st.roll(id, attempt, 2) < faults.api_502 {
+        return (502, json_error(StatusCode::BAD_GATEWAY, "Bad Gateway"));
+    }
+    if st.roll(id, attempt, 3) < faults.api_503 {
+        return (503, json_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"));
+    }
+    let Some(obj) = st.by_id.get(id) else {
+        return (
+            404,
+            json_error(StatusCode::NOT_FOUND, &format!("File not found: {id}")),
+        );
+    };
+    if st.forbidden.contains(id) {
+        return (
+            403,
+            json_error(StatusCode::FORBIDDEN, "Access to this file is denied"),
+        );
+    }
+    let ttl = if st.roll(id, attempt, 4) < faults.short_url_ttl {
+        Duration::from_secs(1)
+    } else {
+        st.url_ttl
+    };
+    let body = serde_json::json!({ "url": st.presign(obj, ttl) });
+    let mut r = Response::new(Body::from(body.to_string()));
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().expect("static header"));
+    (200, r)
+}
+
+async fn counters(State(st): State<Arc<SimState>>) -> Response {
+    let body = serde_json::to_string(&st.counters.snapshot()).unwrap_or_default();
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().expect("static header"));
+    r
+}
+
+fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>SIM</RequestId></Error>"
+    );
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("content-type", "application/xml".parse().expect("static header"));
+    r
+}
+
+async fn s3_object(
+    State(st): State<Arc<SimState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if headers.contains_key("ts-auth-token") || headers.contains_key("x-org-slug") {
+        st.counters.tdp_headers_on_s3();
+    }
+    let resp = answer_s3(&st, &method, &uri, &headers).await;
+    st.counters.request("s3", resp.status().as_u16());
+    resp
+}
+
+/// Splits `X-Amz-Signature` off a raw query string.
+fn split_signature(query: &str) -> (String, Option<&str>) {
+    let mut rest = Vec::new();
+    let mut sig = None;
+    for pair in query.split('&') {
+        match pair.strip_prefix("X-Amz-Signature=") {
+            Some(s) => sig = Some(s),
+            None => rest.push(pair),
+        }
+    }
+    (rest.join("&"), sig)
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+}
+
+/// Parses a single `bytes=` range against an object length: Ok(None) means no range.
+fn parse_range(value: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(v) = value else { return Ok(None) };
+    let spec = v.strip_prefix("bytes=").ok_or(())?;
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (start, end) = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| ())?;
+        if n == 0 || len == 0 {
+            return Err(());
+        }
+        (len.saturating_sub(n), len - 1)
+    } else {
+        let start: u64 = a.parse().map_err(|_| ())?;
+        let end = if b.is_empty() {
+            len.saturating_sub(1)
+        } else {
+            b.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))
+        };
+        (start, end)
+    };
+    if start >= len || end < start {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+async fn answer_s3(st: &Arc<SimState>, method: &Method, uri: &Uri, headers: &HeaderMap) -> Response {
+    let query = uri.query().unwrap_or("");
+    let (unsigned, sig) = split_signature(query);
+    let expected = st.sign(method.as_str(), uri.path(), &unsigned);
+    if sig != Some(expected.as_str()) {
+        return s3_error(
+            StatusCode::FORBIDDEN,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        );
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let expires_ms: u128 = query_param(query, "x-sim-expires-ms")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if now_ms > expires_ms {
+        return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
+    }
+    let key_enc = uri
+        .path()
+        .strip_prefix(&format!("/{BUCKET}/"))
+        .unwrap_or("");
+    let key = percent_decode_str(key_enc).decode_utf8_lossy().to_string();
+    let Some(obj) = st.by_key.get(&key).cloned() else {
+        return s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.");
+    };
+    let shaping = st.shaping();
+    tokio::time::sleep(shaping.s3_first_byte).await;
+
+    let faults = st.faults();
+    let id = obj.file.id.clone();
+    let attempt = st.next_attempt(&id, "s3");
+    if st.roll(&id, attempt, 11) < faults.s3_500 {
+        return s3_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        );
+    }
+    if st.roll(&id, attempt, 12) < faults.s3_slowdown {
+        return s3_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SlowDown",
+            "Please reduce your request rate.",
+        );
+    }
+    let etag = obj.etag().await;
+    if let Some(want) = headers.get("if-match").and_then(|v| v.to_str().ok()) {
+        if want.trim_matches('"') != etag {
+            return s3_error(
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                "At least one of the pre-conditions you specified did not hold",
+            );
+        }
+    }
+    let len = obj.stored_len();
+    let range = match parse_range(headers.get("range").and_then(|v| v.to_str().ok()), len) {
+        Ok(r) => r,
+        Err(()) => {
+            let mut r = s3_error(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "InvalidRange",
+                "The requested range is not satisfiable",
+            );
+            r.headers_mut()
+                .insert("content-range", format!("bytes */{len}").parse().expect("ascii"));
+            return r;
+        }
+    };
+    let (start, end_excl, status) = match range {
+        Some((s, e)) => (s, e + 1, StatusCode::PARTIAL_CONTENT),
+        None => (0, len, StatusCode::OK),
+    };
+    let body_len = end_excl - start;
+
+    // Where (if at all) this body goes wrong.
+    let cut_at = |kind: u64| start + (st.roll(&id, attempt, kind + 100) * body_len as f64) as u64;
+    let failure = if body_len == 0 {
+        None
+    } else if st.roll(&id, attempt, 13) < faults.s3_reset {
+        Some((cut_at(13), BodyFault::Reset))
+    } else if st.roll(&id, attempt, 14) < faults.s3_truncate {
+        Some((cut_at(14), BodyFault::Truncate))
+    } else if st.roll(&id, attempt, 15) < faults.s3_stall {
+        Some((cut_at(15), BodyFault::Stall))
+    } else {
+        None
+    };
+
+    let pacer = st.total_pacer.read().unwrap_or_else(|e| e.into_inner()).clone();
+    st.counters.stream_open(&obj.file.key);
+    let body = BodyState {
+        st: st.clone(),
+        obj: obj.clone(),
+        pos: start,
+        end: end_excl,
+        failure,
+        pacer: StreamPacer::new(shaping.per_connection_bps),
+        total: pacer,
+    };
+    let stream = futures_util::stream::unfold(body, |mut b| async move {
+        let item = b.next_chunk().await?;
+        Some((item, b))
+    });
+
+    let mut builder = Response::builder()
+        .status(status)
+        .header("content-length", body_len)
+        .header("etag", format!("\"{etag}\""))
+        .header("accept-ranges", "bytes")
+        .header("content-type", "application/octet-stream")
+        .header("last-modified", httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(1_760_000_000)));
+    if range.is_some() {
+        builder = builder.header("content-range", format!("bytes {start}-{}/{len}", end_excl - 1));
+    }
+    match obj.file.kind {
+        FileKind::Kms => {
+            builder = builder
+                .header("x-amz-server-side-encryption", "aws:kms")
+                .header("x-amz-server-side-encryption-aws-kms-key-id", "arn:aws:kms:us-east-1:000000000000:key/sim");
+        }
+        FileKind::Gzip => builder = builder.header("content-encoding", "gzip"),
+        FileKind::Plain => {}
+    }
+    if let Some(cd) = &obj.file.content_disposition {
+        builder = builder.header("content-disposition", cd);
+    }
+    builder
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "bad header"))
+}
+
+#[derive(Clone, Copy)]
+enum BodyFault {
+    Reset,
+    Truncate,
+    Stall,
+}
+
+struct BodyState {
+    st: Arc<SimState>,
+    obj: Arc<Obj>,
+    pos: u64,
+    end: u64,
+    failure: Option<(u64, BodyFault)>,
+    pacer: StreamPacer,
+    total: Arc<TotalPacer>,
+}
+
+impl Drop for BodyState {
+    fn drop(&mut self) {
+        self.st.counters.stream_close(&self.obj.file.key);
+    }
+}
+
+impl BodyState {
+    async fn next_chunk(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        let limit = match self.failure {
+            Some((at, _)) => at.min(self.end),
+            None => self.end,
+        };
+        if self.pos >= limit {
+            return match self.failure {
+                Some((_, BodyFault::Reset)) if self.pos < self.end => Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "simulated connection reset",
+                ))),
+                Some((_, BodyFault::Stall)) if self.pos < self.end => {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                    None
+                }
+                // A truncated body simply ends before Content-Length.
+                _ => None,
+            };
+        }
+        let n = (limit - self.pos).min(CHUNK as u64) as usize;
+        let chunk = match &self.obj.stored {
+            Some(bytes) => Bytes::copy_from_slice(&bytes[self.pos as usize..self.pos as usize + n]),
+            None => {
+                let mut buf = vec![0u8; n];
+                fill(self.obj.file.content_seed(), self.pos, &mut buf);
+                Bytes::from(buf)
+            }
+        };
+        self.pacer.pace(n, &self.total).await;
+        self.pos += n as u64;
+        self.st.counters.served(n as u64);
+        Some(Ok(chunk))
+    }
+}
