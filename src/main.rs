@@ -1,1 +1,259 @@
-fn main(){}
+//! `tdp-download`: bulk download of TDP files from the command line, on the same engine as
+//! the desktop app.
+
+mod cli;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cli::render::render;
+use cli::size::human;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tdp_engine::credentials;
+use tdp_engine::report::Status;
+use tdp_engine::tdp::{api_host, normalise_base_url};
+use tdp_engine::{CancellationToken, EventSender, JobConfig, Layout, Token};
+
+/// Downloads many files from the TetraScience Data Platform data lake: resumable, verified,
+/// with a report of every input line.
+///
+/// The token comes from TDP_TOKEN, else from the OS keychain entry the desktop app saves
+/// (service tdp-bulk-downloader, account <org>@<api host>). It is never taken from the command
+/// line, where other users could see it.
+///
+/// Exit codes: 0 every valid ID is in place and no line was invalid; 1 some files failed or
+/// some lines were invalid; 2 usage, configuration or authentication error, or the job could
+/// not go on (destination not writable, disk full); 130 interrupted (a rerun resumes).
+#[derive(Debug, Parser)]
+#[command(name = "tdp-download", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    download: DownloadArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a local TDP + S3 simulator to try the tool without a TDP account.
+    Sim(cli::sim_cmd::SimArgs),
+    /// Measure this engine against a replica of the published notebook on the simulator.
+    Bench(cli::bench::BenchArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LayoutArg {
+    /// Every file in the destination; same names get a suffix from the file ID.
+    Flat,
+    /// The object key's folders below the destination.
+    Mirror,
+}
+
+#[derive(Debug, Args)]
+struct DownloadArgs {
+    /// TDP API base URL, e.g. https://api.tetrascience.com (with or without /v1).
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// Organisation slug (sent as x-org-slug).
+    #[arg(long, value_name = "SLUG")]
+    org: Option<String>,
+    /// Destination folder.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// File of IDs (.txt or .csv with a fileId column), or - for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    ids: Option<String>,
+    /// File IDs (separated by spaces, commas or semicolons).
+    #[arg(value_name = "ID")]
+    id_args: Vec<String>,
+    /// Simultaneous S3 connections.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    concurrency: usize,
+    /// Most URL look-ups in flight (adapts down when TDP throttles).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    api_concurrency: usize,
+    #[arg(long, value_enum, default_value = "flat")]
+    layout: LayoutArg,
+    /// JSON report path; a CSV with the same stem is written beside it
+    /// [default: <DIR>/tdp-download-report.json].
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+    /// Print only failures and the summary.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Seconds without data before a connection counts as stalled.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    read_timeout: u64,
+    /// Attempts in a row without progress before a file fails.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    retries: u32,
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}\n\nFor more information, try '--help'.");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TDP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Some(Command::Sim(args)) => match cli::sim_cmd::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => usage_error(&e),
+            },
+            Some(Command::Bench(args)) => cli::bench::run(args).await,
+            None => download(cli.download).await,
+        }
+    })
+}
+
+fn read_ids(args: &DownloadArgs) -> Result<tdp_engine::ParsedIds, String> {
+    let mut parsed = tdp_engine::ParsedIds::default();
+    if let Some(src) = &args.ids {
+        let text = if src == "-" {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| format!("cannot read IDs from standard input: {e}"))?;
+            s
+        } else {
+            std::fs::read_to_string(src).map_err(|e| format!("cannot read the ID file {src}: {e}"))?
+        };
+        parsed = tdp_engine::parse_ids(&text);
+    }
+    if !args.id_args.is_empty() {
+        let next = parsed.lines.last().map(|l| l.line + 1).unwrap_or(1);
+        parsed = parsed.merge(tdp_engine::parse_args(&args.id_args, next));
+    }
+    if parsed.lines.is_empty() {
+        return Err("no file IDs given: use --ids FILE, --ids - (standard input) or list IDs as arguments".into());
+    }
+    Ok(parsed)
+}
+
+fn token_for(base_url: &str, org: &str) -> Result<Token, String> {
+    if let Ok(t) = std::env::var("TDP_TOKEN") {
+        if !t.trim().is_empty() {
+            return Ok(Token::new(t));
+        }
+    }
+    let base = normalise_base_url(base_url).map_err(|e| e.to_string())?;
+    let account = credentials::account(org, &api_host(&base));
+    match credentials::load(&account, credentials::DEFAULT_TIMEOUT) {
+        Ok(Some(t)) => Ok(Token::new(t)),
+        Ok(None) => Err(format!(
+            "no auth token: set TDP_TOKEN, or save the token for {account} with the desktop app (\"Remember in keychain\")"
+        )),
+        Err(e) => Err(format!("no auth token: TDP_TOKEN is not set and {e}")),
+    }
+}
+
+async fn download(args: DownloadArgs) -> ExitCode {
+    let (Some(base_url), Some(org), Some(out)) = (&args.base_url, &args.org, &args.out) else {
+        return usage_error("--base-url, --org and --out are required to download (or use a subcommand: sim, bench)");
+    };
+    if args.concurrency == 0 || args.api_concurrency == 0 {
+        return usage_error("--concurrency and --api-concurrency must be at least 1");
+    }
+    if let Err(e) = normalise_base_url(base_url) {
+        return usage_error(&e.to_string());
+    }
+    let input = match read_ids(&args) {
+        Ok(i) => i,
+        Err(e) => return usage_error(&e),
+    };
+    let token = match token_for(base_url, org) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut cfg = JobConfig::new(base_url, org, out);
+    cfg.concurrency = args.concurrency;
+    cfg.api_concurrency = args.api_concurrency;
+    cfg.layout = match args.layout {
+        LayoutArg::Flat => Layout::Flat,
+        LayoutArg::Mirror => Layout::Mirror,
+    };
+    cfg.report = args.report.clone();
+    cfg.read_timeout = Duration::from_secs(args.read_timeout.max(1));
+    cfg.retry.budget = args.retries.max(1);
+
+    let (tx, rx) = EventSender::channel();
+    let terminal = std::io::stderr().is_terminal();
+    let renderer = tokio::spawn(render(rx, terminal, args.quiet));
+    let cancel = CancellationToken::new();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: finishing writes and saving state (a rerun resumes)...");
+            on_ctrl_c.cancel();
+        }
+    });
+    let result = tdp_engine::run(cfg, token, &input, tx, cancel).await;
+    let _ = renderer.await;
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let s = &result.summary;
+    for row in &result.rows {
+        if matches!(row.status, Status::Failed | Status::Invalid) {
+            eprintln!(
+                "  line {}: {} {}: {}",
+                row.line,
+                row.status.as_str(),
+                row.input,
+                row.error.as_deref().unwrap_or("")
+            );
+        }
+    }
+    let rate = if s.seconds > 0.0 { s.bytes as f64 / s.seconds } else { 0.0 };
+    eprintln!(
+        "{} downloaded, {} skipped, {} failed, {} invalid, {} duplicate lines{} — {} in {:.1} s ({}/s)",
+        s.downloaded,
+        s.skipped,
+        s.failed,
+        s.invalid,
+        s.duplicates,
+        if s.cancelled > 0 { format!(", {} not finished", s.cancelled) } else { String::new() },
+        human(s.bytes),
+        s.seconds,
+        human(rate as u64)
+    );
+    match &result.report_error {
+        Some(e) => eprintln!("warning: {e}"),
+        None => eprintln!("report: {}", result.report_path.display()),
+    }
+    if let Some(fatal) = &result.fatal {
+        eprintln!("error: {fatal}");
+        return ExitCode::from(2);
+    }
+    if result.cancelled {
+        return ExitCode::from(130);
+    }
+    if s.failed > 0 || s.invalid > 0 || result.report_error.is_some() {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,4 @@
+pub mod bench;
+pub mod render;
+pub mod sim_cmd;
+pub mod size;

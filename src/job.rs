@@ -1,0 +1,391 @@
+//! A download job: the scheduler that runs files through the API lane and the S3 slots,
+//! keeps the journal, emits events and writes the report.
+
+use crate::events::{Event, EventSender, Progress, Summary};
+use crate::input::ParsedIds;
+use crate::limiter::AdaptiveLimit;
+use crate::naming::Layout;
+use crate::report::{self, FileOutcome, Status, DEFAULT_REPORT};
+use crate::retry::RetryPolicy;
+use crate::s3::S3Client;
+use crate::sink::is_disk_full;
+use crate::state::{StateError, Store};
+use crate::tdp::{TdpClient, TdpError, Token};
+use crate::transfer::process_file;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    pub base_url: String,
+    pub org: String,
+    pub dest: PathBuf,
+    pub layout: Layout,
+    /// Simultaneous S3 connections.
+    pub concurrency: usize,
+    /// Most URL look-ups in flight; the lane adapts below it when TDP throttles.
+    pub api_concurrency: usize,
+    /// JSON report path (a CSV sits beside it); default `<dest>/tdp-download-report.json`.
+    pub report: Option<PathBuf>,
+    pub retry: RetryPolicy,
+    /// Files at least this large are fetched as parallel ranges.
+    pub split_threshold: u64,
+    pub part_size: u64,
+    /// No bytes for this long mid-body is a stall.
+    pub read_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// A pre-signed URL older than this is fetched again before use.
+    pub url_max_age: Duration,
+    /// Bytes between durable checkpoints of a stream.
+    pub checkpoint_bytes: u64,
+}
+
+impl JobConfig {
+    pub fn new(base_url: &str, org: &str, dest: &Path) -> Self {
+        JobConfig {
+            base_url: base_url.to_string(),
+            org: org.to_string(),
+            dest: dest.to_path_buf(),
+            layout: Layout::Flat,
+            concurrency: 32,
+            api_concurrency: 64,
+            report: None,
+            retry: RetryPolicy::default(),
+            split_threshold: 16 << 20,
+            part_size: 8 << 20,
+            read_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            url_max_age: Duration::from_secs(240),
+            checkpoint_bytes: 16 << 20,
+        }
+    }
+
+    pub fn report_path(&self) -> PathBuf {
+        self.report
+            .clone()
+            .unwrap_or_else(|| self.dest.join(DEFAULT_REPORT))
+    }
+}
+
+/// Why a whole job could not start or had to stop.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Config(#[from] TdpError),
+    #[error("TDP rejected the auth token ({0}). Check the token (it may have expired) and try again")]
+    Unauthorized(String),
+    #[error("TDP denied access ({0}). Check the org slug and that your account may read these files")]
+    Forbidden(String),
+    #[error("the disk is full at {0}. Free some space and run the same job again: it resumes where it stopped")]
+    DiskFull(PathBuf),
+    #[error("cannot write to {path}: {reason}. Choose a writable folder")]
+    Destination { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// What a finished (or stopped) job produced.
+#[derive(Debug, Clone)]
+pub struct JobResult {
+    pub summary: Summary,
+    pub rows: Vec<report::ReportRow>,
+    /// Set when the job stopped because of an error that concerns every file.
+    pub fatal: Option<JobError>,
+    pub cancelled: bool,
+    pub report_path: PathBuf,
+    pub report_error: Option<String>,
+}
+
+pub(crate) enum Forbidden {
+    ThisFile,
+    WholeJob,
+    Undecided,
+}
+
+#[derive(Default)]
+pub(crate) struct AuthGate {
+    replies: usize,
+    forbidden: usize,
+    successes: usize,
+}
+
+impl AuthGate {
+    pub(crate) fn success(&mut self) {
+        self.replies += 1;
+        self.successes += 1;
+    }
+
+    pub(crate) fn other(&mut self) {
+        self.replies += 1;
+    }
+
+    /// A 403 from TDP. When 403s are all TDP has said so far, at least 3 of them (or one per
+    /// file), the org slug or the account is wrong and the whole job stops; before that
+    /// point it is too early to tell, and the file asks again.
+    pub(crate) fn forbidden(&mut self, files: usize) -> Forbidden {
+        self.replies += 1;
+        self.forbidden += 1;
+        if self.successes > 0 || self.forbidden < self.replies {
+            Forbidden::ThisFile
+        } else if self.forbidden >= files.clamp(1, 3) {
+            Forbidden::WholeJob
+        } else {
+            Forbidden::Undecided
+        }
+    }
+}
+
+pub(crate) struct Ctx {
+    pub cfg: JobConfig,
+    pub tdp: TdpClient,
+    pub s3: S3Client,
+    pub api_lane: Arc<AdaptiveLimit>,
+    pub s3_slots: Arc<Semaphore>,
+    store: Mutex<Store>,
+    pub events: EventSender,
+    pub progress: Progress,
+    pub cancel: CancellationToken,
+    fatal: Mutex<Option<JobError>>,
+    pub gate: Mutex<AuthGate>,
+    rng: Mutex<fastrand::Rng>,
+    pub files_total: usize,
+}
+
+impl Ctx {
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn gate(&self) -> MutexGuard<'_, AuthGate> {
+        self.gate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops every file: the first reason given is the one reported.
+    pub fn stop(&self, err: JobError) {
+        let mut f = self.fatal.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_none() {
+            tracing::warn!("stopping the job: {err}");
+            *f = Some(err);
+        }
+        self.cancel.cancel();
+    }
+
+    pub fn backoff(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        self.cfg
+            .retry
+            .delay(failures, retry_after, &mut || rng.f64())
+    }
+
+    /// A write to the destination failed: disk full and unwritable folders stop the job.
+    pub fn disk_error(&self, e: &std::io::Error, path: &Path) -> JobError {
+        if is_disk_full(e) {
+            JobError::DiskFull(self.cfg.dest.clone())
+        } else {
+            JobError::Destination {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }
+        }
+    }
+
+    pub fn state_error(&self, e: &StateError) -> JobError {
+        match e.io() {
+            Some(io) => self.disk_error(io, &self.cfg.dest),
+            None => JobError::Setup(e.to_string()),
+        }
+    }
+}
+
+/// Relative names of the report files when they sit inside the destination.
+fn reserved_names(dest: &Path, report: &Path) -> Vec<String> {
+    [report.to_path_buf(), report::csv_path(report)]
+        .iter()
+        .filter_map(|p| p.strip_prefix(dest).ok())
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .collect()
+}
+
+/// Runs a job to the end, a fatal error, or cancellation. Every valid ID ends in the result.
+pub async fn run(
+    cfg: JobConfig,
+    token: Token,
+    input: &ParsedIds,
+    events: EventSender,
+    cancel: CancellationToken,
+) -> Result<JobResult, JobError> {
+    let started = Instant::now();
+    if token.is_empty() {
+        return Err(JobError::Setup("no auth token was given".into()));
+    }
+    let tdp = TdpClient::new(
+        &cfg.base_url,
+        &cfg.org,
+        token,
+        cfg.connect_timeout,
+        cfg.read_timeout,
+    )?;
+    let s3 = S3Client::new(cfg.connect_timeout, cfg.read_timeout)
+        .map_err(|e| JobError::Setup(e.to_string()))?;
+    let report_path = cfg.report_path();
+    let reserved = reserved_names(&cfg.dest, &report_path);
+    let dest = cfg.dest.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&dest, &reserved))
+        .await
+        .map_err(|e| JobError::Setup(e.to_string()))?
+        .map_err(|e| match e.io() {
+            Some(io) if is_disk_full(io) => JobError::DiskFull(cfg.dest.clone()),
+            Some(io) => JobError::Destination {
+                path: cfg.dest.clone(),
+                reason: io.to_string(),
+            },
+            None => JobError::Setup(e.to_string()),
+        })?;
+
+    let ids = input.unique_ids();
+    let counts = input.counts();
+    events.send(Event::JobStarted {
+        total_lines: input.lines.len(),
+        valid: counts.valid,
+        invalid: counts.invalid,
+        duplicates: counts.duplicates,
+        files: ids.len(),
+    });
+    let concurrency = cfg.concurrency.max(1);
+    let api = cfg.api_concurrency.max(1);
+    // Files in flight: those transferring plus a look-ahead whose URLs are being resolved,
+    // so S3 slots never wait on the API; bounded, so memory does not grow with the job.
+    let in_flight = concurrency + api.max(concurrency);
+    let job_cancel = cancel.child_token();
+    let ctx = Arc::new(Ctx {
+        tdp,
+        s3,
+        api_lane: AdaptiveLimit::new(api, api),
+        s3_slots: Arc::new(Semaphore::new(concurrency)),
+        store: Mutex::new(store),
+        events: events.clone(),
+        progress: Progress::default(),
+        cancel: job_cancel.clone(),
+        fatal: Mutex::new(None),
+        gate: Mutex::new(AuthGate::default()),
+        rng: Mutex::new(fastrand::Rng::new()),
+        files_total: ids.len(),
+        cfg,
+    });
+
+    let ticker_stop = CancellationToken::new();
+    let ticker = tokio::spawn(tick_progress(ctx.clone(), ticker_stop.clone()));
+
+    let mut outcomes: HashMap<String, FileOutcome> = HashMap::with_capacity(ids.len());
+    let mut tasks = JoinSet::new();
+    let mut pending = ids.into_iter();
+    loop {
+        while tasks.len() < in_flight && !job_cancel.is_cancelled() {
+            let Some(id) = pending.next() else { break };
+            tasks.spawn(process_file(ctx.clone(), id));
+        }
+        match tasks.join_next().await {
+            Some(Ok((id, outcome))) => {
+                outcomes.insert(id, outcome);
+            }
+            Some(Err(e)) => tracing::error!("a file task ended abnormally: {e}"),
+            None => break,
+        }
+    }
+    ticker_stop.cancel();
+    let _ = ticker.await;
+    emit_progress(&ctx, 0.0);
+
+    let fatal = ctx
+        .fatal
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let cancelled = cancel.is_cancelled();
+    let rows = report::rows(input, &outcomes);
+    let mut summary = Summary {
+        total_lines: input.lines.len(),
+        valid: counts.valid,
+        invalid: counts.invalid,
+        duplicates: counts.duplicates,
+        seconds: started.elapsed().as_secs_f64(),
+        stopped: fatal
+            .as_ref()
+            .map(|f| f.to_string())
+            .or_else(|| cancelled.then(|| "cancelled".to_string())),
+        report: Some(report_path.to_string_lossy().into_owned()),
+        ..Summary::default()
+    };
+    for o in outcomes.values() {
+        match o.status {
+            Status::Downloaded => {
+                summary.downloaded += 1;
+                summary.bytes += o.bytes.unwrap_or(0);
+            }
+            Status::Skipped => summary.skipped += 1,
+            Status::Failed => summary.failed += 1,
+            _ => summary.cancelled += 1,
+        }
+    }
+    summary.cancelled += counts.valid.saturating_sub(outcomes.len());
+    let report_error = {
+        let (path, summary, rows) = (report_path.clone(), summary.clone(), rows.clone());
+        tokio::task::spawn_blocking(move || report::write(&path, &summary, &rows))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .err()
+            .map(|e| format!("could not write the report {}: {e}", report_path.display()))
+    };
+    events.send(Event::JobFinished {
+        summary: summary.clone(),
+    });
+    Ok(JobResult {
+        summary,
+        rows,
+        fatal,
+        cancelled,
+        report_path,
+        report_error,
+    })
+}
+
+fn emit_progress(ctx: &Ctx, rate: f64) {
+    ctx.events.send(Event::Progress {
+        files_done: ctx.progress.files_done.load(Ordering::Relaxed) as usize,
+        files_total: ctx.files_total,
+        bytes_done: ctx.progress.bytes_done.load(Ordering::Relaxed),
+        bytes_known: ctx.progress.bytes_known.load(Ordering::Relaxed),
+        bytes_per_second: rate,
+        active: ctx.progress.active(200),
+    });
+}
+
+/// At most ten progress events a second, whatever the number of files.
+async fn tick_progress(ctx: Arc<Ctx>, stop: CancellationToken) {
+    let mut interval = tokio::time::interval(Duration::from_millis(100));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last = (Instant::now(), 0u64);
+    let mut rate = 0.0;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let now = Instant::now();
+        let bytes = ctx.progress.bytes_done.load(Ordering::Relaxed);
+        let dt = now.duration_since(last.0).as_secs_f64();
+        if dt > 0.0 {
+            let inst = (bytes - last.1) as f64 / dt;
+            rate = if rate == 0.0 { inst } else { 0.7 * rate + 0.3 * inst };
+        }
+        last = (now, bytes);
+        emit_progress(&ctx, rate);
+    }
+}

@@ -1,0 +1,197 @@
+//! File names that are safe on Windows, macOS and Linux, taken from the object key or
+//! `Content-Disposition`, and relative paths that cannot leave the destination.
+
+use percent_encoding::percent_decode_str;
+use std::path::{Component, Path, PathBuf};
+
+const MAX_NAME_BYTES: usize = 255;
+const RESERVED: [&str; 22] = [
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// How files are placed under the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Every file directly in the destination, colliding names made unique.
+    #[default]
+    Flat,
+    /// The object key's folders (without the bucket) below the destination.
+    Mirror,
+}
+
+/// One path component made safe everywhere: no separators, reserved characters or control
+/// characters, no trailing dots or spaces, no reserved device names, at most 255 bytes.
+pub fn safe_component(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| match c {
+            '<' | '>' | ':' | '"' | '/' | '\\' | '|' | '?' | '*' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    while s.ends_with('.') || s.ends_with(' ') {
+        s.pop();
+    }
+    if s.is_empty() {
+        return "_".to_string();
+    }
+    let stem = s.split('.').next().unwrap_or("").trim_end().to_ascii_uppercase();
+    if RESERVED.contains(&stem.as_str()) {
+        s.insert(0, '_');
+    }
+    truncate_keeping_extension(&s, MAX_NAME_BYTES)
+}
+
+/// Splits `name.ext` into ("name", ".ext"); a leading dot is not an extension.
+pub fn split_extension(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(i) if i > 0 && name.len() - i <= 16 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    }
+}
+
+fn floor_char_boundary(s: &str, max: usize) -> usize {
+    let mut i = max.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn truncate_keeping_extension(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let (stem, ext) = split_extension(name);
+    let keep = floor_char_boundary(stem, max.saturating_sub(ext.len()));
+    format!("{}{ext}", &stem[..keep])
+}
+
+/// The name with a deterministic suffix from the file ID, for a name already taken.
+pub fn with_suffix(name: &str, file_id: &str, long: bool) -> String {
+    let (stem, ext) = split_extension(name);
+    let short: String = if long {
+        file_id.to_string()
+    } else {
+        file_id.chars().filter(|c| *c != '-').take(8).collect()
+    };
+    let suffix = format!("~{short}{ext}");
+    let keep = floor_char_boundary(stem, MAX_NAME_BYTES.saturating_sub(suffix.len()));
+    format!("{}{suffix}", &stem[..keep])
+}
+
+/// The object key from a pre-signed URL: virtual-hosted (`bucket.s3....amazonaws.com/key`)
+/// or path-style (`host/bucket/key`).
+pub fn object_key(url: &url::Url) -> Vec<String> {
+    let host = url.host_str().unwrap_or("");
+    let virtual_hosted = (host.contains(".s3.") || host.contains(".s3-")) && !host.starts_with("s3.");
+    let mut segments: Vec<String> = url
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    if !virtual_hosted && !segments.is_empty() {
+        segments.remove(0);
+    }
+    segments
+}
+
+/// The file name from `Content-Disposition` (`filename*=UTF-8''...` preferred), if any.
+pub fn disposition_filename(value: &str) -> Option<String> {
+    let mut plain = None;
+    for part in value.split(';').map(str::trim) {
+        let Some((k, v)) = part.split_once('=') else { continue };
+        match k.trim().to_ascii_lowercase().as_str() {
+            "filename*" => {
+                let enc = v.trim().trim_matches('"');
+                let raw = enc.split_once("''").map(|(_, r)| r).unwrap_or(enc);
+                let name = percent_decode_str(raw).decode_utf8_lossy().into_owned();
+                if !name.is_empty() {
+                    return Some(name);
+                }
+            }
+            "filename" => plain = Some(v.trim().trim_matches('"').to_string()),
+            _ => {}
+        }
+    }
+    plain.filter(|n| !n.is_empty())
+}
+
+/// The relative path a file gets under the destination, before collision handling.
+/// `name` is the file's own name (Content-Disposition or the key's last segment); only its
+/// last path segment counts, so `../x` cannot climb.
+pub fn relative_path(layout: Layout, key: &[String], name: &str) -> PathBuf {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let file = safe_component(last);
+    let mut path = PathBuf::new();
+    if layout == Layout::Mirror && key.len() > 1 {
+        for folder in &key[..key.len() - 1] {
+            path.push(safe_component(folder));
+        }
+    }
+    path.push(file);
+    path
+}
+
+/// True when `rel` is a plain relative path that stays below its base.
+pub fn stays_inside(rel: &Path) -> bool {
+    rel.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_names_become_safe() {
+        assert_eq!(safe_component("a<b>c:d\"e|f?g*h.txt"), "a_b_c_d_e_f_g_h.txt");
+        assert_eq!(safe_component("CON.txt"), "_CON.txt");
+        assert_eq!(safe_component("aux"), "_aux");
+        assert_eq!(safe_component("console.txt"), "console.txt");
+        assert_eq!(safe_component("trailing. . "), "trailing");
+        assert_eq!(safe_component(".."), "_");
+        assert_eq!(safe_component("tab\there"), "tab_here");
+        assert_eq!(safe_component(".hidden"), ".hidden");
+        let long = format!("{}.json", "é".repeat(200));
+        let s = safe_component(&long);
+        assert!(s.len() <= 255 && s.ends_with(".json"));
+    }
+
+    #[test]
+    fn traversal_cannot_leave_the_destination() {
+        let key: Vec<String> = ["org", "..", "..", "etc", "passwd"].iter().map(|s| s.to_string()).collect();
+        let p = relative_path(Layout::Mirror, &key, "../../passwd");
+        assert!(stays_inside(&p));
+        assert_eq!(p, PathBuf::from("org/_/_/etc/passwd"));
+        assert_eq!(relative_path(Layout::Flat, &key, "..\\..\\boot.ini"), PathBuf::from("boot.ini"));
+    }
+
+    #[test]
+    fn keys_from_path_style_and_virtual_hosted_urls() {
+        let u = url::Url::parse("http://127.0.0.1:9/bucket/org/a%20b/0.json?x=1").unwrap();
+        assert_eq!(object_key(&u), vec!["org", "a b", "0.json"]);
+        let u = url::Url::parse("https://bkt.s3.us-east-1.amazonaws.com/org/x/1.json?X=1").unwrap();
+        assert_eq!(object_key(&u), vec!["org", "x", "1.json"]);
+    }
+
+    #[test]
+    fn disposition_names() {
+        assert_eq!(disposition_filename("attachment; filename=\"a b.csv\"").as_deref(), Some("a b.csv"));
+        assert_eq!(
+            disposition_filename("attachment; filename=\"x\"; filename*=UTF-8''%C2%B5.csv").as_deref(),
+            Some("µ.csv")
+        );
+        assert_eq!(disposition_filename("inline"), None);
+    }
+
+    #[test]
+    fn suffixes_are_deterministic() {
+        let id = "3f2b8c1e-5d4a-4e2b-9c1d-7a6b5c4d3e2f";
+        assert_eq!(with_suffix("0.json", id, false), "0~3f2b8c1e.json");
+        assert_eq!(with_suffix("README", id, false), "README~3f2b8c1e");
+    }
+}

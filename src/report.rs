@@ -1,0 +1,193 @@
+//! The job report: one row per input line (invalid and duplicate lines included), as JSON and
+//! as a CSV with the same stem, both written atomically.
+
+use crate::events::Summary;
+use crate::input::{Entry, ParsedIds};
+use crate::state::Verified;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_REPORT: &str = "tdp-download-report.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Downloaded,
+    Skipped,
+    Failed,
+    Invalid,
+    Duplicate,
+    /// Not finished because the job was cancelled or stopped; a rerun continues it.
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Downloaded => "downloaded",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+            Status::Invalid => "invalid",
+            Status::Duplicate => "duplicate",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What happened to one file ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOutcome {
+    pub status: Status,
+    pub path: Option<String>,
+    pub bytes: Option<u64>,
+    pub etag: Option<String>,
+    pub md5: Option<String>,
+    pub verified: Option<Verified>,
+    pub decoded: bool,
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+impl FileOutcome {
+    pub fn failed(status: Status, attempts: u32, error: impl Into<String>) -> Self {
+        FileOutcome {
+            status,
+            path: None,
+            bytes: None,
+            etag: None,
+            md5: None,
+            verified: None,
+            decoded: false,
+            attempts,
+            error: Some(error.into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportRow {
+    pub line: usize,
+    pub input: String,
+    pub file_id: Option<String>,
+    pub status: Status,
+    pub path: Option<String>,
+    pub bytes: Option<u64>,
+    pub etag: Option<String>,
+    pub md5: Option<String>,
+    pub verified: Option<Verified>,
+    pub decoded: bool,
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+pub fn rows(input: &ParsedIds, outcomes: &HashMap<String, FileOutcome>) -> Vec<ReportRow> {
+    input
+        .lines
+        .iter()
+        .map(|l| {
+            let mut row = ReportRow {
+                line: l.line,
+                input: l.input.clone(),
+                file_id: None,
+                status: Status::Invalid,
+                path: None,
+                bytes: None,
+                etag: None,
+                md5: None,
+                verified: None,
+                decoded: false,
+                attempts: 0,
+                error: None,
+            };
+            match &l.entry {
+                Entry::Invalid { reason } => row.error = Some(reason.clone()),
+                Entry::Duplicate { id, first_line } => {
+                    row.file_id = Some(id.clone());
+                    row.status = Status::Duplicate;
+                    row.path = outcomes.get(id).and_then(|o| o.path.clone());
+                    row.error = Some(format!("same file ID as line {first_line}; downloaded once"));
+                }
+                Entry::Valid { id } => {
+                    row.file_id = Some(id.clone());
+                    match outcomes.get(id) {
+                        Some(o) => {
+                            row.status = o.status;
+                            row.path = o.path.clone();
+                            row.bytes = o.bytes;
+                            row.etag = o.etag.clone();
+                            row.md5 = o.md5.clone();
+                            row.verified = o.verified;
+                            row.decoded = o.decoded;
+                            row.attempts = o.attempts;
+                            row.error = o.error.clone();
+                        }
+                        None => {
+                            row.status = Status::Cancelled;
+                            row.error = Some("not started: the job stopped first".into());
+                        }
+                    }
+                }
+            }
+            row
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct ReportFile<'a> {
+    summary: &'a Summary,
+    files: &'a [ReportRow],
+}
+
+fn write_atomically(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp-report");
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        fill(&mut out)?;
+        out.flush()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// The CSV path beside a JSON report path.
+pub fn csv_path(json: &Path) -> PathBuf {
+    json.with_extension("csv")
+}
+
+/// Writes `<json>` and `<stem>.csv`.
+pub fn write(json: &Path, summary: &Summary, rows: &[ReportRow]) -> std::io::Result<()> {
+    write_atomically(json, |out| {
+        serde_json::to_writer_pretty(&mut *out, &ReportFile { summary, files: rows })
+            .map_err(std::io::Error::other)
+    })?;
+    write_atomically(&csv_path(json), |out| {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record([
+            "line", "input", "fileId", "status", "path", "bytes", "etag", "md5", "verified",
+            "decoded", "attempts", "error",
+        ])?;
+        for r in rows {
+            w.write_record([
+                r.line.to_string(),
+                r.input.clone(),
+                r.file_id.clone().unwrap_or_default(),
+                r.status.as_str().to_string(),
+                r.path.clone().unwrap_or_default(),
+                r.bytes.map(|b| b.to_string()).unwrap_or_default(),
+                r.etag.clone().unwrap_or_default(),
+                r.md5.clone().unwrap_or_default(),
+                r.verified.map(|v| v.as_str().to_string()).unwrap_or_default(),
+                r.decoded.to_string(),
+                r.attempts.to_string(),
+                r.error.clone().unwrap_or_default(),
+            ])?;
+        }
+        w.flush()
+    })
+}

@@ -1,0 +1,214 @@
+//! Bytes to disk: positional writes into `<fileId>.part`, made durable before their range is
+//! journaled; MD5 computed over the contiguous prefix as it completes; and the final step,
+//! which checks, decodes gzip objects and renames into place atomically.
+
+use md5::{Digest, Md5};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Component, Path, PathBuf};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Blocked(String),
+    #[error("could not decode the gzip-encoded file: {0}")]
+    Decode(std::io::Error),
+}
+
+impl SinkError {
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        match self {
+            SinkError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// ENOSPC or a quota: the job must stop, keeping everything for a resume.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(28) | Some(122))
+        || e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SinkError + 'a {
+    move |source| SinkError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Sequential writes into one region of a `.part` file.
+pub struct PartWriter {
+    file: tokio::fs::File,
+    path: PathBuf,
+    pos: u64,
+    unrecorded_from: u64,
+}
+
+impl PartWriter {
+    pub async fn open(path: &Path, offset: u64) -> Result<Self, SinkError> {
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .await
+            .map_err(io("create", path))?;
+        file.seek(SeekFrom::Start(offset))
+            .await
+            .map_err(io("write", path))?;
+        Ok(PartWriter {
+            file,
+            path: path.to_path_buf(),
+            pos: offset,
+            unrecorded_from: offset,
+        })
+    }
+
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), SinkError> {
+        self.file
+            .write_all(data)
+            .await
+            .map_err(io("write", &self.path))?;
+        self.pos += data.len() as u64;
+        Ok(())
+    }
+
+    /// Flushes and syncs; returns the span written since the last call, now safe to journal.
+    pub async fn make_durable(&mut self) -> Result<(u64, u64), SinkError> {
+        self.file.flush().await.map_err(io("write", &self.path))?;
+        self.file
+            .sync_data()
+            .await
+            .map_err(io("write", &self.path))?;
+        let span = (self.unrecorded_from, self.pos);
+        self.unrecorded_from = self.pos;
+        Ok(span)
+    }
+}
+
+/// MD5 of a `.part` file's contiguous prefix, advanced as ranges complete, so checking a file
+/// needs no second pass once it is whole.
+#[derive(Default)]
+pub struct Md5Follower {
+    pos: u64,
+    ctx: Md5,
+}
+
+impl Md5Follower {
+    pub fn advance(&mut self, part: &Path, upto: u64) -> Result<(), SinkError> {
+        if upto <= self.pos {
+            return Ok(());
+        }
+        let mut f = std::fs::File::open(part).map_err(io("read", part))?;
+        f.seek(SeekFrom::Start(self.pos)).map_err(io("read", part))?;
+        let mut buf = vec![0u8; 256 * 1024];
+        while self.pos < upto {
+            let want = ((upto - self.pos) as usize).min(buf.len());
+            let n = f.read(&mut buf[..want]).map_err(io("read", part))?;
+            if n == 0 {
+                break;
+            }
+            self.ctx.update(&buf[..n]);
+            self.pos += n as u64;
+        }
+        Ok(())
+    }
+
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    pub fn hex(&self) -> String {
+        hex::encode(self.ctx.clone().finalize())
+    }
+}
+
+/// Creates the folders of `rel_parent` below `dest`, refusing links and non-folders on the
+/// way, so nothing can be written outside the destination.
+pub fn ensure_folders(dest: &Path, rel_parent: &Path) -> Result<(), SinkError> {
+    let mut path = dest.to_path_buf();
+    for c in rel_parent.components() {
+        let Component::Normal(part) = c else {
+            return Err(SinkError::Blocked(format!(
+                "refusing a path that leaves the destination: {}",
+                rel_parent.display()
+            )));
+        };
+        path.push(part);
+        match path.symlink_metadata() {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(SinkError::Blocked(format!(
+                    "{} is a link or a file, not a folder; not writing through it",
+                    path.display()
+                )))
+            }
+            Err(_) => std::fs::create_dir(&path).map_err(io("create folder", &path))?,
+        }
+    }
+    Ok(())
+}
+
+/// Moves a complete, checked `.part` into place (decoding gzip objects on the way) and
+/// returns the final size. The final name never holds partial bytes.
+pub fn finalize(
+    dest: &Path,
+    rel: &Path,
+    part: &Path,
+    scratch: &Path,
+    gzip: bool,
+) -> Result<u64, SinkError> {
+    if let Some(parent) = rel.parent() {
+        ensure_folders(dest, parent)?;
+    }
+    let target = dest.join(rel);
+    if target.symlink_metadata().is_ok() {
+        return Err(SinkError::Blocked(format!(
+            "{} appeared while downloading; not overwriting it",
+            target.display()
+        )));
+    }
+    let source = if gzip {
+        let input = std::fs::File::open(part).map_err(io("read", part))?;
+        let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(input));
+        let out = std::fs::File::create(scratch).map_err(io("create", scratch))?;
+        let mut w = std::io::BufWriter::with_capacity(256 * 1024, out);
+        std::io::copy(&mut decoder, &mut w).map_err(|e| {
+            let _ = std::fs::remove_file(scratch);
+            if is_disk_full(&e) {
+                SinkError::Io {
+                    what: "write",
+                    path: scratch.to_path_buf(),
+                    source: e,
+                }
+            } else {
+                SinkError::Decode(e)
+            }
+        })?;
+        w.flush().map_err(io("write", scratch))?;
+        w.get_ref().sync_all().map_err(io("write", scratch))?;
+        scratch
+    } else {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(part)
+            .map_err(io("open", part))?;
+        f.sync_all().map_err(io("write", part))?;
+        part
+    };
+    let size = source.metadata().map_err(io("read", source))?.len();
+    std::fs::rename(source, &target).map_err(io("move into place", &target))?;
+    if gzip {
+        let _ = std::fs::remove_file(part);
+    }
+    Ok(size)
+}

@@ -1,0 +1,353 @@
+//! The state folder `<dest>/.tdp-download/`: one `<fileId>.part` per file in progress and an
+//! append-only journal (JSON lines) of names given, objects seen, byte ranges made durable and
+//! files completed. Reruns read it to skip, resume and name files as before.
+
+use crate::naming::with_suffix;
+use crate::ranges::Ranges;
+use crate::s3::ObjectInfo;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+pub const STATE_DIR: &str = ".tdp-download";
+const JOURNAL: &str = "journal.jsonl";
+
+/// How a completed file was checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verified {
+    Md5,
+    Length,
+}
+
+impl Verified {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verified::Md5 => "md5",
+            Verified::Length => "length",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DoneInfo {
+    /// Relative to the destination, `/`-separated.
+    pub path: String,
+    /// Bytes of the final file.
+    pub bytes: u64,
+    pub etag: Option<String>,
+    pub md5: Option<String>,
+    pub verified: Verified,
+    pub decoded: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "camelCase")]
+enum Record {
+    Name { id: String, path: String },
+    Object { id: String, info: ObjectInfo },
+    Range { id: String, start: u64, end: u64 },
+    Done { id: String, info: DoneInfo },
+    Reset { id: String },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FileState {
+    pub path: Option<String>,
+    pub object: Option<ObjectInfo>,
+    pub ranges: Ranges,
+    pub done: Option<DoneInfo>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot use the destination folder {path}: {source}")]
+    Destination {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the download state in {path}: {source}")]
+    Journal {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no free file name for {0}")]
+    NoFreeName(String),
+}
+
+impl StateError {
+    pub fn io(&self) -> Option<&std::io::Error> {
+        match self {
+            StateError::Destination { source, .. } | StateError::Journal { source, .. } => {
+                Some(source)
+            }
+            StateError::NoFreeName(_) => None,
+        }
+    }
+}
+
+pub struct Store {
+    dest: PathBuf,
+    dir: PathBuf,
+    files: HashMap<String, FileState>,
+    /// Lower-cased relative paths given out (case-insensitive file systems), to their IDs.
+    taken: HashMap<String, String>,
+    reserved: HashSet<String>,
+    journal: File,
+}
+
+/// `a/b/c` → a path below `base`.
+pub fn join_rel(base: &Path, rel: &str) -> PathBuf {
+    let mut p = base.to_path_buf();
+    for part in rel.split('/') {
+        p.push(part);
+    }
+    p
+}
+
+impl Store {
+    /// Opens (creating) the destination and its state folder, folds the journal and rewrites
+    /// it compacted. `reserved` are relative names the job itself writes (the report).
+    pub fn open(dest: &Path, reserved: &[String]) -> Result<Store, StateError> {
+        let dest_err = |source| StateError::Destination {
+            path: dest.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dest).map_err(dest_err)?;
+        let dir = dest.join(STATE_DIR);
+        std::fs::create_dir_all(&dir).map_err(dest_err)?;
+        let path = dir.join(JOURNAL);
+        let jerr = |source| StateError::Journal {
+            path: path.clone(),
+            source,
+        };
+        let mut files: HashMap<String, FileState> = HashMap::new();
+        if let Ok(f) = File::open(&path) {
+            for line in BufReader::new(f).lines() {
+                let Ok(line) = line else { break };
+                // A torn last line (power loss) is skipped: it only loses progress.
+                let Ok(rec) = serde_json::from_str::<Record>(&line) else { continue };
+                apply(&mut files, rec);
+            }
+        }
+        // Compact: one record per fact still true, written beside and renamed over.
+        let tmp = dir.join("journal.jsonl.tmp");
+        {
+            let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(jerr)?);
+            for (id, st) in &files {
+                for rec in records_of(id, st) {
+                    write_record(&mut out, &rec).map_err(jerr)?;
+                }
+            }
+            out.flush().map_err(jerr)?;
+            out.get_ref().sync_all().map_err(jerr)?;
+        }
+        std::fs::rename(&tmp, &path).map_err(jerr)?;
+        let journal = OpenOptions::new().append(true).open(&path).map_err(jerr)?;
+        let mut taken = HashMap::new();
+        for (id, st) in &files {
+            if let Some(p) = &st.path {
+                taken.insert(p.to_lowercase(), id.clone());
+            }
+        }
+        let mut reserved: HashSet<String> = reserved.iter().map(|r| r.to_lowercase()).collect();
+        reserved.insert(STATE_DIR.to_lowercase());
+        Ok(Store {
+            dest: dest.to_path_buf(),
+            dir,
+            files,
+            taken,
+            reserved,
+            journal,
+        })
+    }
+
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    pub fn part_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.part"))
+    }
+
+    pub fn scratch_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.decoding"))
+    }
+
+    pub fn file(&self, id: &str) -> FileState {
+        self.files.get(id).cloned().unwrap_or_default()
+    }
+
+    fn append(&mut self, rec: Record) -> Result<(), StateError> {
+        let mut line = serde_json::to_vec(&rec).unwrap_or_default();
+        line.push(b'\n');
+        self.journal
+            .write_all(&line)
+            .map_err(|source| StateError::Journal {
+                path: self.dir.join(JOURNAL),
+                source,
+            })?;
+        apply(&mut self.files, rec);
+        Ok(())
+    }
+
+    fn free(&self, id: &str, rel: &str) -> bool {
+        let lower = rel.to_lowercase();
+        if self.reserved.contains(&lower) {
+            return false;
+        }
+        if let Some(owner) = self.taken.get(&lower) {
+            return owner == id;
+        }
+        // Anything already there (file, folder or link) is not ours: never overwrite it.
+        join_rel(&self.dest, rel).symlink_metadata().is_err()
+    }
+
+    /// The file's final relative path: the one given before, else `wanted`, else `wanted`
+    /// with a suffix from the file ID. Recorded so a rerun names it the same.
+    pub fn assign_path(&mut self, id: &str, wanted: &str) -> Result<String, StateError> {
+        if let Some(p) = self.files.get(id).and_then(|f| f.path.clone()) {
+            return Ok(p);
+        }
+        let (folder, name) = match wanted.rsplit_once('/') {
+            Some((f, n)) => (format!("{f}/"), n),
+            None => (String::new(), wanted),
+        };
+        let candidates = [
+            wanted.to_string(),
+            format!("{folder}{}", with_suffix(name, id, false)),
+            format!("{folder}{}", with_suffix(name, id, true)),
+        ];
+        for c in candidates {
+            if self.free(id, &c) {
+                self.taken.insert(c.to_lowercase(), id.to_string());
+                self.append(Record::Name {
+                    id: id.to_string(),
+                    path: c.clone(),
+                })?;
+                return Ok(c);
+            }
+        }
+        Err(StateError::NoFreeName(wanted.to_string()))
+    }
+
+    pub fn record_object(&mut self, id: &str, info: &ObjectInfo) -> Result<(), StateError> {
+        self.append(Record::Object {
+            id: id.to_string(),
+            info: info.clone(),
+        })
+    }
+
+    /// Call only after the bytes of `[start, end)` are flushed to disk.
+    pub fn record_range(&mut self, id: &str, start: u64, end: u64) -> Result<(), StateError> {
+        self.append(Record::Range {
+            id: id.to_string(),
+            start,
+            end,
+        })
+    }
+
+    pub fn record_done(&mut self, id: &str, info: DoneInfo) -> Result<(), StateError> {
+        self.append(Record::Done {
+            id: id.to_string(),
+            info,
+        })
+    }
+
+    /// Forgets the object and its ranges (the name stays) and removes the `.part`.
+    pub fn reset(&mut self, id: &str) -> Result<(), StateError> {
+        let _ = std::fs::remove_file(self.part_path(id));
+        self.append(Record::Reset { id: id.to_string() })
+    }
+}
+
+fn apply(files: &mut HashMap<String, FileState>, rec: Record) {
+    match rec {
+        Record::Name { id, path } => files.entry(id).or_default().path = Some(path),
+        Record::Object { id, info } => files.entry(id).or_default().object = Some(info),
+        Record::Range { id, start, end } => files.entry(id).or_default().ranges.insert(start, end),
+        Record::Done { id, info } => {
+            let f = files.entry(id).or_default();
+            f.path = Some(info.path.clone());
+            f.done = Some(info);
+            f.ranges = Ranges::default();
+        }
+        Record::Reset { id } => {
+            let f = files.entry(id).or_default();
+            f.object = None;
+            f.ranges = Ranges::default();
+            f.done = None;
+        }
+    }
+}
+
+fn records_of(id: &str, st: &FileState) -> Vec<Record> {
+    let mut v = Vec::new();
+    if let Some(p) = &st.path {
+        v.push(Record::Name {
+            id: id.to_string(),
+            path: p.clone(),
+        });
+    }
+    if let Some(d) = &st.done {
+        v.push(Record::Done {
+            id: id.to_string(),
+            info: d.clone(),
+        });
+        return v;
+    }
+    if let Some(o) = &st.object {
+        v.push(Record::Object {
+            id: id.to_string(),
+            info: o.clone(),
+        });
+        for (start, end) in st.ranges.spans() {
+            v.push(Record::Range {
+                id: id.to_string(),
+                start,
+                end,
+            });
+        }
+    }
+    v
+}
+
+fn write_record(out: &mut impl Write, rec: &Record) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, rec)?;
+    out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_ranges_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("taken.txt"), b"user's own").unwrap();
+        let mut s = Store::open(dir.path(), &["report.json".into()]).unwrap();
+        let a = "aaaaaaaa-0000-4000-8000-000000000000";
+        let b = "bbbbbbbb-0000-4000-8000-000000000000";
+        assert_eq!(s.assign_path(a, "0.json").unwrap(), "0.json");
+        assert_eq!(s.assign_path(b, "0.JSON").unwrap(), "0~bbbbbbbb.JSON");
+        assert_eq!(s.assign_path(a, "taken.txt").unwrap(), "0.json");
+        assert_eq!(s.assign_path(b, "x").unwrap(), "0~bbbbbbbb.JSON");
+        let c = "cccccccc-0000-4000-8000-000000000000";
+        assert_eq!(s.assign_path(c, "taken.txt").unwrap(), "taken~cccccccc.txt");
+        let d = "dddddddd-0000-4000-8000-000000000000";
+        assert_eq!(s.assign_path(d, "report.json").unwrap(), "report~dddddddd.json");
+        let info = ObjectInfo { size: 100, etag: None, encoding: None, sse: None };
+        s.record_object(a, &info).unwrap();
+        s.record_range(a, 0, 10).unwrap();
+        s.record_range(a, 10, 30).unwrap();
+        drop(s);
+        let s = Store::open(dir.path(), &[]).unwrap();
+        let f = s.file(a);
+        assert_eq!(f.path.as_deref(), Some("0.json"));
+        assert_eq!(f.ranges.missing(100), vec![(30, 100)]);
+        assert_eq!(s.file(b).path.as_deref(), Some("0~bbbbbbbb.JSON"));
+    }
+}

@@ -1,0 +1,285 @@
+//! The TDP API client: `datalake/retrieve` with the TDP auth headers, answers classified so
+//! the scheduler can tell "stop the job" from "fail this file" from "try again".
+
+use crate::http_error::describe;
+use crate::retry::parse_retry_after;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+use url::Url;
+
+/// The TDP auth token. Never printed: `Debug` and `Display` hide it.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(value: impl Into<String>) -> Self {
+        Token(value.into().trim().to_string())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TdpError {
+    #[error("{0:?} is not a valid TDP base URL (expected e.g. https://api.tetrascience.com)")]
+    InvalidBaseUrl(String),
+    #[error("refusing to send the auth token over plain http to {0}: use https (plain http is allowed only for 127.0.0.1 or localhost)")]
+    InsecureBaseUrl(String),
+    #[error("the org slug is empty")]
+    MissingOrg,
+    #[error("TDP rejected the auth token ({0}): get a fresh token and try again")]
+    Unauthorized(String),
+    #[error("access denied ({0})")]
+    Forbidden(String),
+    #[error("not found in TDP ({0})")]
+    NotFound(String),
+    #[error("TDP refused the request ({0})")]
+    BadRequest(String),
+    #[error("TDP is throttling requests (429)")]
+    Throttled { retry_after: Option<Duration> },
+    #[error("TDP server error {status} ({message})")]
+    Server {
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("could not reach TDP: {0}")]
+    Network(String),
+    #[error("unexpected answer from TDP: {0}")]
+    Protocol(String),
+}
+
+impl TdpError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            TdpError::Throttled { .. } | TdpError::Server { .. } | TdpError::Network(_)
+        )
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            TdpError::Throttled { retry_after } | TdpError::Server { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+}
+
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => IpAddr::V4(*ip).is_loopback(),
+        url::Host::Ipv6(ip) => IpAddr::V6(*ip).is_loopback(),
+    }
+}
+
+/// Accepts a base URL as users paste it (`https://api.tetrascience.com`, `.../v1`, `.../v1/`)
+/// and returns it without the version, without a trailing slash.
+pub fn normalise_base_url(input: &str) -> Result<Url, TdpError> {
+    let trimmed = input.trim();
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_string()
+    } else {
+        format!("https://{trimmed}")
+    };
+    let mut url =
+        Url::parse(&with_scheme).map_err(|_| TdpError::InvalidBaseUrl(input.to_string()))?;
+    let host = url
+        .host()
+        .ok_or_else(|| TdpError::InvalidBaseUrl(input.to_string()))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&host) => {}
+        "http" => return Err(TdpError::InsecureBaseUrl(host.to_string())),
+        _ => return Err(TdpError::InvalidBaseUrl(input.to_string())),
+    }
+    let mut path = url.path().trim_end_matches('/').to_string();
+    if path.ends_with("/v1") {
+        path.truncate(path.len() - 3);
+    }
+    url.set_path(&path);
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(url)
+}
+
+/// The host the keychain entry is named after (`<org>@<host>`).
+pub fn api_host(base: &Url) -> String {
+    match base.port() {
+        Some(p) => format!("{}:{p}", base.host_str().unwrap_or("")),
+        None => base.host_str().unwrap_or("").to_string(),
+    }
+}
+
+pub struct TdpClient {
+    http: reqwest::Client,
+    base: Url,
+    org: String,
+    token: Token,
+}
+
+#[derive(serde::Deserialize)]
+struct RetrieveBody {
+    url: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    message: Option<serde_json::Value>,
+}
+
+impl TdpClient {
+    pub fn new(
+        base_url: &str,
+        org: &str,
+        token: Token,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+    ) -> Result<Self, TdpError> {
+        let base = normalise_base_url(base_url)?;
+        if org.trim().is_empty() {
+            return Err(TdpError::MissingOrg);
+        }
+        let http = reqwest::Client::builder()
+            // reqwest keeps custom headers such as ts-auth-token across a cross-host redirect.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(connect_timeout)
+            .read_timeout(read_timeout)
+            .pool_max_idle_per_host(256)
+            .build()
+            .map_err(|e| TdpError::Protocol(describe(&e)))?;
+        Ok(TdpClient {
+            http,
+            base,
+            org: org.trim().to_string(),
+            token,
+        })
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// One `retrieve` call: the pre-signed URL of a file.
+    pub async fn presigned_url(&self, file_id: &str) -> Result<String, TdpError> {
+        let mut url = self.base.clone();
+        url.set_path(&format!(
+            "{}/v1/datalake/retrieve",
+            self.base.path().trim_end_matches('/')
+        ));
+        url.query_pairs_mut()
+            .append_pair("fileId", file_id)
+            .append_pair("getPresigned", "true");
+        let resp = self
+            .http
+            .get(url)
+            .header("ts-auth-token", self.token.expose())
+            .header("x-org-slug", &self.org)
+            .send()
+            .await
+            .map_err(|e| TdpError::Network(describe(&e)))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| TdpError::Network(describe(&e)))?;
+        if status == 200 {
+            let parsed: RetrieveBody = serde_json::from_slice(&body)
+                .map_err(|_| TdpError::Protocol("retrieve did not answer JSON".into()))?;
+            return parsed
+                .url
+                .filter(|u| u.starts_with("http"))
+                .ok_or_else(|| TdpError::Protocol("retrieve answered without a url".into()));
+        }
+        let message = serde_json::from_slice::<ErrorBody>(&body)
+            .ok()
+            .and_then(|b| b.message)
+            .map(|m| match m {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .unwrap_or_default();
+        let detail = if message.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            format!("{status}: {message}")
+        };
+        Err(match status {
+            401 => TdpError::Unauthorized(detail),
+            403 => TdpError::Forbidden(detail),
+            404 => TdpError::NotFound(detail),
+            400 | 422 => TdpError::BadRequest(detail),
+            429 => TdpError::Throttled { retry_after },
+            500..=599 => TdpError::Server {
+                status,
+                message,
+                retry_after,
+            },
+            300..=399 => TdpError::Protocol(format!(
+                "TDP redirected to {} ({status}); check the base URL",
+                location.unwrap_or_default()
+            )),
+            _ => TdpError::Protocol(detail),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_as_users_paste_them() {
+        for input in [
+            "https://api.tetrascience.com",
+            "https://api.tetrascience.com/",
+            "https://api.tetrascience.com/v1",
+            " https://api.tetrascience.com/v1/ ",
+            "api.tetrascience.com/v1",
+        ] {
+            assert_eq!(
+                normalise_base_url(input).unwrap().as_str(),
+                "https://api.tetrascience.com/",
+                "{input}"
+            );
+        }
+        assert!(normalise_base_url("http://127.0.0.1:8080/v1").is_ok());
+        assert!(normalise_base_url("http://localhost:8080").is_ok());
+        assert!(matches!(
+            normalise_base_url("http://api.tetrascience.com"),
+            Err(TdpError::InsecureBaseUrl(_))
+        ));
+        assert!(normalise_base_url("ftp://x").is_err());
+    }
+
+    #[test]
+    fn token_is_never_printed() {
+        let t = Token::new("secret-value");
+        assert!(!format!("{t:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,741 @@
+//! One file from ID to final name: resolve its URL through the API lane, fetch it as one or
+//! several ranges over the S3 slots into its `.part`, resume and retry what breaks, verify,
+//! and move it into place.
+
+use crate::events::{Event, FileStage};
+use crate::job::{Ctx, Forbidden, JobError};
+use crate::naming::{disposition_filename, object_key, relative_path};
+use crate::ranges::Ranges;
+use crate::report::{FileOutcome, Status};
+use crate::retry::Attempts;
+use crate::s3::{ObjectInfo, ObjectResponse, S3Error};
+use crate::sink::{self, Md5Follower, PartWriter, SinkError};
+use crate::state::{join_rel, DoneInfo, Verified};
+use crate::tdp::TdpError;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Why one attempt at a file ended.
+#[derive(Debug)]
+pub(crate) enum FileError {
+    /// The job is cancelled or stopping; the state is kept for a rerun.
+    Cancelled,
+    /// This file cannot be downloaded; the reason is for people.
+    Failed(String),
+    /// Bytes on disk are wrong (length, MD5, gzip); worth one fresh download.
+    Integrity(String),
+    /// The object changed since the download began; start it over.
+    Changed,
+}
+
+struct UrlState {
+    url: Option<String>,
+    fetched: Instant,
+    generation: u64,
+}
+
+struct FileRun {
+    id: String,
+    part: PathBuf,
+    cancel: CancellationToken,
+    url: tokio::sync::Mutex<UrlState>,
+    key: Mutex<Vec<String>>,
+    info: Mutex<Option<ObjectInfo>>,
+    path: Mutex<Option<String>>,
+    ranges: Mutex<Ranges>,
+    attempts: Mutex<Attempts>,
+    hasher: Mutex<Option<Md5Follower>>,
+    bytes: Arc<AtomicU64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl FileRun {
+    fn info(&self) -> Option<ObjectInfo> {
+        lock(&self.info).clone()
+    }
+
+    fn retrying(&self, ctx: &Ctx, reason: String) {
+        let attempt = lock(&self.attempts).total;
+        ctx.progress.update(&self.id, |a| a.stage = FileStage::Retrying);
+        ctx.events.send(Event::FileRetrying {
+            file_id: self.id.clone(),
+            reason,
+            attempt,
+        });
+    }
+
+    /// A fresh enough pre-signed URL and its generation.
+    async fn url(&self, ctx: &Ctx) -> Result<(String, u64), FileError> {
+        let mut g = self.url.lock().await;
+        if let Some(u) = &g.url {
+            if g.fetched.elapsed() < ctx.cfg.url_max_age {
+                return Ok((u.clone(), g.generation));
+            }
+        }
+        let url = resolve(ctx, self).await?;
+        if let Ok(parsed) = url::Url::parse(&url) {
+            *lock(&self.key) = object_key(&parsed);
+        }
+        g.url = Some(url.clone());
+        g.fetched = Instant::now();
+        g.generation += 1;
+        Ok((url, g.generation))
+    }
+
+    /// Drops the URL of `generation` so the next request fetches a new one.
+    async fn invalidate_url(&self, generation: u64) {
+        let mut g = self.url.lock().await;
+        if g.generation == generation {
+            g.url = None;
+        }
+    }
+}
+
+/// Asks TDP for the file's pre-signed URL, retrying what can be retried.
+async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<String, FileError> {
+    let mut failures = 0u32;
+    let mut throttled = 0u32;
+    loop {
+        let permit = tokio::select! {
+            p = ctx.api_lane.acquire() => p,
+            _ = run.cancel.cancelled() => return Err(FileError::Cancelled),
+        };
+        lock(&run.attempts).started();
+        let result = tokio::select! {
+            r = ctx.tdp.presigned_url(&run.id) => r,
+            _ = run.cancel.cancelled() => return Err(FileError::Cancelled),
+        };
+        let err = match result {
+            Ok(url) => {
+                permit.success();
+                ctx.gate().success();
+                return Ok(url);
+            }
+            Err(e) => e,
+        };
+        match &err {
+            TdpError::Unauthorized(m) => {
+                ctx.stop(JobError::Unauthorized(m.clone()));
+                return Err(FileError::Cancelled);
+            }
+            TdpError::Forbidden(m) => {
+                let verdict = ctx.gate().forbidden(ctx.files_total);
+                match verdict {
+                    Forbidden::WholeJob => {
+                        ctx.stop(JobError::Forbidden(m.clone()));
+                        return Err(FileError::Cancelled);
+                    }
+                    Forbidden::ThisFile => {
+                        return Err(FileError::Failed(format!("access denied in TDP ({m})")))
+                    }
+                    Forbidden::Undecided => {
+                        drop(permit);
+                        failures += 1;
+                        sleep(run, ctx.backoff(failures, None)).await?;
+                    }
+                }
+            }
+            TdpError::NotFound(m) => {
+                ctx.gate().other();
+                return Err(FileError::Failed(format!("not found in TDP ({m})")));
+            }
+            TdpError::Throttled { retry_after } => {
+                permit.throttled();
+                throttled += 1;
+                // Throttling is the lane's business, not the file's: it has a generous cap.
+                if throttled > ctx.cfg.retry.budget * 8 {
+                    return Err(FileError::Failed(format!(
+                        "TDP kept throttling (429) after {throttled} attempts"
+                    )));
+                }
+                let wait = ctx.backoff(throttled.min(6), *retry_after);
+                sleep(run, wait).await?;
+                continue;
+            }
+            e if e.is_retryable() => {
+                drop(permit);
+                failures += 1;
+                if failures >= ctx.cfg.retry.budget {
+                    return Err(FileError::Failed(format!(
+                        "{e} (gave up after {failures} attempts)"
+                    )));
+                }
+                run.retrying(ctx, err.to_string());
+                sleep(run, ctx.backoff(failures, err.retry_after())).await?;
+            }
+            e => {
+                ctx.gate().other();
+                return Err(FileError::Failed(e.to_string()));
+            }
+        }
+    }
+}
+
+async fn sleep(run: &FileRun, d: Duration) -> Result<(), FileError> {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => Ok(()),
+        _ = run.cancel.cancelled() => Err(FileError::Cancelled),
+    }
+}
+
+/// The task of one file: returns its ID and what became of it.
+pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String) -> (String, FileOutcome) {
+    if let Some(outcome) = already_complete(&ctx, &id) {
+        ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);
+        return (id, outcome);
+    }
+    let bytes = ctx.progress.start_file(&id);
+    let part = ctx.store().part_path(&id);
+    let run = Arc::new(FileRun {
+        id: id.clone(),
+        part,
+        cancel: ctx.cancel.child_token(),
+        url: tokio::sync::Mutex::new(UrlState {
+            url: None,
+            fetched: Instant::now(),
+            generation: 0,
+        }),
+        key: Mutex::new(Vec::new()),
+        info: Mutex::new(None),
+        path: Mutex::new(None),
+        ranges: Mutex::new(Ranges::default()),
+        attempts: Mutex::new(Attempts::default()),
+        hasher: Mutex::new(None),
+        bytes,
+    });
+    let mut fresh_starts = 0;
+    let result = loop {
+        match download(&ctx, &run).await {
+            Err(FileError::Integrity(reason)) if fresh_starts == 0 => {
+                fresh_starts += 1;
+                run.retrying(&ctx, format!("{reason}; downloading it again"));
+                if let Err(e) = start_over(&ctx, &run) {
+                    break Err(e);
+                }
+            }
+            Err(FileError::Changed) if fresh_starts == 0 => {
+                fresh_starts += 1;
+                run.retrying(&ctx, "the file changed in storage; downloading it again".into());
+                if let Err(e) = start_over(&ctx, &run) {
+                    break Err(e);
+                }
+            }
+            Err(FileError::Integrity(reason)) => {
+                break Err(FileError::Failed(format!("{reason} after 2 attempts")))
+            }
+            other => break other,
+        }
+    };
+    ctx.progress.end_file(&id);
+    let attempts = lock(&run.attempts).total;
+    let outcome = match result {
+        Ok(o) => o,
+        Err(FileError::Cancelled) => FileOutcome::failed(
+            Status::Cancelled,
+            attempts,
+            "not finished: the job stopped; run it again to resume",
+        ),
+        Err(FileError::Failed(reason)) | Err(FileError::Integrity(reason)) => {
+            ctx.events.send(Event::FileFailed {
+                file_id: id.clone(),
+                reason: reason.clone(),
+            });
+            FileOutcome::failed(Status::Failed, attempts, reason)
+        }
+        Err(FileError::Changed) => {
+            let reason = "the file kept changing in storage during the download".to_string();
+            ctx.events.send(Event::FileFailed {
+                file_id: id.clone(),
+                reason: reason.clone(),
+            });
+            FileOutcome::failed(Status::Failed, attempts, reason)
+        }
+    };
+    (id, outcome)
+}
+
+fn start_over(ctx: &Ctx, run: &FileRun) -> Result<(), FileError> {
+    if let Err(e) = ctx.store().reset(&run.id) {
+        ctx.stop(ctx.state_error(&e));
+        return Err(FileError::Cancelled);
+    }
+    *lock(&run.info) = None;
+    *lock(&run.ranges) = Ranges::default();
+    *lock(&run.hasher) = None;
+    run.bytes.store(0, Ordering::Relaxed);
+    Ok(())
+}
+
+/// A file this job completed before (and still in place) is skipped without any request.
+fn already_complete(ctx: &Ctx, id: &str) -> Option<FileOutcome> {
+    let (st, part) = {
+        let store = ctx.store();
+        (store.file(id), store.part_path(id))
+    };
+    let path = st.path.clone()?;
+    let on_disk = join_rel(&ctx.cfg.dest, &path).symlink_metadata().ok();
+    let done = match (&st.done, &st.object) {
+        (Some(done), _) => done.clone(),
+        // Renamed into place, but stopped before the journal said so.
+        (None, Some(obj))
+            if !obj.is_gzip()
+                && !part.exists()
+                && st.ranges.missing(obj.size).is_empty()
+                && on_disk.as_ref().is_some_and(|m| m.is_file() && m.len() == obj.size) =>
+        {
+            let info = DoneInfo {
+                path: path.clone(),
+                bytes: obj.size,
+                etag: obj.etag.clone(),
+                md5: None,
+                verified: Verified::Length,
+                decoded: false,
+            };
+            let _ = ctx.store().record_done(id, info.clone());
+            info
+        }
+        _ => return None,
+    };
+    match on_disk {
+        Some(m) if m.is_file() && m.len() == done.bytes => {}
+        _ => return None,
+    }
+    ctx.events.send(Event::FileSkipped {
+        file_id: id.to_string(),
+        path: done.path.clone(),
+        reason: "already downloaded".into(),
+    });
+    Some(FileOutcome {
+        status: Status::Skipped,
+        path: Some(done.path),
+        bytes: Some(done.bytes),
+        etag: done.etag,
+        md5: done.md5,
+        verified: Some(done.verified),
+        decoded: done.decoded,
+        attempts: 0,
+        error: None,
+    })
+}
+
+/// One full try at a file: whatever is missing of it, then the final checks.
+async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, FileError> {
+    let st = ctx.store().file(&run.id);
+    let resumable = st.object.is_some() && run.part.exists();
+    if let (true, Some(obj)) = (resumable, st.object.clone()) {
+        run.bytes.store(st.ranges.covered(), Ordering::Relaxed);
+        *lock(&run.ranges) = st.ranges.clone();
+        *lock(&run.path) = st.path.clone();
+        adopt_info(ctx, run, obj);
+    } else {
+        if st.object.is_some() {
+            start_over(ctx, run)?;
+        }
+        let first_end = ctx.cfg.part_size.max(1) - 1;
+        fetch_range(ctx, run, 0, first_end).await?;
+    }
+    let info = run
+        .info()
+        .ok_or_else(|| FileError::Failed("storage sent no object details".into()))?;
+    let missing = lock(&run.ranges).missing(info.size);
+    let part_size = if info.size >= ctx.cfg.split_threshold {
+        ctx.cfg.part_size.max(1)
+    } else {
+        u64::MAX
+    };
+    let mut spans = Vec::new();
+    for (a, b) in missing {
+        let mut s = a;
+        while s < b {
+            let e = b.min(s.saturating_add(part_size));
+            spans.push((s, e));
+            s = e;
+        }
+    }
+    let mut tasks = Vec::with_capacity(spans.len());
+    for (s, e) in spans {
+        let (ctx, run) = (ctx.clone(), run.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = fetch_range(&ctx, &run, s, e - 1).await;
+            if r.is_err() {
+                // One range failing ends the file: stop its siblings.
+                run.cancel.cancel();
+            }
+            r
+        }));
+    }
+    let mut first_err = None;
+    for t in tasks {
+        let r = t
+            .await
+            .unwrap_or_else(|e| Err(FileError::Failed(format!("internal error: {e}"))));
+        if let Err(e) = r {
+            match (&first_err, &e) {
+                (None, _) | (Some(FileError::Cancelled), _) => first_err = Some(e),
+                _ => {}
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        if ctx.cancel.is_cancelled() {
+            return Err(FileError::Cancelled);
+        }
+        return Err(e);
+    }
+    finish(ctx, run, info).await
+}
+
+/// Takes the object's details: name, journal, hasher, progress.
+fn adopt_info(ctx: &Ctx, run: &FileRun, info: ObjectInfo) {
+    if info.etag_md5().is_some() {
+        let mut h = lock(&run.hasher);
+        if h.is_none() {
+            *h = Some(Md5Follower::default());
+        }
+    }
+    let name = lock(&run.path).clone();
+    ctx.progress.bytes_known.fetch_add(info.size, Ordering::Relaxed);
+    ctx.progress.update(&run.id, |a| {
+        a.size = Some(info.size);
+        a.name = name;
+        a.stage = FileStage::Downloading;
+    });
+    *lock(&run.info) = Some(info);
+}
+
+/// Checks a response against what is known of the object; the first one sets it up.
+fn accept(ctx: &Ctx, run: &FileRun, info: &ObjectInfo, disposition: Option<&str>) -> Result<(), FileError> {
+    if let Some(known) = run.info() {
+        if known.etag != info.etag || known.size != info.size {
+            return Err(FileError::Changed);
+        }
+        return Ok(());
+    }
+    let key = lock(&run.key).clone();
+    let own_name = disposition
+        .and_then(disposition_filename)
+        .or_else(|| key.last().cloned())
+        .unwrap_or_else(|| run.id.clone());
+    let rel = relative_path(ctx.cfg.layout, &key, &own_name);
+    let wanted = rel.to_string_lossy().replace('\\', "/");
+    let assigned = {
+        let mut store = ctx.store();
+        store
+            .assign_path(&run.id, &wanted)
+            .and_then(|p| store.record_object(&run.id, info).map(|_| p))
+    };
+    let path = match assigned {
+        Ok(p) => p,
+        Err(e) => {
+            if e.io().is_some() {
+                ctx.stop(ctx.state_error(&e));
+                return Err(FileError::Cancelled);
+            }
+            return Err(FileError::Failed(e.to_string()));
+        }
+    };
+    // A fresh start: any leftover bytes are not ours to trust.
+    let _ = std::fs::remove_file(&run.part);
+    *lock(&run.path) = Some(path.clone());
+    ctx.events.send(Event::FileResolved {
+        file_id: run.id.clone(),
+        name: path.rsplit('/').next().unwrap_or(&path).to_string(),
+        path,
+        size: info.size,
+    });
+    adopt_info(ctx, run, info.clone());
+    Ok(())
+}
+
+enum AttemptError {
+    S3(S3Error),
+    File(FileError),
+}
+
+/// Fetches `[start, end]` (inclusive) into the `.part`, resuming from where each broken
+/// attempt stopped, until it is complete or the file's budget is spent.
+async fn fetch_range(ctx: &Arc<Ctx>, run: &Arc<FileRun>, start: u64, end: u64) -> Result<(), FileError> {
+    let mut pos = start;
+    let mut refreshes = 0u32;
+    loop {
+        if run.cancel.is_cancelled() {
+            return Err(FileError::Cancelled);
+        }
+        let (url, generation) = run.url(ctx).await?;
+        let permit = tokio::select! {
+            p = ctx.s3_slots.clone().acquire_owned() => p.map_err(|_| FileError::Cancelled)?,
+            _ = run.cancel.cancelled() => return Err(FileError::Cancelled),
+        };
+        let etag = run.info().and_then(|i| i.etag);
+        lock(&run.attempts).started();
+        let got = tokio::select! {
+            r = ctx.s3.get(&url, pos, Some(end), etag.as_deref()) => r,
+            _ = run.cancel.cancelled() => return Err(FileError::Cancelled),
+        };
+        let mut written = 0;
+        let err = match got {
+            Ok(resp) => {
+                accept(ctx, run, &resp.info, resp.disposition.as_deref())?;
+                let stop = (end + 1).min(resp.info.size);
+                if resp.start != pos {
+                    AttemptError::S3(S3Error::Protocol(format!(
+                        "asked for bytes from {pos}, got bytes from {}",
+                        resp.start
+                    )))
+                } else {
+                    let (n, r) = stream_body(ctx, run, resp, pos, stop).await;
+                    written = n;
+                    pos += n;
+                    match r {
+                        Ok(()) if pos >= stop => return Ok(()),
+                        Ok(()) => AttemptError::S3(S3Error::Network(format!(
+                            "the connection closed after {pos} of {} bytes",
+                            resp_total(run)
+                        ))),
+                        Err(e) => e,
+                    }
+                }
+            }
+            Err(S3Error::Empty) if pos == 0 && run.info().is_none() => {
+                let info = ObjectInfo {
+                    size: 0,
+                    etag: None,
+                    encoding: None,
+                    sse: None,
+                };
+                accept(ctx, run, &info, None)?;
+                let _ = PartWriter::open(&run.part, 0)
+                    .await
+                    .map_err(|e| sink_failure(ctx, e))?;
+                return Ok(());
+            }
+            Err(e) => AttemptError::S3(e),
+        };
+        drop(permit);
+        let e = match err {
+            AttemptError::File(f) => return Err(f),
+            AttemptError::S3(e) => e,
+        };
+        let progressed = written > 0;
+        if progressed {
+            refreshes = 0;
+        }
+        let wait = match &e {
+            S3Error::Expired(_) | S3Error::AccessDenied(_) | S3Error::SignatureMismatch => {
+                run.invalidate_url(generation).await;
+                refreshes += 1;
+                if refreshes > 5 {
+                    return Err(FileError::Failed(format!(
+                        "{e}, even with {refreshes} fresh links"
+                    )));
+                }
+                // A fresh URL is progress: it does not use up the budget.
+                run.retrying(ctx, format!("{e}; getting a fresh link"));
+                continue;
+            }
+            S3Error::NoSuchKey => return Err(FileError::Failed(e.to_string())),
+            S3Error::ObjectChanged => return Err(FileError::Changed),
+            S3Error::Empty => return Err(FileError::Changed),
+            _ => {
+                let failures = lock(&run.attempts).stalled + 1;
+                ctx.backoff(failures, e.retry_after())
+            }
+        };
+        let more = lock(&run.attempts).failed(progressed, &ctx.cfg.retry);
+        if !more {
+            let n = lock(&run.attempts).total;
+            return Err(FileError::Failed(format!("{e} (gave up after {n} attempts)")));
+        }
+        run.retrying(ctx, e.to_string());
+        sleep(run, wait).await?;
+    }
+}
+
+fn resp_total(run: &FileRun) -> u64 {
+    run.info().map(|i| i.size).unwrap_or(0)
+}
+
+fn sink_failure(ctx: &Ctx, e: SinkError) -> FileError {
+    match e.io_error() {
+        Some(io) => {
+            let path = match &e {
+                SinkError::Io { path, .. } => path.clone(),
+                _ => ctx.cfg.dest.clone(),
+            };
+            ctx.stop(ctx.disk_error(io, &path));
+            FileError::Cancelled
+        }
+        None => FileError::Failed(e.to_string()),
+    }
+}
+
+/// Streams one response body into the `.part` at `start`, up to `stop` (exclusive).
+/// Returns the bytes written (all durable and journaled) and how the stream ended.
+async fn stream_body(
+    ctx: &Arc<Ctx>,
+    run: &Arc<FileRun>,
+    mut resp: ObjectResponse,
+    start: u64,
+    stop: u64,
+) -> (u64, Result<(), AttemptError>) {
+    let mut w = match PartWriter::open(&run.part, start).await {
+        Ok(w) => w,
+        Err(e) => return (0, Err(AttemptError::File(sink_failure(ctx, e)))),
+    };
+    let mut pos = start;
+    let mut since_checkpoint = 0u64;
+    let ended = loop {
+        let chunk = tokio::select! {
+            c = resp.resp.chunk() => c,
+            _ = run.cancel.cancelled() => break Err(AttemptError::File(FileError::Cancelled)),
+        };
+        match chunk {
+            Ok(Some(bytes)) => {
+                let take = (bytes.len() as u64).min(stop.saturating_sub(pos)) as usize;
+                if let Err(e) = w.write(&bytes[..take]).await {
+                    break Err(AttemptError::File(sink_failure(ctx, e)));
+                }
+                pos += take as u64;
+                ctx.progress.add_bytes(&run.bytes, take as u64);
+                since_checkpoint += take as u64;
+                if since_checkpoint >= ctx.cfg.checkpoint_bytes {
+                    since_checkpoint = 0;
+                    if let Err(e) = checkpoint(ctx, run, &mut w).await {
+                        break Err(AttemptError::File(e));
+                    }
+                }
+                if pos >= stop {
+                    break Ok(());
+                }
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => {
+                break Err(AttemptError::S3(S3Error::Network(crate::http_error::describe(
+                    &e.without_url(),
+                ))))
+            }
+        }
+    };
+    // Whatever arrived is kept for the next attempt or the next run.
+    if let Err(e) = checkpoint(ctx, run, &mut w).await {
+        return (pos - start, Err(AttemptError::File(e)));
+    }
+    (pos - start, ended)
+}
+
+/// Makes the written bytes durable, then journals them and lets the MD5 catch up.
+async fn checkpoint(ctx: &Arc<Ctx>, run: &Arc<FileRun>, w: &mut PartWriter) -> Result<(), FileError> {
+    let (a, b) = w.make_durable().await.map_err(|e| sink_failure(ctx, e))?;
+    if a == b {
+        return Ok(());
+    }
+    if let Err(e) = ctx.store().record_range(&run.id, a, b) {
+        ctx.stop(ctx.state_error(&e));
+        return Err(FileError::Cancelled);
+    }
+    lock(&run.ranges).insert(a, b);
+    advance_hash(run, None).await
+}
+
+/// Feeds the MD5 with the contiguous prefix completed so far (or up to `upto`).
+async fn advance_hash(run: &Arc<FileRun>, upto: Option<u64>) -> Result<(), FileError> {
+    if lock(&run.hasher).is_none() {
+        return Ok(());
+    }
+    let run = run.clone();
+    tokio::task::spawn_blocking(move || {
+        let prefix = upto.unwrap_or_else(|| lock(&run.ranges).contiguous_prefix());
+        let mut h = lock(&run.hasher);
+        match h.as_mut() {
+            Some(h) => h.advance(&run.part, prefix),
+            None => Ok(()),
+        }
+    })
+    .await
+    .map_err(|e| FileError::Failed(format!("internal error: {e}")))?
+    .map_err(|e| FileError::Integrity(e.to_string()))
+}
+
+/// The final checks and the move into place.
+async fn finish(ctx: &Arc<Ctx>, run: &Arc<FileRun>, info: ObjectInfo) -> Result<FileOutcome, FileError> {
+    ctx.progress.update(&run.id, |a| a.stage = FileStage::Verifying);
+    if !lock(&run.ranges).missing(info.size).is_empty() {
+        return Err(FileError::Integrity("parts of the file are missing".into()));
+    }
+    let on_disk = std::fs::metadata(&run.part).map(|m| m.len()).unwrap_or(0);
+    if on_disk != info.size {
+        return Err(FileError::Integrity(format!(
+            "length mismatch: expected {} bytes, have {on_disk}",
+            info.size
+        )));
+    }
+    let mut md5 = None;
+    let verified = match info.etag_md5() {
+        Some(expected) => {
+            advance_hash(run, Some(info.size)).await?;
+            let got = lock(&run.hasher).as_ref().map(|h| h.hex()).unwrap_or_default();
+            if !got.eq_ignore_ascii_case(expected) {
+                return Err(FileError::Integrity("checksum mismatch".into()));
+            }
+            md5 = Some(got);
+            Verified::Md5
+        }
+        None => Verified::Length,
+    };
+    let rel = lock(&run.path)
+        .clone()
+        .ok_or_else(|| FileError::Failed("no file name was assigned".into()))?;
+    let (dest, part, scratch) = {
+        let store = ctx.store();
+        (
+            store.dest().to_path_buf(),
+            store.part_path(&run.id),
+            store.scratch_path(&run.id),
+        )
+    };
+    let gzip = info.is_gzip();
+    let rel_path = join_rel(std::path::Path::new(""), &rel);
+    let bytes = tokio::task::spawn_blocking(move || sink::finalize(&dest, &rel_path, &part, &scratch, gzip))
+        .await
+        .map_err(|e| FileError::Failed(format!("internal error: {e}")))?
+        .map_err(|e| match e {
+            SinkError::Decode(err) => FileError::Integrity(format!("could not decode the gzip-encoded file ({err})")),
+            other => sink_failure(ctx, other),
+        })?;
+    let done = DoneInfo {
+        path: rel.clone(),
+        bytes,
+        etag: info.etag.clone(),
+        md5: md5.clone(),
+        verified,
+        decoded: gzip,
+    };
+    if let Err(e) = ctx.store().record_done(&run.id, done) {
+        ctx.stop(ctx.state_error(&e));
+        return Err(FileError::Cancelled);
+    }
+    ctx.events.send(Event::FileDone {
+        file_id: run.id.clone(),
+        path: rel.clone(),
+        bytes,
+        verified: verified.as_str().to_string(),
+    });
+    Ok(FileOutcome {
+        status: Status::Downloaded,
+        path: Some(rel),
+        bytes: Some(bytes),
+        etag: info.etag,
+        md5,
+        verified: Some(verified),
+        decoded: gzip,
+        attempts: lock(&run.attempts).total,
+        error: None,
+    })
+}
