@@ -42,8 +42,10 @@ pub struct JobConfig {
     pub connect_timeout: Duration,
     /// A pre-signed URL older than this is fetched again before use.
     pub url_max_age: Duration,
-    /// Bytes between durable checkpoints of a stream.
+    /// A stream's bytes are made durable and journaled after this many bytes...
     pub checkpoint_bytes: u64,
+    /// ...or this much time, whichever comes first: what a crash can lose.
+    pub checkpoint_interval: Duration,
 }
 
 impl JobConfig {
@@ -62,7 +64,8 @@ impl JobConfig {
             read_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             url_max_age: Duration::from_secs(240),
-            checkpoint_bytes: 16 << 20,
+            checkpoint_bytes: 8 << 20,
+            checkpoint_interval: Duration::from_millis(500),
         }
     }
 

@@ -591,6 +591,7 @@ async fn stream_body(
     };
     let mut pos = start;
     let mut since_checkpoint = 0u64;
+    let mut last_checkpoint = Instant::now();
     let ended = loop {
         let chunk = tokio::select! {
             c = resp.resp.chunk() => c,
@@ -605,8 +606,11 @@ async fn stream_body(
                 pos += take as u64;
                 ctx.progress.add_bytes(&run.bytes, take as u64);
                 since_checkpoint += take as u64;
-                if since_checkpoint >= ctx.cfg.checkpoint_bytes {
+                if since_checkpoint >= ctx.cfg.checkpoint_bytes
+                    || last_checkpoint.elapsed() >= ctx.cfg.checkpoint_interval
+                {
                     since_checkpoint = 0;
+                    last_checkpoint = Instant::now();
                     if let Err(e) = checkpoint(ctx, run, &mut w).await {
                         break Err(AttemptError::File(e));
                     }

@@ -109,7 +109,7 @@ pub fn demo_files(seed: u64, n: usize, size: Option<u64>) -> Vec<SimFile> {
                 // Generic IDS names collide across folders.
                 0..=2 => format!("demo-org/ids-src/IDS/register/compound/{}.json/0.json", 1000 + i),
                 3 => format!(
-                    "demo-org/raw-src/RAW/plate-reader/{}",
+                    "demo-org/raw-src/RAW/plate-reader-{i:03}/{}",
                     AWKWARD[(i / 10) % AWKWARD.len()]
                 ),
                 _ => format!("demo-org/raw-src/RAW/run-{:03}/sample-{i:05}.csv", i / 25),

@@ -158,7 +158,12 @@ impl Simulator {
                 stored,
                 etag: OnceCell::new(),
             });
-            by_key.insert(obj.file.key.clone(), obj.clone());
+            if by_key.insert(obj.file.key.clone(), obj.clone()).is_some() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("two simulated files share the key {}", obj.file.key),
+                ));
+            }
             by_id.insert(obj.file.id.clone(), obj);
         }
         let state = Arc::new(SimState {

@@ -1,0 +1,125 @@
+//! Helpers shared by the integration tests: a simulator per test, jobs run in process, and
+//! checks of bytes on disk.
+#![allow(dead_code)]
+
+use md5::{Digest, Md5};
+use std::path::Path;
+use std::time::Duration;
+use tdp_engine::input::Entry;
+use tdp_engine::report::{ReportRow, Status};
+use tdp_engine::retry::RetryPolicy;
+use tdp_engine::sim::{content, SimConfig, SimFile, Simulator};
+use tdp_engine::{CancellationToken, Event, EventSender, JobConfig, JobResult, ParsedIds, Token};
+
+pub async fn start(files: Vec<SimFile>, tweak: impl FnOnce(&mut SimConfig)) -> Simulator {
+    let mut cfg = SimConfig::new(files);
+    tweak(&mut cfg);
+    Simulator::start(cfg).await.expect("simulator starts")
+}
+
+/// A job config for tests: quick retries, short stall detection.
+pub fn config(sim: &Simulator, dest: &Path) -> JobConfig {
+    let mut cfg = JobConfig::new(&sim.base_url(), sim.org(), dest);
+    cfg.retry = RetryPolicy {
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(300),
+        budget: 8,
+        max_retry_after: Duration::from_secs(2),
+    };
+    cfg.read_timeout = Duration::from_secs(2);
+    cfg
+}
+
+pub fn ids_of(files: &[SimFile]) -> ParsedIds {
+    let text: String = files.iter().map(|f| format!("{}\n", f.id)).collect();
+    tdp_engine::parse_ids(&text)
+}
+
+pub async fn run(cfg: JobConfig, token: &str, input: &ParsedIds) -> (JobResult, Vec<Event>) {
+    run_cancellable(cfg, token, input, CancellationToken::new()).await
+}
+
+pub async fn run_cancellable(
+    cfg: JobConfig,
+    token: &str,
+    input: &ParsedIds,
+    cancel: CancellationToken,
+) -> (JobResult, Vec<Event>) {
+    let (tx, mut rx) = EventSender::channel();
+    let collector = tokio::spawn(async move {
+        let mut v = Vec::new();
+        while let Some(e) = rx.recv().await {
+            v.push(e);
+        }
+        v
+    });
+    let result = tdp_engine::run(cfg, Token::new(token), input, tx, cancel)
+        .await
+        .expect("job starts");
+    let events = collector.await.expect("collector");
+    (result, events)
+}
+
+pub fn md5_hex(bytes: &[u8]) -> String {
+    hex::encode(Md5::digest(bytes))
+}
+
+/// The MD5 of what a file must hold on disk (the original, decoded content).
+pub fn expected_md5(f: &SimFile) -> String {
+    hex::encode(content::md5_of(f.content_seed(), f.size))
+}
+
+pub fn md5_of_file(path: &Path) -> String {
+    let mut h = Md5::new();
+    let mut file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    std::io::copy(&mut file, &mut h).expect("read");
+    hex::encode(h.finalize())
+}
+
+pub fn row_for<'a>(rows: &'a [ReportRow], id: &str) -> &'a ReportRow {
+    rows.iter()
+        .find(|r| r.file_id.as_deref() == Some(id) && r.status != Status::Duplicate)
+        .unwrap_or_else(|| panic!("no report row for {id}"))
+}
+
+/// Every file of `files` is on disk at its reported path with the right bytes.
+pub fn assert_all_landed(dest: &Path, rows: &[ReportRow], files: &[SimFile]) {
+    for f in files {
+        let row = row_for(rows, &f.id);
+        assert!(
+            matches!(row.status, Status::Downloaded | Status::Skipped),
+            "{} ({}) is {:?}: {:?}",
+            f.id,
+            f.key,
+            row.status,
+            row.error
+        );
+        let rel = row.path.as_deref().expect("a path");
+        let path = dest.join(rel);
+        assert_eq!(md5_of_file(&path), expected_md5(f), "bytes of {rel} ({})", f.key);
+    }
+}
+
+/// No `.part` is left for a file that is complete, and none lies outside the state folder.
+pub fn assert_no_partials(dest: &Path, rows: &[ReportRow]) {
+    for r in rows {
+        if r.status == Status::Downloaded || r.status == Status::Skipped {
+            let id = r.file_id.as_deref().unwrap_or("");
+            assert!(
+                !dest.join(".tdp-download").join(format!("{id}.part")).exists(),
+                "a .part is left for completed {id}"
+            );
+        }
+    }
+}
+
+pub fn valid_ids(input: &ParsedIds) -> Vec<String> {
+    input
+        .lines
+        .iter()
+        .filter_map(|l| match &l.entry {
+            Entry::Valid { id } => Some(id.clone()),
+            _ => None,
+        })
+        .collect()
+}

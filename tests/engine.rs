@@ -1,0 +1,253 @@
+//! The engine against the simulator over real HTTP: the acceptance of the engine issue.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+use tdp_engine::report::Status;
+use tdp_engine::sim::{demo_files, sim_id, FileKind, SimFile};
+use tdp_engine::state::Verified;
+use tdp_engine::{CancellationToken, Event, JobError, Layout};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_mixed_files_land_with_the_right_bytes() {
+    let files = demo_files(11, 100, None);
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (result, events) = run(config(&sim, dir.path()), sim.token(), &ids_of(&files)).await;
+
+    assert!(result.fatal.is_none(), "{:?}", result.fatal);
+    assert_eq!(result.summary.downloaded, 100, "{:?}", result.summary);
+    assert_all_landed(dir.path(), &result.rows, &files);
+    assert_no_partials(dir.path(), &result.rows);
+    assert_eq!(sim.counters().s3_requests_with_tdp_headers, 0);
+
+    // KMS ETags are not MD5s: those files pass by length; gzip objects arrive decoded.
+    for f in &files {
+        let row = row_for(&result.rows, &f.id);
+        match f.kind {
+            FileKind::Kms => assert_eq!(row.verified, Some(Verified::Length), "{}", f.key),
+            FileKind::Gzip => {
+                assert!(row.decoded);
+                assert_eq!(row.bytes, Some(f.size));
+            }
+            FileKind::Plain if f.size > 0 => assert_eq!(row.verified, Some(Verified::Md5)),
+            FileKind::Plain => {}
+        }
+    }
+    // The report is on disk as JSON and CSV, one row per input line.
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("tdp-download-report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["files"].as_array().unwrap().len(), 100);
+    let csv = std::fs::read_to_string(dir.path().join("tdp-download-report.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 101);
+    // Events: started, one final state per file, finished last.
+    assert!(matches!(events.first(), Some(Event::JobStarted { files: 100, .. })));
+    assert!(matches!(events.last(), Some(Event::JobFinished { .. })));
+    let done = events.iter().filter(|e| matches!(e, Event::FileDone { .. })).count();
+    assert_eq!(done, 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_token_stops_the_job_with_one_clear_error() {
+    let files = demo_files(12, 50, Some(1024));
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (result, events) = run(config(&sim, dir.path()), "not-the-token", &ids_of(&files)).await;
+
+    let fatal = result.fatal.expect("the job stops");
+    assert!(matches!(fatal, JobError::Unauthorized(_)), "{fatal:?}");
+    assert!(fatal.to_string().contains("auth token"), "{fatal}");
+    assert_eq!(result.summary.downloaded, 0);
+    assert_eq!(result.summary.failed, 0, "no file is blamed for the token");
+    let c = sim.counters();
+    assert_eq!(c.total("s3"), 0);
+    assert!(c.count("retrieve 401") <= 64 + 32, "stopped at once: {c:?}");
+    let failed = events.iter().filter(|e| matches!(e, Event::FileFailed { .. })).count();
+    assert_eq!(failed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_org_stops_the_job_but_one_forbidden_file_fails_alone() {
+    let files = demo_files(13, 20, Some(1000));
+    let forbidden = files[7].id.clone();
+    let sim = start(files.clone(), |c| c.forbidden = vec![forbidden.clone()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&sim, dir.path());
+    cfg.org = "someone-elses-org".into();
+    let (result, _) = run(cfg, sim.token(), &ids_of(&files)).await;
+    assert!(matches!(result.fatal, Some(JobError::Forbidden(_))), "{:?}", result.fatal);
+    assert_eq!(result.summary.failed, 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (result, _) = run(config(&sim, dir.path()), sim.token(), &ids_of(&files)).await;
+    assert!(result.fatal.is_none());
+    assert_eq!(result.summary.downloaded, 19);
+    let row = row_for(&result.rows, &forbidden);
+    assert_eq!(row.status, Status::Failed);
+    assert!(row.error.as_deref().unwrap().contains("access denied"), "{row:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_malformed_ids_fail_alone() {
+    let files = demo_files(14, 10, Some(5000));
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let unknown = [sim_id(999, 1), sim_id(999, 2)];
+    let text = format!(
+        "{}\n{}\nnot-a-uuid\n{}\n{}\n",
+        files.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join("\n"),
+        unknown[0],
+        unknown[1],
+        files[0].id,
+    );
+    let input = tdp_engine::parse_ids(&text);
+    let (result, _) = run(config(&sim, dir.path()), sim.token(), &input).await;
+
+    assert!(result.fatal.is_none());
+    let s = &result.summary;
+    assert_eq!((s.downloaded, s.failed, s.invalid, s.duplicates), (10, 2, 1, 1), "{s:?}");
+    assert_all_landed(dir.path(), &result.rows, &files);
+    for id in &unknown {
+        let row = row_for(&result.rows, id);
+        assert_eq!(row.status, Status::Failed);
+        assert!(row.error.as_deref().unwrap().contains("not found in TDP"), "{row:?}");
+    }
+    let bad = result.rows.iter().find(|r| r.status == Status::Invalid).unwrap();
+    assert_eq!((bad.line, bad.input.as_str()), (12, "not-a-uuid"));
+    // Invalid lines are never sent.
+    assert_eq!(sim.counters().count("retrieve 400"), 0);
+    let dup = result.rows.iter().find(|r| r.status == Status::Duplicate).unwrap();
+    assert_eq!(dup.line, 14);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traversal_and_reserved_names_stay_inside_the_destination() {
+    let id = |i| sim_id(15, i);
+    let files = vec![
+        SimFile::new(id(0), "org/src/RAW/a.csv", 100).disposition("attachment; filename=\"../../evil.txt\""),
+        SimFile::new(id(1), "org/src/RAW/b.csv", 100).disposition("attachment; filename=\"/etc/passwd\""),
+        SimFile::new(id(2), "org/src/RAW/CON", 100),
+        SimFile::new(id(3), "org/src/RAW/x:y*z?.json", 100),
+        SimFile::new(id(4), "org/.../RAW/nul.txt", 100),
+        SimFile::new(id(5), "org/src/RAW/.tdp-download", 100),
+        SimFile::new(id(6), "org/src/RAW/tdp-download-report.json", 100),
+    ];
+    let sim = start(files.clone(), |_| {}).await;
+    let outer = tempfile::tempdir().unwrap();
+    let dest = outer.path().join("dest");
+    for layout in [Layout::Flat, Layout::Mirror] {
+        let dest = dest.join(format!("{layout:?}"));
+        let mut cfg = config(&sim, &dest);
+        cfg.layout = layout;
+        let (result, _) = run(cfg, sim.token(), &ids_of(&files)).await;
+        assert_eq!(result.summary.downloaded, files.len(), "{:?}", result.summary);
+        assert_all_landed(&dest, &result.rows, &files);
+        let paths: Vec<String> = files
+            .iter()
+            .map(|f| row_for(&result.rows, &f.id).path.clone().unwrap())
+            .collect();
+        let prefix = if layout == Layout::Mirror { "org/src/RAW/" } else { "" };
+        assert_eq!(paths[0], format!("{prefix}evil.txt"));
+        assert_eq!(paths[1], format!("{prefix}passwd"));
+        assert_eq!(paths[2], format!("{prefix}_CON"));
+        assert_eq!(paths[3], format!("{prefix}x_y_z_.json"));
+        let nul = if layout == Layout::Mirror { "org/_/RAW/_nul.txt" } else { "_nul.txt" };
+        assert_eq!(paths[4], nul);
+        // The state folder and the report keep their names; the files get suffixes.
+        if layout == Layout::Flat {
+            assert!(paths[5].starts_with(".tdp-download~"), "{}", paths[5]);
+            assert!(paths[6].starts_with("tdp-download-report~"), "{}", paths[6]);
+        }
+    }
+    // Nothing was written beside the destination.
+    let outside: Vec<_> = std::fs::read_dir(outer.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(outside, vec![std::ffi::OsString::from("dest")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_name_files_all_survive_and_keep_their_names_on_a_rerun() {
+    let files: Vec<SimFile> = (0..4)
+        .map(|i| SimFile::new(sim_id(16, i), format!("org/ids/IDS/{}.json/0.json", 1000 + i), 300 + i))
+        .collect();
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A file of the user's own with the same name is never overwritten nor taken for ours.
+    std::fs::write(dir.path().join("0.json"), b"the user's own file").unwrap();
+
+    let (first, _) = run(config(&sim, dir.path()), sim.token(), &ids_of(&files)).await;
+    assert_eq!(first.summary.downloaded, 4);
+    assert_all_landed(dir.path(), &first.rows, &files);
+    assert_eq!(std::fs::read(dir.path().join("0.json")).unwrap(), b"the user's own file");
+    for f in &files {
+        let short: String = f.id.chars().filter(|c| *c != '-').take(8).collect();
+        assert_eq!(row_for(&first.rows, &f.id).path.as_deref(), Some(format!("0~{short}.json").as_str()));
+    }
+
+    // A rerun skips them all without asking TDP or S3; a deleted one comes back by its name.
+    let before = sim.counters();
+    let (second, _) = run(config(&sim, dir.path()), sim.token(), &ids_of(&files)).await;
+    assert_eq!(second.summary.skipped, 4);
+    let after = sim.counters();
+    assert_eq!(after.total("retrieve"), before.total("retrieve"));
+    assert_eq!(after.total("s3"), before.total("s3"));
+
+    let gone = row_for(&first.rows, &files[2].id).path.clone().unwrap();
+    std::fs::remove_file(dir.path().join(&gone)).unwrap();
+    let (third, _) = run(config(&sim, dir.path()), sim.token(), &ids_of(&files)).await;
+    assert_eq!((third.summary.downloaded, third.summary.skipped), (1, 3));
+    assert_eq!(row_for(&third.rows, &files[2].id).path.as_deref(), Some(gone.as_str()));
+    assert_all_landed(dir.path(), &third.rows, &files);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_leaves_no_partial_final_file_and_a_rerun_finishes() {
+    let files = demo_files(17, 12, Some(3 << 20));
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let sim = start(files.clone(), |c| {
+        c.shaping.per_connection_bps = Some(4_000_000);
+        c.shaping.total_bps = Some(12_000_000);
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    let watch = async {
+        while sim.counters().bytes_served < total / 3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        trigger.cancel();
+    };
+    let input = ids_of(&files);
+    let ((result, _), ()) = tokio::join!(
+        run_cancellable(config(&sim, dir.path()), sim.token(), &input, cancel.clone()),
+        watch
+    );
+    assert!(result.cancelled);
+    assert!(result.summary.cancelled > 0, "{:?}", result.summary);
+    // Whatever is under a final name is whole and right.
+    for f in &files {
+        let row = row_for(&result.rows, &f.id);
+        if row.status == Status::Downloaded {
+            assert_eq!(md5_of_file(&dir.path().join(row.path.as_deref().unwrap())), expected_md5(f));
+        } else {
+            assert_eq!(row.status, Status::Cancelled);
+        }
+    }
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("sample-") || n.ends_with(".json") && !n.starts_with("tdp-download-report"))
+        .collect();
+    assert_eq!(names.len(), result.summary.downloaded, "{names:?}");
+
+    sim.set_shaping(Default::default());
+    let (rerun, _) = run(config(&sim, dir.path()), sim.token(), &ids_of(&files)).await;
+    assert_eq!(rerun.summary.downloaded + rerun.summary.skipped, files.len());
+    assert_all_landed(dir.path(), &rerun.rows, &files);
+    assert_no_partials(dir.path(), &rerun.rows);
+    let served = sim.counters().bytes_served;
+    assert!(served <= total * 115 / 100, "served {served} for {total}");
+}
