@@ -5,7 +5,6 @@
 use md5::{Digest, Md5};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -45,52 +44,104 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     }
 }
 
-/// Sequential writes into one region of a `.part` file.
+/// Bytes buffered per stream before a positional write: bounds memory per connection.
+const WRITE_BUF: usize = 256 * 1024;
+
+#[cfg(unix)]
+fn write_at(file: &std::fs::File, data: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, data, offset)
+}
+
+#[cfg(windows)]
+fn write_at(file: &std::fs::File, mut data: &[u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !data.is_empty() {
+        let n = file.seek_write(data, offset)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        data = &data[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+/// Sequential writes into one region of a `.part` file, as positional writes so that several
+/// ranges of one file can be written at once through their own handles.
 pub struct PartWriter {
-    file: tokio::fs::File,
+    file: std::sync::Arc<std::fs::File>,
     path: PathBuf,
-    pos: u64,
+    buf: Vec<u8>,
+    /// File offset of `buf[0]`.
+    buf_start: u64,
     unrecorded_from: u64,
 }
 
 impl PartWriter {
     pub async fn open(path: &Path, offset: u64) -> Result<Self, SinkError> {
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .await
-            .map_err(io("create", path))?;
-        file.seek(SeekFrom::Start(offset))
-            .await
-            .map_err(io("write", path))?;
+        let p = path.to_path_buf();
+        let file = tokio::task::spawn_blocking(move || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&p)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|r| r)
+        .map_err(io("create", path))?;
         Ok(PartWriter {
-            file,
+            file: std::sync::Arc::new(file),
             path: path.to_path_buf(),
-            pos: offset,
+            buf: Vec::with_capacity(WRITE_BUF),
+            buf_start: offset,
             unrecorded_from: offset,
         })
     }
 
     pub async fn write(&mut self, data: &[u8]) -> Result<(), SinkError> {
-        self.file
-            .write_all(data)
-            .await
-            .map_err(io("write", &self.path))?;
-        self.pos += data.len() as u64;
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= WRITE_BUF {
+            self.flush_buf().await?;
+        }
         Ok(())
     }
 
-    /// Flushes and syncs; returns the span written since the last call, now safe to journal.
+    async fn flush_buf(&mut self) -> Result<(), SinkError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let (file, offset) = (self.file.clone(), self.buf_start);
+        let (result, mut buf) = tokio::task::spawn_blocking(move || {
+            let r = write_at(&file, &buf, offset);
+            (r, buf)
+        })
+        .await
+        .map_err(|e| SinkError::Io {
+            what: "write",
+            path: self.path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        result.map_err(io("write", &self.path))?;
+        self.buf_start += buf.len() as u64;
+        buf.clear();
+        self.buf = buf;
+        Ok(())
+    }
+
+    /// Writes out and syncs; returns the span written since the last call, now safe to journal.
     pub async fn make_durable(&mut self) -> Result<(u64, u64), SinkError> {
-        self.file.flush().await.map_err(io("write", &self.path))?;
-        self.file
-            .sync_data()
+        self.flush_buf().await?;
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || file.sync_data())
             .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|r| r)
             .map_err(io("write", &self.path))?;
-        let span = (self.unrecorded_from, self.pos);
-        self.unrecorded_from = self.pos;
+        let span = (self.unrecorded_from, self.buf_start);
+        self.unrecorded_from = self.buf_start;
         Ok(span)
     }
 }
