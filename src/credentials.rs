@@ -15,7 +15,9 @@ pub enum KeychainError {
     Unavailable(String),
     #[error("the OS keychain is locked; unlock it and try again")]
     Locked,
-    #[error("the OS keychain did not answer within {0:?} (it may be waiting for a password prompt)")]
+    #[error(
+        "the OS keychain did not answer within {0:?} (it may be waiting for a password prompt)"
+    )]
     TimedOut(Duration),
     #[error("the OS keychain refused the request: {0}")]
     Failed(String),
@@ -28,9 +30,7 @@ pub fn account(org: &str, api_host: &str) -> String {
 
 fn classify(e: keyring::Error) -> KeychainError {
     match e {
-        keyring::Error::PlatformFailure(inner) => {
-            KeychainError::Unavailable(inner.to_string())
-        }
+        keyring::Error::PlatformFailure(inner) => KeychainError::Unavailable(inner.to_string()),
         keyring::Error::NoStorageAccess(inner) => {
             let text = inner.to_string();
             if text.to_ascii_lowercase().contains("locked") || text.contains("no result found") {
@@ -86,8 +86,10 @@ pub fn save(account: &str, token: &str, timeout: Duration) -> Result<(), Keychai
 /// Removes the saved token; removing one that is not there is fine.
 pub fn forget(account: &str, timeout: Duration) -> Result<(), KeychainError> {
     let account = account.to_string();
-    with_timeout(timeout, move || match entry(&account)?.delete_credential() {
-        Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-        Err(e) => Err(classify(e)),
+    with_timeout(timeout, move || {
+        match entry(&account)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(classify(e)),
+        }
     })
 }

@@ -111,7 +111,11 @@ pub fn parse_ids(text: &str) -> ParsedIds {
                     match rec.get(col) {
                         Some(v) if !v.trim().is_empty() => out.push(line, v),
                         Some(_) | None if rec.iter().all(|f| f.trim().is_empty()) => {}
-                        _ => out.invalid(line, &rec.iter().collect::<Vec<_>>().join(","), "no fileId in this row"),
+                        _ => out.invalid(
+                            line,
+                            &rec.iter().collect::<Vec<_>>().join(","),
+                            "no fileId in this row",
+                        ),
                     }
                 }
                 Err(e) => {
@@ -206,9 +210,16 @@ mod tests {
         assert_eq!(p.unique_ids(), vec![A.to_string(), B.to_string()]);
         let c = p.counts();
         assert_eq!((c.valid, c.invalid, c.duplicates), (2, 1, 2));
-        let bad = p.lines.iter().find(|l| matches!(l.entry, Entry::Invalid { .. })).unwrap();
+        let bad = p
+            .lines
+            .iter()
+            .find(|l| matches!(l.entry, Entry::Invalid { .. }))
+            .unwrap();
         assert_eq!((bad.line, bad.input.as_str()), (3, "not-an-id"));
-        assert!(matches!(p.lines[3].entry, Entry::Duplicate { first_line: 1, .. }));
+        assert!(matches!(
+            p.lines[3].entry,
+            Entry::Duplicate { first_line: 1, .. }
+        ));
     }
 
     #[test]
@@ -216,7 +227,11 @@ mod tests {
         let text = format!("name,fileId,size\na.csv,{A},3\nb.csv,\"{B}\",4\nc.csv,oops,5\n");
         let p = parse_ids(&text);
         assert_eq!(p.unique_ids(), vec![A.to_string(), B.to_string()]);
-        let bad = p.lines.iter().find(|l| matches!(l.entry, Entry::Invalid { .. })).unwrap();
+        let bad = p
+            .lines
+            .iter()
+            .find(|l| matches!(l.entry, Entry::Invalid { .. }))
+            .unwrap();
         assert_eq!(bad.line, 4);
     }
 

@@ -81,9 +81,13 @@ impl JobConfig {
 pub enum JobError {
     #[error(transparent)]
     Config(#[from] TdpError),
-    #[error("TDP rejected the auth token ({0}). Check the token (it may have expired) and try again")]
+    #[error(
+        "TDP rejected the auth token ({0}). Check the token (it may have expired) and try again"
+    )]
     Unauthorized(String),
-    #[error("TDP denied access ({0}). Check the org slug and that your account may read these files")]
+    #[error(
+        "TDP denied access ({0}). Check the org slug and that your account may read these files"
+    )]
     Forbidden(String),
     #[error("the disk is full at {0}. Free some space and run the same job again: it resumes where it stopped")]
     DiskFull(PathBuf),
@@ -269,7 +273,7 @@ pub async fn run(
     let ctx = Arc::new(Ctx {
         tdp,
         s3,
-        api_lane: AdaptiveLimit::new(api, api),
+        api_lane: AdaptiveLimit::new(api.min(8), api),
         s3_slots: Arc::new(Semaphore::new(concurrency)),
         store: Mutex::new(store),
         events: events.clone(),
@@ -305,11 +309,7 @@ pub async fn run(
     let _ = ticker.await;
     emit_progress(&ctx, 0.0);
 
-    let fatal = ctx
-        .fatal
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let fatal = ctx.fatal.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let cancelled = cancel.is_cancelled();
     let rows = report::rows(input, &outcomes);
     let mut summary = Summary {
@@ -386,7 +386,11 @@ async fn tick_progress(ctx: Arc<Ctx>, stop: CancellationToken) {
         let dt = now.duration_since(last.0).as_secs_f64();
         if dt > 0.0 {
             let inst = (bytes - last.1) as f64 / dt;
-            rate = if rate == 0.0 { inst } else { 0.7 * rate + 0.3 * inst };
+            rate = if rate == 0.0 {
+                inst
+            } else {
+                0.7 * rate + 0.3 * inst
+            };
         }
         last = (now, bytes);
         emit_progress(&ctx, rate);

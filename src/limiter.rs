@@ -1,6 +1,6 @@
-//! The API lane's adaptive concurrency (AIMD): the limit grows by one per window of successful
-//! look-ups and halves when TDP answers 429, so every task backs off together instead of each
-//! one hammering the API on its own.
+//! The API lane's adaptive concurrency, as TCP does it: a slow start that doubles the limit
+//! each window until TDP first answers 429, then AIMD (one more per window of successes, half
+//! on a 429), so every task backs off together instead of each one hammering the API.
 
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -11,6 +11,8 @@ struct Inner {
     limit: f64,
     in_flight: usize,
     last_decrease: Instant,
+    /// Still in slow start: no 429 seen yet.
+    slow_start: bool,
 }
 
 #[derive(Debug)]
@@ -35,6 +37,7 @@ impl AdaptiveLimit {
                 limit: initial.clamp(1, max) as f64,
                 in_flight: 0,
                 last_decrease: Instant::now(),
+                slow_start: true,
             }),
             notify: Notify::new(),
             min: 1,
@@ -72,10 +75,12 @@ impl AdaptiveLimit {
 }
 
 impl Permit {
-    /// The request succeeded: additive increase, about +1 per full window.
+    /// The request succeeded: +1 per success in slow start (doubling per window), else
+    /// about +1 per full window.
     pub fn success(self) {
         let mut g = self.lane.lock();
-        g.limit = (g.limit + 1.0 / g.limit.max(1.0)).min(self.lane.max as f64);
+        let step = if g.slow_start { 1.0 } else { 1.0 / g.limit.max(1.0) };
+        g.limit = (g.limit + step).min(self.lane.max as f64);
     }
 
     /// The server said 429: multiplicative decrease, once per round of requests (only a
@@ -85,6 +90,7 @@ impl Permit {
         if self.started >= g.last_decrease {
             g.limit = (g.limit / 2.0).max(self.lane.min as f64);
             g.last_decrease = Instant::now();
+            g.slow_start = false;
         }
     }
 }
@@ -101,17 +107,27 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn grows_on_success_and_halves_once_per_round_on_429() {
+    async fn slow_start_then_aimd() {
         let lane = AdaptiveLimit::new(8, 64);
         for _ in 0..8 {
             lane.acquire().await.success();
         }
-        assert_eq!(lane.limit(), 8 + 1 - 1 + 1 - 1 + 1); // about +1 per window of 8
+        assert_eq!(lane.limit(), 16, "doubles in a window during slow start");
         let a = lane.acquire().await;
         let b = lane.acquire().await;
         a.throttled();
         b.throttled(); // sent before the decrease: ignored
-        assert_eq!(lane.limit(), 4);
+        assert_eq!(lane.limit(), 8);
+        for _ in 0..8 {
+            lane.acquire().await.success();
+        }
+        assert_eq!(lane.limit(), 8, "+1 per window after the first 429: {}", lane.limit());
+        lane.acquire().await.success();
+        assert_eq!(lane.limit(), 9);
+        for _ in 0..64 {
+            lane.acquire().await.success();
+        }
+        assert!(lane.limit() <= 64);
     }
 
     #[tokio::test]

@@ -3,7 +3,6 @@
 
 mod cli;
 
-
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use cli::render::render;
 use cli::size::human;
@@ -118,7 +117,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start: {e}");
@@ -147,7 +149,8 @@ fn read_ids(args: &DownloadArgs) -> Result<tdp_engine::ParsedIds, String> {
                 .map_err(|e| format!("cannot read IDs from standard input: {e}"))?;
             s
         } else {
-            std::fs::read_to_string(src).map_err(|e| format!("cannot read the ID file {src}: {e}"))?
+            std::fs::read_to_string(src)
+                .map_err(|e| format!("cannot read the ID file {src}: {e}"))?
         };
         parsed = tdp_engine::parse_ids(&text);
     }
@@ -156,7 +159,10 @@ fn read_ids(args: &DownloadArgs) -> Result<tdp_engine::ParsedIds, String> {
         parsed = parsed.merge(tdp_engine::parse_args(&args.id_args, next));
     }
     if parsed.lines.is_empty() {
-        return Err("no file IDs given: use --ids FILE, --ids - (standard input) or list IDs as arguments".into());
+        return Err(
+            "no file IDs given: use --ids FILE, --ids - (standard input) or list IDs as arguments"
+                .into(),
+        );
     }
     Ok(parsed)
 }
@@ -242,7 +248,11 @@ async fn download(args: DownloadArgs) -> ExitCode {
             );
         }
     }
-    let rate = if s.seconds > 0.0 { s.bytes as f64 / s.seconds } else { 0.0 };
+    let rate = if s.seconds > 0.0 {
+        s.bytes as f64 / s.seconds
+    } else {
+        0.0
+    };
     eprintln!(
         "{} downloaded, {} skipped, {} failed, {} invalid, {} duplicate lines{} — {} in {:.1} s ({}/s)",
         s.downloaded,

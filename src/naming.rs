@@ -38,7 +38,12 @@ pub fn safe_component(name: &str) -> String {
     if s.is_empty() {
         return "_".to_string();
     }
-    let stem = s.split('.').next().unwrap_or("").trim_end().to_ascii_uppercase();
+    let stem = s
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .to_ascii_uppercase();
     if RESERVED.contains(&stem.as_str()) {
         s.insert(0, '_');
     }
@@ -87,7 +92,8 @@ pub fn with_suffix(name: &str, file_id: &str, long: bool) -> String {
 /// or path-style (`host/bucket/key`).
 pub fn object_key(url: &url::Url) -> Vec<String> {
     let host = url.host_str().unwrap_or("");
-    let virtual_hosted = (host.contains(".s3.") || host.contains(".s3-")) && !host.starts_with("s3.");
+    let virtual_hosted =
+        (host.contains(".s3.") || host.contains(".s3-")) && !host.starts_with("s3.");
     let mut segments: Vec<String> = url
         .path()
         .split('/')
@@ -104,7 +110,9 @@ pub fn object_key(url: &url::Url) -> Vec<String> {
 pub fn disposition_filename(value: &str) -> Option<String> {
     let mut plain = None;
     for part in value.split(';').map(str::trim) {
-        let Some((k, v)) = part.split_once('=') else { continue };
+        let Some((k, v)) = part.split_once('=') else {
+            continue;
+        };
         match k.trim().to_ascii_lowercase().as_str() {
             "filename*" => {
                 let enc = v.trim().trim_matches('"');
@@ -148,7 +156,10 @@ mod tests {
 
     #[test]
     fn unsafe_names_become_safe() {
-        assert_eq!(safe_component("a<b>c:d\"e|f?g*h.txt"), "a_b_c_d_e_f_g_h.txt");
+        assert_eq!(
+            safe_component("a<b>c:d\"e|f?g*h.txt"),
+            "a_b_c_d_e_f_g_h.txt"
+        );
         assert_eq!(safe_component("CON.txt"), "_CON.txt");
         assert_eq!(safe_component("aux"), "_aux");
         assert_eq!(safe_component("console.txt"), "console.txt");
@@ -163,11 +174,17 @@ mod tests {
 
     #[test]
     fn traversal_cannot_leave_the_destination() {
-        let key: Vec<String> = ["org", "..", "..", "etc", "passwd"].iter().map(|s| s.to_string()).collect();
+        let key: Vec<String> = ["org", "..", "..", "etc", "passwd"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let p = relative_path(Layout::Mirror, &key, "../../passwd");
         assert!(stays_inside(&p));
         assert_eq!(p, PathBuf::from("org/_/_/etc/passwd"));
-        assert_eq!(relative_path(Layout::Flat, &key, "..\\..\\boot.ini"), PathBuf::from("boot.ini"));
+        assert_eq!(
+            relative_path(Layout::Flat, &key, "..\\..\\boot.ini"),
+            PathBuf::from("boot.ini")
+        );
     }
 
     #[test]
@@ -180,9 +197,13 @@ mod tests {
 
     #[test]
     fn disposition_names() {
-        assert_eq!(disposition_filename("attachment; filename=\"a b.csv\"").as_deref(), Some("a b.csv"));
         assert_eq!(
-            disposition_filename("attachment; filename=\"x\"; filename*=UTF-8''%C2%B5.csv").as_deref(),
+            disposition_filename("attachment; filename=\"a b.csv\"").as_deref(),
+            Some("a b.csv")
+        );
+        assert_eq!(
+            disposition_filename("attachment; filename=\"x\"; filename*=UTF-8''%C2%B5.csv")
+                .as_deref(),
             Some("µ.csv")
         );
         assert_eq!(disposition_filename("inline"), None);

@@ -108,7 +108,9 @@ pub fn rows(input: &ParsedIds, outcomes: &HashMap<String, FileOutcome>) -> Vec<R
                     row.file_id = Some(id.clone());
                     row.status = Status::Duplicate;
                     row.path = outcomes.get(id).and_then(|o| o.path.clone());
-                    row.error = Some(format!("same file ID as line {first_line}; downloaded once"));
+                    row.error = Some(format!(
+                        "same file ID as line {first_line}; downloaded once"
+                    ));
                 }
                 Entry::Valid { id } => {
                     row.file_id = Some(id.clone());
@@ -142,7 +144,10 @@ struct ReportFile<'a> {
     files: &'a [ReportRow],
 }
 
-fn write_atomically(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
+fn write_atomically(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -163,8 +168,14 @@ pub fn csv_path(json: &Path) -> PathBuf {
 /// Writes `<json>` and `<stem>.csv`.
 pub fn write(json: &Path, summary: &Summary, rows: &[ReportRow]) -> std::io::Result<()> {
     write_atomically(json, |out| {
-        serde_json::to_writer_pretty(&mut *out, &ReportFile { summary, files: rows })
-            .map_err(std::io::Error::other)
+        serde_json::to_writer_pretty(
+            &mut *out,
+            &ReportFile {
+                summary,
+                files: rows,
+            },
+        )
+        .map_err(std::io::Error::other)
     })?;
     write_atomically(&csv_path(json), |out| {
         let mut w = csv::Writer::from_writer(out);
@@ -182,7 +193,9 @@ pub fn write(json: &Path, summary: &Summary, rows: &[ReportRow]) -> std::io::Res
                 r.bytes.map(|b| b.to_string()).unwrap_or_default(),
                 r.etag.clone().unwrap_or_default(),
                 r.md5.clone().unwrap_or_default(),
-                r.verified.map(|v| v.as_str().to_string()).unwrap_or_default(),
+                r.verified
+                    .map(|v| v.as_str().to_string())
+                    .unwrap_or_default(),
                 r.decoded.to_string(),
                 r.attempts.to_string(),
                 r.error.clone().unwrap_or_default(),

@@ -100,8 +100,14 @@ mod tests {
     fn retry_after_is_a_floor_and_is_capped() {
         let p = RetryPolicy::default();
         let mut zero = || 0.0;
-        assert_eq!(p.delay(1, Some(Duration::from_secs(3)), &mut zero), Duration::from_secs(3));
-        assert_eq!(p.delay(1, Some(Duration::from_secs(9999)), &mut zero), p.max_retry_after);
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(3)), &mut zero),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(9999)), &mut zero),
+            p.max_retry_after
+        );
     }
 
     #[test]
@@ -112,13 +118,19 @@ mod tests {
             parse_retry_after("Wed, 25 Nov 2026 12:00:30 GMT", now),
             Some(Duration::from_secs(30))
         );
-        assert_eq!(parse_retry_after("Wed, 25 Nov 2026 11:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 25 Nov 2026 11:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
     #[test]
     fn only_attempts_without_progress_use_the_budget() {
-        let p = RetryPolicy { budget: 3, ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            budget: 3,
+            ..RetryPolicy::default()
+        };
         let mut a = Attempts::default();
         assert!(a.failed(false, &p));
         assert!(a.failed(false, &p));

@@ -23,7 +23,8 @@ impl ObjectInfo {
     /// customer-key-encrypted.
     pub fn etag_md5(&self) -> Option<&str> {
         let etag = self.etag.as_deref()?;
-        let kms_or_c = matches!(self.sse.as_deref(), Some(s) if s.starts_with("aws:kms") || s == "sse-c");
+        let kms_or_c =
+            matches!(self.sse.as_deref(), Some(s) if s.starts_with("aws:kms") || s == "sse-c");
         (!kms_or_c && etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()))
             .then_some(etag)
     }
@@ -97,7 +98,10 @@ fn content_range(value: &str) -> Option<(Option<(u64, u64)>, u64)> {
         return Some((None, total));
     }
     let (a, b) = span.split_once('-')?;
-    Some((Some((a.trim().parse().ok()?, b.trim().parse().ok()?)), total))
+    Some((
+        Some((a.trim().parse().ok()?, b.trim().parse().ok()?)),
+        total,
+    ))
 }
 
 fn xml_field<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
@@ -151,7 +155,8 @@ impl S3Client {
             _ => return Err(Self::error(resp, status).await),
         }
         let etag = header(&resp, "etag").map(|e| e.trim_matches('"').to_string());
-        let encoding = header(&resp, "content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity"));
+        let encoding =
+            header(&resp, "content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity"));
         let sse = header(&resp, "x-amz-server-side-encryption").or_else(|| {
             header(&resp, "x-amz-server-side-encryption-customer-algorithm").map(|_| "sse-c".into())
         });
@@ -170,7 +175,9 @@ impl S3Client {
             (0, len, len)
         };
         if content_length.is_some_and(|cl| cl != len) {
-            return Err(S3Error::Protocol("Content-Length disagrees with Content-Range".into()));
+            return Err(S3Error::Protocol(
+                "Content-Length disagrees with Content-Range".into(),
+            ));
         }
         Ok(ObjectResponse {
             resp,
@@ -187,8 +194,8 @@ impl S3Client {
     }
 
     async fn error(resp: reqwest::Response, status: u16) -> S3Error {
-        let retry_after = header(&resp, "retry-after")
-            .and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let retry_after =
+            header(&resp, "retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
         let range_total = header(&resp, "content-range")
             .as_deref()
             .and_then(content_range)
@@ -209,12 +216,20 @@ impl S3Client {
             (412, _) => S3Error::ObjectChanged,
             (416, _) if range_total == Some(0) => S3Error::Empty,
             (503, _) | (_, "SlowDown") => S3Error::Throttled(
-                if code.is_empty() { format!("HTTP {status}") } else { code },
+                if code.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    code
+                },
                 retry_after,
             ),
             (500..=599, _) => S3Error::Server(
                 status,
-                if code.is_empty() { "no details".into() } else { code },
+                if code.is_empty() {
+                    "no details".into()
+                } else {
+                    code
+                },
                 retry_after,
             ),
             _ => S3Error::Protocol(format!("HTTP {status} {code}")),

@@ -160,7 +160,8 @@ impl Md5Follower {
             return Ok(());
         }
         let mut f = std::fs::File::open(part).map_err(io("read", part))?;
-        f.seek(SeekFrom::Start(self.pos)).map_err(io("read", part))?;
+        f.seek(SeekFrom::Start(self.pos))
+            .map_err(io("read", part))?;
         let mut buf = vec![0u8; 256 * 1024];
         while self.pos < upto {
             let want = ((upto - self.pos) as usize).min(buf.len());

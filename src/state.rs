@@ -129,7 +129,9 @@ impl Store {
             for line in BufReader::new(f).lines() {
                 let Ok(line) = line else { break };
                 // A torn last line (power loss) is skipped: it only loses progress.
-                let Ok(rec) = serde_json::from_str::<Record>(&line) else { continue };
+                let Ok(rec) = serde_json::from_str::<Record>(&line) else {
+                    continue;
+                };
                 apply(&mut files, rec);
             }
         }
@@ -338,8 +340,16 @@ mod tests {
         let c = "cccccccc-0000-4000-8000-000000000000";
         assert_eq!(s.assign_path(c, "taken.txt").unwrap(), "taken~cccccccc.txt");
         let d = "dddddddd-0000-4000-8000-000000000000";
-        assert_eq!(s.assign_path(d, "report.json").unwrap(), "report~dddddddd.json");
-        let info = ObjectInfo { size: 100, etag: None, encoding: None, sse: None };
+        assert_eq!(
+            s.assign_path(d, "report.json").unwrap(),
+            "report~dddddddd.json"
+        );
+        let info = ObjectInfo {
+            size: 100,
+            etag: None,
+            encoding: None,
+            sse: None,
+        };
         s.record_object(a, &info).unwrap();
         s.record_range(a, 0, 10).unwrap();
         s.record_range(a, 10, 30).unwrap();

@@ -63,7 +63,8 @@ impl FileRun {
 
     fn retrying(&self, ctx: &Ctx, reason: String) {
         let attempt = lock(&self.attempts).total;
-        ctx.progress.update(&self.id, |a| a.stage = FileStage::Retrying);
+        ctx.progress
+            .update(&self.id, |a| a.stage = FileStage::Retrying);
         ctx.events.send(Event::FileRetrying {
             file_id: self.id.clone(),
             reason,
@@ -222,7 +223,10 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String) -> (String, FileOutc
             }
             Err(FileError::Changed) if fresh_starts == 0 => {
                 fresh_starts += 1;
-                run.retrying(&ctx, "the file changed in storage; downloading it again".into());
+                run.retrying(
+                    &ctx,
+                    "the file changed in storage; downloading it again".into(),
+                );
                 if let Err(e) = start_over(&ctx, &run) {
                     break Err(e);
                 }
@@ -288,7 +292,9 @@ fn already_complete(ctx: &Ctx, id: &str) -> Option<FileOutcome> {
             if !obj.is_gzip()
                 && !part.exists()
                 && st.ranges.missing(obj.size).is_empty()
-                && on_disk.as_ref().is_some_and(|m| m.is_file() && m.len() == obj.size) =>
+                && on_disk
+                    .as_ref()
+                    .is_some_and(|m| m.is_file() && m.len() == obj.size) =>
         {
             let info = DoneInfo {
                 path: path.clone(),
@@ -401,7 +407,9 @@ fn adopt_info(ctx: &Ctx, run: &FileRun, info: ObjectInfo) {
         }
     }
     let name = lock(&run.path).clone();
-    ctx.progress.bytes_known.fetch_add(info.size, Ordering::Relaxed);
+    ctx.progress
+        .bytes_known
+        .fetch_add(info.size, Ordering::Relaxed);
     ctx.progress.update(&run.id, |a| {
         a.size = Some(info.size);
         a.name = name;
@@ -411,7 +419,12 @@ fn adopt_info(ctx: &Ctx, run: &FileRun, info: ObjectInfo) {
 }
 
 /// Checks a response against what is known of the object; the first one sets it up.
-fn accept(ctx: &Ctx, run: &FileRun, info: &ObjectInfo, disposition: Option<&str>) -> Result<(), FileError> {
+fn accept(
+    ctx: &Ctx,
+    run: &FileRun,
+    info: &ObjectInfo,
+    disposition: Option<&str>,
+) -> Result<(), FileError> {
     if let Some(known) = run.info() {
         if known.etag != info.etag || known.size != info.size {
             return Err(FileError::Changed);
@@ -461,7 +474,12 @@ enum AttemptError {
 
 /// Fetches `[start, end]` (inclusive) into the `.part`, resuming from where each broken
 /// attempt stopped, until it is complete or the file's budget is spent.
-async fn fetch_range(ctx: &Arc<Ctx>, run: &Arc<FileRun>, start: u64, end: u64) -> Result<(), FileError> {
+async fn fetch_range(
+    ctx: &Arc<Ctx>,
+    run: &Arc<FileRun>,
+    start: u64,
+    end: u64,
+) -> Result<(), FileError> {
     let mut pos = start;
     let mut refreshes = 0u32;
     loop {
@@ -551,7 +569,9 @@ async fn fetch_range(ctx: &Arc<Ctx>, run: &Arc<FileRun>, start: u64, end: u64) -
         let more = lock(&run.attempts).failed(progressed, &ctx.cfg.retry);
         if !more {
             let n = lock(&run.attempts).total;
-            return Err(FileError::Failed(format!("{e} (gave up after {n} attempts)")));
+            return Err(FileError::Failed(format!(
+                "{e} (gave up after {n} attempts)"
+            )));
         }
         run.retrying(ctx, e.to_string());
         sleep(run, wait).await?;
@@ -621,9 +641,9 @@ async fn stream_body(
             }
             Ok(None) => break Ok(()),
             Err(e) => {
-                break Err(AttemptError::S3(S3Error::Network(crate::http_error::describe(
-                    &e.without_url(),
-                ))))
+                break Err(AttemptError::S3(S3Error::Network(
+                    crate::http_error::describe(&e.without_url()),
+                )))
             }
         }
     };
@@ -635,7 +655,11 @@ async fn stream_body(
 }
 
 /// Makes the written bytes durable, then journals them and lets the MD5 catch up.
-async fn checkpoint(ctx: &Arc<Ctx>, run: &Arc<FileRun>, w: &mut PartWriter) -> Result<(), FileError> {
+async fn checkpoint(
+    ctx: &Arc<Ctx>,
+    run: &Arc<FileRun>,
+    w: &mut PartWriter,
+) -> Result<(), FileError> {
     let (a, b) = w.make_durable().await.map_err(|e| sink_failure(ctx, e))?;
     if a == b {
         return Ok(());
@@ -668,8 +692,13 @@ async fn advance_hash(run: &Arc<FileRun>, upto: Option<u64>) -> Result<(), FileE
 }
 
 /// The final checks and the move into place.
-async fn finish(ctx: &Arc<Ctx>, run: &Arc<FileRun>, info: ObjectInfo) -> Result<FileOutcome, FileError> {
-    ctx.progress.update(&run.id, |a| a.stage = FileStage::Verifying);
+async fn finish(
+    ctx: &Arc<Ctx>,
+    run: &Arc<FileRun>,
+    info: ObjectInfo,
+) -> Result<FileOutcome, FileError> {
+    ctx.progress
+        .update(&run.id, |a| a.stage = FileStage::Verifying);
     if !lock(&run.ranges).missing(info.size).is_empty() {
         return Err(FileError::Integrity("parts of the file are missing".into()));
     }
@@ -684,7 +713,10 @@ async fn finish(ctx: &Arc<Ctx>, run: &Arc<FileRun>, info: ObjectInfo) -> Result<
     let verified = match info.etag_md5() {
         Some(expected) => {
             advance_hash(run, Some(info.size)).await?;
-            let got = lock(&run.hasher).as_ref().map(|h| h.hex()).unwrap_or_default();
+            let got = lock(&run.hasher)
+                .as_ref()
+                .map(|h| h.hex())
+                .unwrap_or_default();
             if !got.eq_ignore_ascii_case(expected) {
                 return Err(FileError::Integrity("checksum mismatch".into()));
             }
@@ -706,13 +738,17 @@ async fn finish(ctx: &Arc<Ctx>, run: &Arc<FileRun>, info: ObjectInfo) -> Result<
     };
     let gzip = info.is_gzip();
     let rel_path = join_rel(std::path::Path::new(""), &rel);
-    let bytes = tokio::task::spawn_blocking(move || sink::finalize(&dest, &rel_path, &part, &scratch, gzip))
-        .await
-        .map_err(|e| FileError::Failed(format!("internal error: {e}")))?
-        .map_err(|e| match e {
-            SinkError::Decode(err) => FileError::Integrity(format!("could not decode the gzip-encoded file ({err})")),
-            other => sink_failure(ctx, other),
-        })?;
+    let bytes = tokio::task::spawn_blocking(move || {
+        sink::finalize(&dest, &rel_path, &part, &scratch, gzip)
+    })
+    .await
+    .map_err(|e| FileError::Failed(format!("internal error: {e}")))?
+    .map_err(|e| match e {
+        SinkError::Decode(err) => {
+            FileError::Integrity(format!("could not decode the gzip-encoded file ({err})"))
+        }
+        other => sink_failure(ctx, other),
+    })?;
     let done = DoneInfo {
         path: rel.clone(),
         bytes,

@@ -9,12 +9,20 @@ use std::process::Stdio;
 use tdp_engine::sim::{demo_files, sim_id, FileKind, SimFile};
 
 async fn measured(mut cmd: std::process::Command) -> Measured {
-    tokio::task::spawn_blocking(move || run_measured(&mut cmd)).await.unwrap()
+    tokio::task::spawn_blocking(move || run_measured(&mut cmd))
+        .await
+        .unwrap()
 }
 
-fn download_cmd(token: Option<&str>, base: &str, org: &str, out: &std::path::Path) -> std::process::Command {
+fn download_cmd(
+    token: Option<&str>,
+    base: &str,
+    org: &str,
+    out: &std::path::Path,
+) -> std::process::Command {
     let mut cmd = cli(token);
-    cmd.args(["--base-url", base, "--org", org, "--out"]).arg(out);
+    cmd.args(["--base-url", base, "--org", org, "--out"])
+        .arg(out);
     cmd
 }
 
@@ -24,17 +32,34 @@ async fn exit_codes_are_the_documented_ones() {
     let sim = start(files.clone(), |_| {}).await;
     let dir = tempfile::tempdir().unwrap();
     let ids = dir.path().join("ids.txt");
-    std::fs::write(&ids, files.iter().map(|f| format!("{}\n", f.id)).collect::<String>()).unwrap();
+    std::fs::write(
+        &ids,
+        files
+            .iter()
+            .map(|f| format!("{}\n", f.id))
+            .collect::<String>(),
+    )
+    .unwrap();
 
     // 0: every valid ID in place.
-    let mut cmd = download_cmd(Some(sim.token()), &sim.base_url(), sim.org(), &dir.path().join("a"));
+    let mut cmd = download_cmd(
+        Some(sim.token()),
+        &sim.base_url(),
+        sim.org(),
+        &dir.path().join("a"),
+    );
     cmd.arg("--ids").arg(&ids);
     let m = measured(cmd).await;
     assert_eq!(m.code, 0, "{}", m.stderr);
     assert!(m.stderr.contains("6 downloaded"), "{}", m.stderr);
 
     // 1: an unknown ID and an invalid line, each listed with its reason.
-    let mut cmd = download_cmd(Some(sim.token()), &sim.base_url(), sim.org(), &dir.path().join("b"));
+    let mut cmd = download_cmd(
+        Some(sim.token()),
+        &sim.base_url(),
+        sim.org(),
+        &dir.path().join("b"),
+    );
     cmd.args([files[0].id.as_str(), sim_id(32, 0).as_str(), "hello"]);
     let m = measured(cmd).await;
     assert_eq!(m.code, 1, "{}", m.stderr);
@@ -42,22 +67,43 @@ async fn exit_codes_are_the_documented_ones() {
     assert!(m.stderr.contains("line 3: invalid hello"), "{}", m.stderr);
 
     // 2: a wrong token, one clear message, nothing downloaded.
-    let mut cmd = download_cmd(Some("wrong"), &sim.base_url(), sim.org(), &dir.path().join("c"));
+    let mut cmd = download_cmd(
+        Some("wrong"),
+        &sim.base_url(),
+        sim.org(),
+        &dir.path().join("c"),
+    );
     cmd.arg("--ids").arg(&ids);
     let m = measured(cmd).await;
     assert_eq!(m.code, 2, "{}", m.stderr);
-    assert_eq!(m.stderr.matches("rejected the auth token").count(), 1, "{}", m.stderr);
+    assert_eq!(
+        m.stderr.matches("rejected the auth token").count(),
+        1,
+        "{}",
+        m.stderr
+    );
 
     // 2: usage and configuration errors.
     let m = measured({
         let mut c = cli(Some("t"));
-        c.args(["--base-url", "https://api.example.com", "--org", "o", files[0].id.as_str()]);
+        c.args([
+            "--base-url",
+            "https://api.example.com",
+            "--org",
+            "o",
+            files[0].id.as_str(),
+        ]);
         c
     })
     .await;
     assert_eq!(m.code, 2);
     assert!(m.stderr.contains("--out"), "{}", m.stderr);
-    let mut cmd = download_cmd(Some("t"), "http://api.example.com", "o", &dir.path().join("d"));
+    let mut cmd = download_cmd(
+        Some("t"),
+        "http://api.example.com",
+        "o",
+        &dir.path().join("d"),
+    );
     cmd.arg(&files[0].id);
     let m = measured(cmd).await;
     assert_eq!(m.code, 2);
@@ -74,7 +120,8 @@ async fn exit_codes_are_the_documented_ones() {
 
     // The token never shows in what the CLI prints or writes.
     for sub in ["a", "b"] {
-        let report = std::fs::read_to_string(dir.path().join(sub).join("tdp-download-report.json")).unwrap();
+        let report =
+            std::fs::read_to_string(dir.path().join(sub).join("tdp-download-report.json")).unwrap();
         assert!(!report.contains(sim.token()));
     }
 }
@@ -93,20 +140,28 @@ async fn the_sim_subcommand_serves_what_it_prints() {
     let mut field = |name: &str| loop {
         let l = lines.next().expect("sim output").unwrap();
         if let Some(v) = l.trim().strip_prefix(name) {
-            return v.trim_start_matches([' ', ':']).split(' ').next().unwrap().to_string();
+            return v
+                .trim_start_matches([' ', ':'])
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_string();
         }
     };
     let (base, org, token) = (field("base URL"), field("org"), field("token"));
     let mut cmd = download_cmd(Some(&token), &base, &org, &dir.path().join("out"));
-    cmd.current_dir(dir.path()).args(["--ids", "sim-file-ids.txt"]);
+    cmd.current_dir(dir.path())
+        .args(["--ids", "sim-file-ids.txt"]);
     let m = measured(cmd).await;
     let _ = sim.kill();
     let _ = sim.wait();
     assert_eq!(m.code, 0, "{}", m.stderr);
     assert!(m.stderr.contains("30 downloaded"), "{}", m.stderr);
     let files = demo_files(7, 30, None);
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("out/tdp-download-report.json")).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/tdp-download-report.json")).unwrap(),
+    )
+    .unwrap();
     for (f, row) in files.iter().zip(report["files"].as_array().unwrap()) {
         let path = dir.path().join("out").join(row["path"].as_str().unwrap());
         assert_eq!(md5_of_file(&path), expected_md5(f));
@@ -123,7 +178,10 @@ async fn memory_stays_bounded_for_a_one_gib_file() {
     cmd.arg(&big.id);
     let m = measured(cmd).await;
     assert_eq!(m.code, 0, "{}", m.stderr);
-    assert_eq!(std::fs::metadata(dir.path().join("big.raw")).unwrap().len(), 1 << 30);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("big.raw")).unwrap().len(),
+        1 << 30
+    );
     let mib = m.max_rss_kib / 1024;
     eprintln!("peak RSS of tdp-download for 1 GiB: {mib} MiB");
     assert!(mib < 100, "peak RSS {mib} MiB");

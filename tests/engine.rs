@@ -44,9 +44,15 @@ async fn a_hundred_mixed_files_land_with_the_right_bytes() {
     let csv = std::fs::read_to_string(dir.path().join("tdp-download-report.csv")).unwrap();
     assert_eq!(csv.lines().count(), 101);
     // Events: started, one final state per file, finished last.
-    assert!(matches!(events.first(), Some(Event::JobStarted { files: 100, .. })));
+    assert!(matches!(
+        events.first(),
+        Some(Event::JobStarted { files: 100, .. })
+    ));
     assert!(matches!(events.last(), Some(Event::JobFinished { .. })));
-    let done = events.iter().filter(|e| matches!(e, Event::FileDone { .. })).count();
+    let done = events
+        .iter()
+        .filter(|e| matches!(e, Event::FileDone { .. }))
+        .count();
     assert_eq!(done, 100);
 }
 
@@ -65,7 +71,10 @@ async fn a_bad_token_stops_the_job_with_one_clear_error() {
     let c = sim.counters();
     assert_eq!(c.total("s3"), 0);
     assert!(c.count("retrieve 401") <= 64 + 32, "stopped at once: {c:?}");
-    let failed = events.iter().filter(|e| matches!(e, Event::FileFailed { .. })).count();
+    let failed = events
+        .iter()
+        .filter(|e| matches!(e, Event::FileFailed { .. }))
+        .count();
     assert_eq!(failed, 0);
 }
 
@@ -78,7 +87,11 @@ async fn a_wrong_org_stops_the_job_but_one_forbidden_file_fails_alone() {
     let mut cfg = config(&sim, dir.path());
     cfg.org = "someone-elses-org".into();
     let (result, _) = run(cfg, sim.token(), &ids_of(&files)).await;
-    assert!(matches!(result.fatal, Some(JobError::Forbidden(_))), "{:?}", result.fatal);
+    assert!(
+        matches!(result.fatal, Some(JobError::Forbidden(_))),
+        "{:?}",
+        result.fatal
+    );
     assert_eq!(result.summary.failed, 0);
 
     let dir = tempfile::tempdir().unwrap();
@@ -87,7 +100,10 @@ async fn a_wrong_org_stops_the_job_but_one_forbidden_file_fails_alone() {
     assert_eq!(result.summary.downloaded, 19);
     let row = row_for(&result.rows, &forbidden);
     assert_eq!(row.status, Status::Failed);
-    assert!(row.error.as_deref().unwrap().contains("access denied"), "{row:?}");
+    assert!(
+        row.error.as_deref().unwrap().contains("access denied"),
+        "{row:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,7 +114,11 @@ async fn unknown_and_malformed_ids_fail_alone() {
     let unknown = [sim_id(999, 1), sim_id(999, 2)];
     let text = format!(
         "{}\n{}\nnot-a-uuid\n{}\n{}\n",
-        files.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join("\n"),
+        files
+            .iter()
+            .map(|f| f.id.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
         unknown[0],
         unknown[1],
         files[0].id,
@@ -108,18 +128,33 @@ async fn unknown_and_malformed_ids_fail_alone() {
 
     assert!(result.fatal.is_none());
     let s = &result.summary;
-    assert_eq!((s.downloaded, s.failed, s.invalid, s.duplicates), (10, 2, 1, 1), "{s:?}");
+    assert_eq!(
+        (s.downloaded, s.failed, s.invalid, s.duplicates),
+        (10, 2, 1, 1),
+        "{s:?}"
+    );
     assert_all_landed(dir.path(), &result.rows, &files);
     for id in &unknown {
         let row = row_for(&result.rows, id);
         assert_eq!(row.status, Status::Failed);
-        assert!(row.error.as_deref().unwrap().contains("not found in TDP"), "{row:?}");
+        assert!(
+            row.error.as_deref().unwrap().contains("not found in TDP"),
+            "{row:?}"
+        );
     }
-    let bad = result.rows.iter().find(|r| r.status == Status::Invalid).unwrap();
+    let bad = result
+        .rows
+        .iter()
+        .find(|r| r.status == Status::Invalid)
+        .unwrap();
     assert_eq!((bad.line, bad.input.as_str()), (12, "not-a-uuid"));
     // Invalid lines are never sent.
     assert_eq!(sim.counters().count("retrieve 400"), 0);
-    let dup = result.rows.iter().find(|r| r.status == Status::Duplicate).unwrap();
+    let dup = result
+        .rows
+        .iter()
+        .find(|r| r.status == Status::Duplicate)
+        .unwrap();
     assert_eq!(dup.line, 14);
 }
 
@@ -127,8 +162,10 @@ async fn unknown_and_malformed_ids_fail_alone() {
 async fn traversal_and_reserved_names_stay_inside_the_destination() {
     let id = |i| sim_id(15, i);
     let files = vec![
-        SimFile::new(id(0), "org/src/RAW/a.csv", 100).disposition("attachment; filename=\"../../evil.txt\""),
-        SimFile::new(id(1), "org/src/RAW/b.csv", 100).disposition("attachment; filename=\"/etc/passwd\""),
+        SimFile::new(id(0), "org/src/RAW/a.csv", 100)
+            .disposition("attachment; filename=\"../../evil.txt\""),
+        SimFile::new(id(1), "org/src/RAW/b.csv", 100)
+            .disposition("attachment; filename=\"/etc/passwd\""),
         SimFile::new(id(2), "org/src/RAW/CON", 100),
         SimFile::new(id(3), "org/src/RAW/x:y*z?.json", 100),
         SimFile::new(id(4), "org/.../RAW/nul.txt", 100),
@@ -143,18 +180,31 @@ async fn traversal_and_reserved_names_stay_inside_the_destination() {
         let mut cfg = config(&sim, &dest);
         cfg.layout = layout;
         let (result, _) = run(cfg, sim.token(), &ids_of(&files)).await;
-        assert_eq!(result.summary.downloaded, files.len(), "{:?}", result.summary);
+        assert_eq!(
+            result.summary.downloaded,
+            files.len(),
+            "{:?}",
+            result.summary
+        );
         assert_all_landed(&dest, &result.rows, &files);
         let paths: Vec<String> = files
             .iter()
             .map(|f| row_for(&result.rows, &f.id).path.clone().unwrap())
             .collect();
-        let prefix = if layout == Layout::Mirror { "org/src/RAW/" } else { "" };
+        let prefix = if layout == Layout::Mirror {
+            "org/src/RAW/"
+        } else {
+            ""
+        };
         assert_eq!(paths[0], format!("{prefix}evil.txt"));
         assert_eq!(paths[1], format!("{prefix}passwd"));
         assert_eq!(paths[2], format!("{prefix}_CON"));
         assert_eq!(paths[3], format!("{prefix}x_y_z_.json"));
-        let nul = if layout == Layout::Mirror { "org/_/RAW/_nul.txt" } else { "_nul.txt" };
+        let nul = if layout == Layout::Mirror {
+            "org/_/RAW/_nul.txt"
+        } else {
+            "_nul.txt"
+        };
         assert_eq!(paths[4], nul);
         // The state folder and the report keep their names; the files get suffixes.
         if layout == Layout::Flat {
@@ -163,14 +213,23 @@ async fn traversal_and_reserved_names_stay_inside_the_destination() {
         }
     }
     // Nothing was written beside the destination.
-    let outside: Vec<_> = std::fs::read_dir(outer.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let outside: Vec<_> = std::fs::read_dir(outer.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(outside, vec![std::ffi::OsString::from("dest")]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_name_files_all_survive_and_keep_their_names_on_a_rerun() {
     let files: Vec<SimFile> = (0..4)
-        .map(|i| SimFile::new(sim_id(16, i), format!("org/ids/IDS/{}.json/0.json", 1000 + i), 300 + i))
+        .map(|i| {
+            SimFile::new(
+                sim_id(16, i),
+                format!("org/ids/IDS/{}.json/0.json", 1000 + i),
+                300 + i,
+            )
+        })
         .collect();
     let sim = start(files.clone(), |_| {}).await;
     let dir = tempfile::tempdir().unwrap();
@@ -180,10 +239,16 @@ async fn same_name_files_all_survive_and_keep_their_names_on_a_rerun() {
     let (first, _) = run(config(&sim, dir.path()), sim.token(), &ids_of(&files)).await;
     assert_eq!(first.summary.downloaded, 4);
     assert_all_landed(dir.path(), &first.rows, &files);
-    assert_eq!(std::fs::read(dir.path().join("0.json")).unwrap(), b"the user's own file");
+    assert_eq!(
+        std::fs::read(dir.path().join("0.json")).unwrap(),
+        b"the user's own file"
+    );
     for f in &files {
         let short: String = f.id.chars().filter(|c| *c != '-').take(8).collect();
-        assert_eq!(row_for(&first.rows, &f.id).path.as_deref(), Some(format!("0~{short}.json").as_str()));
+        assert_eq!(
+            row_for(&first.rows, &f.id).path.as_deref(),
+            Some(format!("0~{short}.json").as_str())
+        );
     }
 
     // A rerun skips them all without asking TDP or S3; a deleted one comes back by its name.
@@ -198,7 +263,10 @@ async fn same_name_files_all_survive_and_keep_their_names_on_a_rerun() {
     std::fs::remove_file(dir.path().join(&gone)).unwrap();
     let (third, _) = run(config(&sim, dir.path()), sim.token(), &ids_of(&files)).await;
     assert_eq!((third.summary.downloaded, third.summary.skipped), (1, 3));
-    assert_eq!(row_for(&third.rows, &files[2].id).path.as_deref(), Some(gone.as_str()));
+    assert_eq!(
+        row_for(&third.rows, &files[2].id).path.as_deref(),
+        Some(gone.as_str())
+    );
     assert_all_landed(dir.path(), &third.rows, &files);
 }
 
@@ -222,7 +290,12 @@ async fn cancelling_leaves_no_partial_final_file_and_a_rerun_finishes() {
     };
     let input = ids_of(&files);
     let ((result, _), ()) = tokio::join!(
-        run_cancellable(config(&sim, dir.path()), sim.token(), &input, cancel.clone()),
+        run_cancellable(
+            config(&sim, dir.path()),
+            sim.token(),
+            &input,
+            cancel.clone()
+        ),
         watch
     );
     assert!(result.cancelled);
@@ -231,7 +304,10 @@ async fn cancelling_leaves_no_partial_final_file_and_a_rerun_finishes() {
     for f in &files {
         let row = row_for(&result.rows, &f.id);
         if row.status == Status::Downloaded {
-            assert_eq!(md5_of_file(&dir.path().join(row.path.as_deref().unwrap())), expected_md5(f));
+            assert_eq!(
+                md5_of_file(&dir.path().join(row.path.as_deref().unwrap())),
+                expected_md5(f)
+            );
         } else {
             assert_eq!(row.status, Status::Cancelled);
         }
@@ -239,13 +315,19 @@ async fn cancelling_leaves_no_partial_final_file_and_a_rerun_finishes() {
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("sample-") || n.ends_with(".json") && !n.starts_with("tdp-download-report"))
+        .filter(|n| {
+            n.starts_with("sample-")
+                || n.ends_with(".json") && !n.starts_with("tdp-download-report")
+        })
         .collect();
     assert_eq!(names.len(), result.summary.downloaded, "{names:?}");
 
     sim.set_shaping(Default::default());
     let (rerun, _) = run(config(&sim, dir.path()), sim.token(), &ids_of(&files)).await;
-    assert_eq!(rerun.summary.downloaded + rerun.summary.skipped, files.len());
+    assert_eq!(
+        rerun.summary.downloaded + rerun.summary.skipped,
+        files.len()
+    );
     assert_all_landed(dir.path(), &rerun.rows, &files);
     assert_no_partials(dir.path(), &rerun.rows);
     let served = sim.counters().bytes_served;

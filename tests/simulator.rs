@@ -9,7 +9,10 @@ use tdp_engine::sim::{sim_id, FileKind, SimFile, Simulator};
 
 async fn presigned(sim: &Simulator, id: &str) -> String {
     let resp = reqwest::Client::new()
-        .get(format!("{}/v1/datalake/retrieve?fileId={id}&getPresigned=true", sim.base_url()))
+        .get(format!(
+            "{}/v1/datalake/retrieve?fileId={id}&getPresigned=true",
+            sim.base_url()
+        ))
         .header("ts-auth-token", sim.token())
         .header("x-org-slug", sim.org())
         .send()
@@ -28,28 +31,72 @@ fn file(i: u64, size: u64) -> SimFile {
 async fn retrieve_checks_auth_and_ids_like_tdp() {
     let sim = start(vec![file(0, 10)], |_| {}).await;
     let http = reqwest::Client::new();
-    let url = format!("{}/v1/datalake/retrieve?fileId={}&getPresigned=true", sim.base_url(), sim_id(21, 0));
-    let r = http.get(&url).header("ts-auth-token", "x").header("x-org-slug", sim.org()).send().await.unwrap();
+    let url = format!(
+        "{}/v1/datalake/retrieve?fileId={}&getPresigned=true",
+        sim.base_url(),
+        sim_id(21, 0)
+    );
+    let r = http
+        .get(&url)
+        .header("ts-auth-token", "x")
+        .header("x-org-slug", sim.org())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["message"], "Invalid token");
-    let r = http.get(&url).header("ts-auth-token", sim.token()).header("x-org-slug", "other").send().await.unwrap();
+    let r = http
+        .get(&url)
+        .header("ts-auth-token", sim.token())
+        .header("x-org-slug", "other")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    let unknown = format!("{}/v1/datalake/retrieve?fileId={}&getPresigned=true", sim.base_url(), sim_id(22, 0));
-    let r = http.get(&unknown).header("ts-auth-token", sim.token()).header("x-org-slug", sim.org()).send().await.unwrap();
+    let unknown = format!(
+        "{}/v1/datalake/retrieve?fileId={}&getPresigned=true",
+        sim.base_url(),
+        sim_id(22, 0)
+    );
+    let r = http
+        .get(&unknown)
+        .header("ts-auth-token", sim.token())
+        .header("x-org-slug", sim.org())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    let bad = format!("{}/v1/datalake/retrieve?fileId=nope&getPresigned=true", sim.base_url());
-    let r = http.get(&bad).header("ts-auth-token", sim.token()).header("x-org-slug", sim.org()).send().await.unwrap();
+    let bad = format!(
+        "{}/v1/datalake/retrieve?fileId=nope&getPresigned=true",
+        sim.base_url()
+    );
+    let r = http
+        .get(&bad)
+        .header("ts-auth-token", sim.token())
+        .header("x-org-slug", sim.org())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let c: tdp_engine::sim::CountersSnapshot =
-        http.get(format!("{}/_sim/counters", sim.base_url())).send().await.unwrap().json().await.unwrap();
+    let c: tdp_engine::sim::CountersSnapshot = http
+        .get(format!("{}/_sim/counters", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(c.count("retrieve 401"), 1);
     assert_eq!(c.count("retrieve 404"), 1);
 }
 
 #[tokio::test]
 async fn s3_refuses_tampered_expired_and_head_requests() {
-    let sim = start(vec![file(0, 1000)], |c| c.url_ttl = Duration::from_millis(300)).await;
+    let sim = start(vec![file(0, 1000)], |c| {
+        c.url_ttl = Duration::from_millis(300)
+    })
+    .await;
     let http = reqwest::Client::new();
     let url = presigned(&sim, &sim_id(21, 0)).await;
 
@@ -60,7 +107,11 @@ async fn s3_refuses_tampered_expired_and_head_requests() {
     let tampered = url.replace("f0.bin", "f1.bin");
     let r = http.get(&tampered).send().await.unwrap();
     assert_eq!(r.status(), 403);
-    assert!(r.text().await.unwrap().contains("<Code>SignatureDoesNotMatch</Code>"));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("<Code>SignatureDoesNotMatch</Code>"));
 
     let r = http.head(&url).send().await.unwrap();
     assert_eq!(r.status(), 403, "HEAD on a GET-signed URL");
@@ -69,7 +120,10 @@ async fn s3_refuses_tampered_expired_and_head_requests() {
     let r = http.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 403);
     let body = r.text().await.unwrap();
-    assert!(body.contains("<Code>AccessDenied</Code>") && body.contains("Request has expired"), "{body}");
+    assert!(
+        body.contains("<Code>AccessDenied</Code>") && body.contains("Request has expired"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -83,31 +137,70 @@ async fn s3_serves_ranges_etags_and_encodings() {
     let sim = start(files.clone(), |_| {}).await;
     let http = reqwest::Client::builder().no_gzip().build().unwrap();
     let url = presigned(&sim, &files[0].id).await;
-    let r = http.get(&url).header("range", "bytes=10-19").send().await.unwrap();
+    let r = http
+        .get(&url)
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 206);
     assert_eq!(r.headers()["content-range"], "bytes 10-19/100000");
-    let etag = r.headers()["etag"].to_str().unwrap().trim_matches('"').to_string();
+    let etag = r.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
     assert_eq!(etag, expected_md5(&files[0]));
-    assert_eq!(&r.bytes().await.unwrap()[..], &files[0].expected_content()[10..20]);
-    let r = http.get(&url).header("range", "bytes=100000-").send().await.unwrap();
+    assert_eq!(
+        &r.bytes().await.unwrap()[..],
+        &files[0].expected_content()[10..20]
+    );
+    let r = http
+        .get(&url)
+        .header("range", "bytes=100000-")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 416);
-    let r = http.get(&url).header("if-match", "\"0000\"").send().await.unwrap();
+    let r = http
+        .get(&url)
+        .header("if-match", "\"0000\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 412);
 
-    let r = http.get(presigned(&sim, &files[1].id).await).send().await.unwrap();
+    let r = http
+        .get(presigned(&sim, &files[1].id).await)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-amz-server-side-encryption"], "aws:kms");
-    let kms_etag = r.headers()["etag"].to_str().unwrap().trim_matches('"').to_string();
+    let kms_etag = r.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
     assert_eq!(kms_etag.len(), 32);
     assert_ne!(kms_etag, md5_hex(&r.bytes().await.unwrap()));
 
-    let r = http.get(presigned(&sim, &files[2].id).await).send().await.unwrap();
+    let r = http
+        .get(presigned(&sim, &files[2].id).await)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["content-encoding"], "gzip");
     let raw = r.bytes().await.unwrap();
     let mut decoded = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut decoded).unwrap();
     assert_eq!(decoded, files[2].expected_content());
 
-    let r = http.get(presigned(&sim, &files[3].id).await).header("range", "bytes=0-99").send().await.unwrap();
+    let r = http
+        .get(presigned(&sim, &files[3].id).await)
+        .header("range", "bytes=0-99")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 416);
     assert_eq!(r.headers()["content-range"], "bytes */0");
 }
@@ -119,7 +212,16 @@ async fn timed_download(urls: Vec<String>) -> Duration {
         .into_iter()
         .map(|u| {
             let http = http.clone();
-            tokio::spawn(async move { http.get(u).send().await.unwrap().bytes().await.unwrap().len() })
+            tokio::spawn(async move {
+                http.get(u)
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap()
+                    .len()
+            })
         })
         .collect();
     for task in tasks {
@@ -139,7 +241,10 @@ async fn shaping_is_within_ten_percent_of_its_settings() {
     .await;
     // One stream: 2 MB at 4 MB/s after 100 ms to first byte = 0.6 s.
     let one = timed_download(vec![presigned(&sim, &files[0].id).await]).await;
-    assert!((0.54..=0.66).contains(&one.as_secs_f64()), "one stream took {one:?}");
+    assert!(
+        (0.54..=0.66).contains(&one.as_secs_f64()),
+        "one stream took {one:?}"
+    );
 
     // Four streams under a 4 MB/s total: 8 MB in 2 s (+0.1 s first byte).
     sim.set_shaping(tdp_engine::sim::Shaping {
@@ -152,10 +257,16 @@ async fn shaping_is_within_ten_percent_of_its_settings() {
         urls.push(presigned(&sim, &f.id).await);
     }
     let four = timed_download(urls).await;
-    assert!((1.89..=2.31).contains(&four.as_secs_f64()), "four streams took {four:?}");
+    assert!(
+        (1.89..=2.31).contains(&four.as_secs_f64()),
+        "four streams took {four:?}"
+    );
 
     // API latency.
-    sim.set_shaping(tdp_engine::sim::Shaping { api_latency: Duration::from_millis(200), ..Default::default() });
+    sim.set_shaping(tdp_engine::sim::Shaping {
+        api_latency: Duration::from_millis(200),
+        ..Default::default()
+    });
     let t = Instant::now();
     presigned(&sim, &files[0].id).await;
     let api = t.elapsed().as_secs_f64();

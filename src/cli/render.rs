@@ -9,10 +9,8 @@ pub async fn render(mut rx: EventReceiver, terminal: bool, quiet: bool) {
     let bar = if terminal && !quiet {
         let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(10));
         b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         Some(b)
     } else {
@@ -59,13 +57,23 @@ pub async fn render(mut rx: EventReceiver, terminal: bool, quiet: bool) {
                     None => eprintln!("{line}"),
                 }
             }
-            Event::FileDone { path, bytes, verified, .. } if bar.is_none() && !quiet => {
-                eprintln!("downloaded {path} ({}, verified by {verified})", human(bytes));
+            Event::FileDone {
+                path,
+                bytes,
+                verified,
+                ..
+            } if bar.is_none() && !quiet => {
+                eprintln!(
+                    "downloaded {path} ({}, verified by {verified})",
+                    human(bytes)
+                );
             }
             Event::FileSkipped { path, reason, .. } if bar.is_none() && !quiet => {
                 eprintln!("skipped {path}: {reason}");
             }
-            Event::FileRetrying { file_id, reason, .. } if bar.is_none() && !quiet => {
+            Event::FileRetrying {
+                file_id, reason, ..
+            } if bar.is_none() && !quiet => {
                 eprintln!("retrying {file_id}: {reason}");
             }
             Event::JobFinished { .. } => break,

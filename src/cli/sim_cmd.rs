@@ -48,7 +48,11 @@ pub async fn run(args: SimArgs) -> Result<(), String> {
         api_latency: Duration::from_millis(args.api_latency_ms),
         s3_first_byte: Duration::ZERO,
         per_connection_bps: args.per_connection.as_deref().map(parse_size).transpose()?,
-        total_bps: args.total_bandwidth.as_deref().map(parse_size).transpose()?,
+        total_bps: args
+            .total_bandwidth
+            .as_deref()
+            .map(parse_size)
+            .transpose()?,
     };
     let sim = Simulator::start(cfg)
         .await

@@ -2,7 +2,9 @@
 
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num
         .parse()
@@ -15,7 +17,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "mib" => 1 << 20,
         "g" | "gb" => 1_000_000_000,
         "gib" => 1 << 30,
-        _ => return Err(format!("{s:?}: unknown unit (use B, KiB, MiB, GiB, KB, MB or GB)")),
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit (use B, KiB, MiB, GiB, KB, MB or GB)"
+            ))
+        }
     };
     Ok((n * mult as f64) as u64)
 }

@@ -90,6 +90,16 @@ impl Counters {
         self.s3_with_tdp_headers.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Starts the peaks afresh (e.g. once a job has settled).
+    pub fn reset_peaks(&self) {
+        self.api_peak.store(0, Ordering::Relaxed);
+        self.s3_peak.store(0, Ordering::Relaxed);
+        let mut map = self.per_object.lock().unwrap_or_else(|e| e.into_inner());
+        for v in map.values_mut() {
+            v.1 = v.0;
+        }
+    }
+
     pub fn snapshot(&self) -> CountersSnapshot {
         let requests = self
             .requests

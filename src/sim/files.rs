@@ -107,7 +107,10 @@ pub fn demo_files(seed: u64, n: usize, size: Option<u64>) -> Vec<SimFile> {
             let size = size.unwrap_or(MIXED[i % MIXED.len()]);
             let key = match i % 10 {
                 // Generic IDS names collide across folders.
-                0..=2 => format!("demo-org/ids-src/IDS/register/compound/{}.json/0.json", 1000 + i),
+                0..=2 => format!(
+                    "demo-org/ids-src/IDS/register/compound/{}.json/0.json",
+                    1000 + i
+                ),
                 3 => format!(
                     "demo-org/raw-src/RAW/plate-reader-{i:03}/{}",
                     AWKWARD[(i / 10) % AWKWARD.len()]

@@ -50,6 +50,8 @@ pub struct Faults {
     pub s3_stall: f64,
     /// URLs that expire one second after signing.
     pub short_url_ttl: f64,
+    /// One byte of the body is flipped (what a faulty proxy or disk would do).
+    pub s3_corrupt: f64,
 }
 
 /// Everything a simulator is started with.

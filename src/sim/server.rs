@@ -53,7 +53,11 @@ impl Obj {
                 match (&self.stored, self.file.kind) {
                     (_, FileKind::Kms) => {
                         // 32 hex digits that are not the MD5 of anything we serve.
-                        format!("{:016x}{:016x}", hash_str(&self.file.id), !hash_str(&self.file.key))
+                        format!(
+                            "{:016x}{:016x}",
+                            hash_str(&self.file.id),
+                            !hash_str(&self.file.key)
+                        )
                     }
                     (Some(bytes), _) => hex::encode(Md5::digest(bytes.as_slice())),
                     (None, _) => {
@@ -96,11 +100,17 @@ impl SimState {
     }
 
     fn faults(&self) -> Faults {
-        self.faults.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.faults
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn shaping(&self) -> Shaping {
-        self.shaping.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shaping
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A draw for one fault kind of one request.
@@ -118,7 +128,9 @@ impl SimState {
     }
 
     fn presign(&self, obj: &Obj, ttl: Duration) -> String {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let expires_ms = (now + ttl).as_millis();
         let path = format!("/{BUCKET}/{}", utf8_percent_encode(&obj.file.key, KEY_SET));
         let query = format!(
@@ -228,6 +240,10 @@ impl Simulator {
         self.state.counters.snapshot()
     }
 
+    pub fn reset_peaks(&self) {
+        self.state.counters.reset_peaks();
+    }
+
     pub fn file(&self, id: &str) -> Option<&SimFile> {
         self.state.by_id.get(id).map(|o| &o.file)
     }
@@ -242,7 +258,11 @@ impl Simulator {
             .total_pacer
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(TotalPacer::new(shaping.total_bps));
-        *self.state.shaping.write().unwrap_or_else(|e| e.into_inner()) = shaping;
+        *self
+            .state
+            .shaping
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = shaping;
     }
 
     /// Stops serving (also done on drop).
@@ -274,8 +294,10 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     });
     let mut resp = Response::new(Body::from(body.to_string()));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert("content-type", "application/json".parse().expect("static header"));
+    resp.headers_mut().insert(
+        "content-type",
+        "application/json".parse().expect("static header"),
+    );
     resp
 }
 
@@ -322,11 +344,17 @@ async fn answer_retrieve(
     if header("x-org-slug") != Some(st.org.as_str()) {
         return (
             403,
-            json_error(StatusCode::FORBIDDEN, "User does not have access to this organization"),
+            json_error(
+                StatusCode::FORBIDDEN,
+                "User does not have access to this organization",
+            ),
         );
     }
     let Some(id) = q.get("fileId") else {
-        return (400, json_error(StatusCode::BAD_REQUEST, "fileId is required"));
+        return (
+            400,
+            json_error(StatusCode::BAD_REQUEST, "fileId is required"),
+        );
     };
     if uuid::Uuid::parse_str(id).is_err() {
         return (
@@ -337,7 +365,10 @@ async fn answer_retrieve(
     if q.get("getPresigned").map(String::as_str) != Some("true") {
         return (
             400,
-            json_error(StatusCode::BAD_REQUEST, "the simulator serves getPresigned=true only"),
+            json_error(
+                StatusCode::BAD_REQUEST,
+                "the simulator serves getPresigned=true only",
+            ),
         );
     }
     let attempt = st.next_attempt(id, "api");
@@ -351,7 +382,10 @@ async fn answer_retrieve(
         return (502, json_error(StatusCode::BAD_GATEWAY, "Bad Gateway"));
     }
     if st.roll(id, attempt, 3) < faults.api_503 {
-        return (503, json_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"));
+        return (
+            503,
+            json_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        );
     }
     let Some(obj) = st.by_id.get(id) else {
         return (
@@ -372,16 +406,20 @@ async fn answer_retrieve(
     };
     let body = serde_json::json!({ "url": st.presign(obj, ttl) });
     let mut r = Response::new(Body::from(body.to_string()));
-    r.headers_mut()
-        .insert("content-type", "application/json".parse().expect("static header"));
+    r.headers_mut().insert(
+        "content-type",
+        "application/json".parse().expect("static header"),
+    );
     (200, r)
 }
 
 async fn counters(State(st): State<Arc<SimState>>) -> Response {
     let body = serde_json::to_string(&st.counters.snapshot()).unwrap_or_default();
     let mut r = Response::new(Body::from(body));
-    r.headers_mut()
-        .insert("content-type", "application/json".parse().expect("static header"));
+    r.headers_mut().insert(
+        "content-type",
+        "application/json".parse().expect("static header"),
+    );
     r
 }
 
@@ -391,8 +429,10 @@ fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
     );
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert("content-type", "application/xml".parse().expect("static header"));
+    r.headers_mut().insert(
+        "content-type",
+        "application/xml".parse().expect("static header"),
+    );
     r
 }
 
@@ -455,7 +495,12 @@ fn parse_range(value: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> 
     Ok(Some((start, end)))
 }
 
-async fn answer_s3(st: &Arc<SimState>, method: &Method, uri: &Uri, headers: &HeaderMap) -> Response {
+async fn answer_s3(
+    st: &Arc<SimState>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response {
     let query = uri.query().unwrap_or("");
     let (unsigned, sig) = split_signature(query);
     let expected = st.sign(method.as_str(), uri.path(), &unsigned);
@@ -482,7 +527,11 @@ async fn answer_s3(st: &Arc<SimState>, method: &Method, uri: &Uri, headers: &Hea
         .unwrap_or("");
     let key = percent_decode_str(key_enc).decode_utf8_lossy().to_string();
     let Some(obj) = st.by_key.get(&key).cloned() else {
-        return s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.");
+        return s3_error(
+            StatusCode::NOT_FOUND,
+            "NoSuchKey",
+            "The specified key does not exist.",
+        );
     };
     let shaping = st.shaping();
     tokio::time::sleep(shaping.s3_first_byte).await;
@@ -523,8 +572,10 @@ async fn answer_s3(st: &Arc<SimState>, method: &Method, uri: &Uri, headers: &Hea
                 "InvalidRange",
                 "The requested range is not satisfiable",
             );
-            r.headers_mut()
-                .insert("content-range", format!("bytes */{len}").parse().expect("ascii"));
+            r.headers_mut().insert(
+                "content-range",
+                format!("bytes */{len}").parse().expect("ascii"),
+            );
             return r;
         }
     };
@@ -548,7 +599,13 @@ async fn answer_s3(st: &Arc<SimState>, method: &Method, uri: &Uri, headers: &Hea
         None
     };
 
-    let pacer = st.total_pacer.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let corrupt_at = (body_len > 0 && st.roll(&id, attempt, 16) < faults.s3_corrupt)
+        .then(|| cut_at(16));
+    let pacer = st
+        .total_pacer
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     st.counters.stream_open(&obj.file.key);
     let body = BodyState {
         st: st.clone(),
@@ -556,6 +613,7 @@ async fn answer_s3(st: &Arc<SimState>, method: &Method, uri: &Uri, headers: &Hea
         pos: start,
         end: end_excl,
         failure,
+        corrupt_at,
         pacer: StreamPacer::new(shaping.per_connection_bps),
         total: pacer,
     };
@@ -570,15 +628,24 @@ async fn answer_s3(st: &Arc<SimState>, method: &Method, uri: &Uri, headers: &Hea
         .header("etag", format!("\"{etag}\""))
         .header("accept-ranges", "bytes")
         .header("content-type", "application/octet-stream")
-        .header("last-modified", httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(1_760_000_000)));
+        .header(
+            "last-modified",
+            httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(1_760_000_000)),
+        );
     if range.is_some() {
-        builder = builder.header("content-range", format!("bytes {start}-{}/{len}", end_excl - 1));
+        builder = builder.header(
+            "content-range",
+            format!("bytes {start}-{}/{len}", end_excl - 1),
+        );
     }
     match obj.file.kind {
         FileKind::Kms => {
             builder = builder
                 .header("x-amz-server-side-encryption", "aws:kms")
-                .header("x-amz-server-side-encryption-aws-kms-key-id", "arn:aws:kms:us-east-1:000000000000:key/sim");
+                .header(
+                    "x-amz-server-side-encryption-aws-kms-key-id",
+                    "arn:aws:kms:us-east-1:000000000000:key/sim",
+                );
         }
         FileKind::Gzip => builder = builder.header("content-encoding", "gzip"),
         FileKind::Plain => {}
@@ -586,9 +653,13 @@ async fn answer_s3(st: &Arc<SimState>, method: &Method, uri: &Uri, headers: &Hea
     if let Some(cd) = &obj.file.content_disposition {
         builder = builder.header("content-disposition", cd);
     }
-    builder
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "bad header"))
+    builder.body(Body::from_stream(stream)).unwrap_or_else(|_| {
+        s3_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "bad header",
+        )
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -604,6 +675,7 @@ struct BodyState {
     pos: u64,
     end: u64,
     failure: Option<(u64, BodyFault)>,
+    corrupt_at: Option<u64>,
     pacer: StreamPacer,
     total: Arc<TotalPacer>,
 }
@@ -622,10 +694,12 @@ impl BodyState {
         };
         if self.pos >= limit {
             return match self.failure {
-                Some((_, BodyFault::Reset)) if self.pos < self.end => Some(Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "simulated connection reset",
-                ))),
+                Some((_, BodyFault::Reset)) if self.pos < self.end => {
+                    Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "simulated connection reset",
+                    )))
+                }
                 Some((_, BodyFault::Stall)) if self.pos < self.end => {
                     tokio::time::sleep(Duration::from_secs(600)).await;
                     None
@@ -635,14 +709,20 @@ impl BodyState {
             };
         }
         let n = (limit - self.pos).min(CHUNK as u64) as usize;
-        let chunk = match &self.obj.stored {
-            Some(bytes) => Bytes::copy_from_slice(&bytes[self.pos as usize..self.pos as usize + n]),
+        let mut buf = match &self.obj.stored {
+            Some(bytes) => bytes[self.pos as usize..self.pos as usize + n].to_vec(),
             None => {
                 let mut buf = vec![0u8; n];
                 fill(self.obj.file.content_seed(), self.pos, &mut buf);
-                Bytes::from(buf)
+                buf
             }
         };
+        if let Some(at) = self.corrupt_at {
+            if (self.pos..self.pos + n as u64).contains(&at) {
+                buf[(at - self.pos) as usize] ^= 0xFF;
+            }
+        }
+        let chunk = Bytes::from(buf);
         self.pacer.pace(n, &self.total).await;
         self.pos += n as u64;
         self.st.counters.served(n as u64);

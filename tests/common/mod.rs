@@ -71,7 +71,8 @@ pub fn expected_md5(f: &SimFile) -> String {
 
 pub fn md5_of_file(path: &Path) -> String {
     let mut h = Md5::new();
-    let mut file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut file =
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     std::io::copy(&mut file, &mut h).expect("read");
     hex::encode(h.finalize())
 }
@@ -96,7 +97,12 @@ pub fn assert_all_landed(dest: &Path, rows: &[ReportRow], files: &[SimFile]) {
         );
         let rel = row.path.as_deref().expect("a path");
         let path = dest.join(rel);
-        assert_eq!(md5_of_file(&path), expected_md5(f), "bytes of {rel} ({})", f.key);
+        assert_eq!(
+            md5_of_file(&path),
+            expected_md5(f),
+            "bytes of {rel} ({})",
+            f.key
+        );
     }
 }
 
@@ -106,7 +112,10 @@ pub fn assert_no_partials(dest: &Path, rows: &[ReportRow]) {
         if r.status == Status::Downloaded || r.status == Status::Skipped {
             let id = r.file_id.as_deref().unwrap_or("");
             assert!(
-                !dest.join(".tdp-download").join(format!("{id}.part")).exists(),
+                !dest
+                    .join(".tdp-download")
+                    .join(format!("{id}.part"))
+                    .exists(),
                 "a .part is left for completed {id}"
             );
         }
@@ -133,6 +142,8 @@ pub struct Measured {
 }
 
 /// Runs a command to its end and measures its peak RSS from outside, as `time -v` would.
+// wait4 reaps the child itself, so `Child::wait` must not be called.
+#[allow(clippy::zombie_processes)]
 pub fn run_measured(cmd: &mut std::process::Command) -> Measured {
     use std::io::Read;
     use std::process::Stdio;
