@@ -1,0 +1,156 @@
+//! Jobs that die or run out of disk resume where they stopped, fetching little twice and
+//! never leaving wrong bytes under a final name.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tdp_engine::sim::{sim_id, SimFile};
+
+fn files(seed: u64, n: u64, size: u64) -> Vec<SimFile> {
+    (0..n)
+        .map(|i| SimFile::new(sim_id(seed, i), format!("org/raw/big-{i}.bin"), size))
+        .collect()
+}
+
+fn write_ids(dir: &Path, files: &[SimFile]) -> std::path::PathBuf {
+    let p = dir.join("ids.txt");
+    std::fs::write(&p, files.iter().map(|f| format!("{}\n", f.id)).collect::<String>()).unwrap();
+    p
+}
+
+fn assert_dest(dest: &Path, files: &[SimFile]) {
+    for (i, f) in files.iter().enumerate() {
+        assert_eq!(md5_of_file(&dest.join(format!("big-{i}.bin"))), expected_md5(f), "big-{i}.bin");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_job_resumes_without_fetching_much_twice() {
+    let files = files(61, 8, 16 << 20);
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let sim = start(files.clone(), |c| c.shaping.total_bps = Some(24_000_000)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ids = write_ids(dir.path(), &files);
+    let dest = dir.path().join("out");
+    let cmd = |token: &str| {
+        let mut c = cli(Some(token));
+        c.args(["--base-url", &sim.base_url(), "--org", sim.org(), "--out"])
+            .arg(&dest)
+            .arg("--ids")
+            .arg(&ids)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    };
+    let mut first = cmd(sim.token()).spawn().unwrap();
+    while sim.counters().bytes_served < total * 3 / 10 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended before it was killed");
+    }
+    first.kill().unwrap(); // SIGKILL: no chance to clean up
+    first.wait().unwrap();
+    let at_kill = sim.counters().bytes_served;
+    // Nothing under a final name is partial.
+    for (i, f) in files.iter().enumerate() {
+        let p = dest.join(format!("big-{i}.bin"));
+        if p.exists() {
+            assert_eq!(md5_of_file(&p), expected_md5(f));
+        }
+    }
+
+    sim.set_shaping(Default::default());
+    let mut second = cmd(sim.token());
+    let m = tokio::task::spawn_blocking(move || run_measured(&mut second)).await.unwrap();
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    assert_dest(&dest, &files);
+    let served = sim.counters().bytes_served;
+    eprintln!(
+        "killed at {:.0}% served; both runs fetched {:.1}% of the data",
+        at_kill as f64 * 100.0 / total as f64,
+        served as f64 * 100.0 / total as f64
+    );
+    assert!(served <= total * 115 / 100, "fetched {served} bytes for {total}");
+    assert!(std::fs::read_dir(dest.join(".tdp-download"))
+        .unwrap()
+        .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".part")));
+}
+
+fn mount_tmpfs(dir: &Path, size: &str) -> bool {
+    std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tdp-test", ])
+        .arg(dir)
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+struct Unmount<'a>(&'a Path);
+
+impl Drop for Unmount<'_> {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_the_job_clearly_and_it_resumes_after_space_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small-disk");
+    std::fs::create_dir(&mnt).unwrap();
+    if !mount_tmpfs(&mnt, "10m") {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); the disk-full test did not run");
+        return;
+    }
+    let _unmount = Unmount(&mnt);
+    let files = files(62, 6, 3 << 20);
+    let sim = start(files.clone(), |_| {}).await;
+    let ids = write_ids(dir.path(), &files);
+    let dest = mnt.join("out");
+    let report = dir.path().join("report.json");
+    let cmd = || {
+        let mut c = cli(Some(sim.token()));
+        c.args(["--base-url", &sim.base_url(), "--org", sim.org(), "--concurrency", "2", "--out"])
+            .arg(&dest)
+            .arg("--ids")
+            .arg(&ids)
+            .arg("--report")
+            .arg(&report);
+        c
+    };
+    let mut first = cmd();
+    let m = tokio::task::spawn_blocking(move || run_measured(&mut first)).await.unwrap();
+    assert_eq!(m.code, 2, "{}", m.stderr);
+    assert!(m.stderr.contains("disk is full"), "{}", m.stderr);
+    assert!(m.stderr.contains("run the same job again"), "{}", m.stderr);
+    // What completed is kept and right; the rest waits as .part files.
+    let mut complete = 0;
+    for (i, f) in files.iter().enumerate() {
+        let p = dest.join(format!("big-{i}.bin"));
+        if p.exists() {
+            assert_eq!(md5_of_file(&p), expected_md5(f));
+            complete += 1;
+        }
+    }
+    assert!(complete < files.len());
+    let parts = std::fs::read_dir(dest.join(".tdp-download"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".part"))
+        .count();
+    assert!(parts > 0, "partial files are kept for the resume");
+
+    let ok = std::process::Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let mut second = cmd();
+    let m = tokio::task::spawn_blocking(move || run_measured(&mut second)).await.unwrap();
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    assert!(m.stderr.contains(&format!("{complete} skipped")), "{}", m.stderr);
+    assert_dest(&dest, &files);
+}
