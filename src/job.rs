@@ -56,7 +56,7 @@ impl JobConfig {
             dest: dest.to_path_buf(),
             layout: Layout::Flat,
             concurrency: 32,
-            api_concurrency: 64,
+            api_concurrency: 128,
             report: None,
             retry: RetryPolicy::default(),
             split_threshold: 16 << 20,
@@ -273,7 +273,7 @@ pub async fn run(
     let ctx = Arc::new(Ctx {
         tdp,
         s3,
-        api_lane: AdaptiveLimit::new(api.min(8), api),
+        api_lane: AdaptiveLimit::new(api.min(32), api),
         s3_slots: Arc::new(Semaphore::new(concurrency)),
         store: Mutex::new(store),
         events: events.clone(),

@@ -40,6 +40,9 @@ enum Command {
     Sim(cli::sim_cmd::SimArgs),
     /// Measure this engine against a replica of the published notebook on the simulator.
     Bench(cli::bench::BenchArgs),
+    /// The notebook's algorithm, for the benchmark only.
+    #[command(hide = true)]
+    Replica(cli::replica::ReplicaArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -71,7 +74,7 @@ struct DownloadArgs {
     #[arg(long, default_value_t = 32, value_name = "N")]
     concurrency: usize,
     /// Most URL look-ups in flight (adapts down when TDP throttles).
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(long, default_value_t = 128, value_name = "N")]
     api_concurrency: usize,
     #[arg(long, value_enum, default_value = "flat")]
     layout: LayoutArg,
@@ -88,6 +91,9 @@ struct DownloadArgs {
     /// Attempts in a row without progress before a file fails.
     #[arg(long, default_value_t = 8, value_name = "N")]
     retries: u32,
+    /// Print event counts at the end (for the benchmark).
+    #[arg(long, hide = true)]
+    count_events: bool,
 }
 
 fn usage_error(msg: &str) -> ExitCode {
@@ -134,6 +140,7 @@ fn main() -> ExitCode {
                 Err(e) => usage_error(&e),
             },
             Some(Command::Bench(args)) => cli::bench::run(args).await,
+            Some(Command::Replica(args)) => cli::replica::run(args).await,
             None => download(cli.download).await,
         }
     })
@@ -218,7 +225,7 @@ async fn download(args: DownloadArgs) -> ExitCode {
 
     let (tx, rx) = EventSender::channel();
     let terminal = std::io::stderr().is_terminal();
-    let renderer = tokio::spawn(render(rx, terminal, args.quiet));
+    let renderer = tokio::spawn(render(rx, terminal, args.quiet, args.count_events));
     let cancel = CancellationToken::new();
     let on_ctrl_c = cancel.clone();
     tokio::spawn(async move {

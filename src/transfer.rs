@@ -487,10 +487,10 @@ async fn fetch_range(
             return Err(FileError::Cancelled);
         }
         let (url, generation) = run.url(ctx).await?;
-        let permit = tokio::select! {
+        let mut permit = Some(tokio::select! {
             p = ctx.s3_slots.clone().acquire_owned() => p.map_err(|_| FileError::Cancelled)?,
             _ = run.cancel.cancelled() => return Err(FileError::Cancelled),
-        };
+        });
         let etag = run.info().and_then(|i| i.etag);
         lock(&run.attempts).started();
         let got = tokio::select! {
@@ -508,7 +508,7 @@ async fn fetch_range(
                         resp.start
                     )))
                 } else {
-                    let (n, r) = stream_body(ctx, run, resp, pos, stop).await;
+                    let (n, r) = stream_body(ctx, run, resp, pos, stop, &mut permit).await;
                     written = n;
                     pos += n;
                     match r {
@@ -596,7 +596,8 @@ fn sink_failure(ctx: &Ctx, e: SinkError) -> FileError {
     }
 }
 
-/// Streams one response body into the `.part` at `start`, up to `stop` (exclusive).
+/// Streams one response body into the `.part` at `start`, up to `stop` (exclusive), and
+/// gives the S3 slot back as soon as the body is in, before syncing to disk.
 /// Returns the bytes written (all durable and journaled) and how the stream ended.
 async fn stream_body(
     ctx: &Arc<Ctx>,
@@ -604,6 +605,7 @@ async fn stream_body(
     mut resp: ObjectResponse,
     start: u64,
     stop: u64,
+    slot: &mut Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> (u64, Result<(), AttemptError>) {
     let mut w = match PartWriter::open(&run.part, start).await {
         Ok(w) => w,
@@ -647,6 +649,8 @@ async fn stream_body(
             }
         }
     };
+    drop(resp);
+    slot.take();
     // Whatever arrived is kept for the next attempt or the next run.
     if let Err(e) = checkpoint(ctx, run, &mut w).await {
         return (pos - start, Err(AttemptError::File(e)));

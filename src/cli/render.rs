@@ -5,7 +5,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::{Duration, Instant};
 use tdp_engine::{Event, EventReceiver};
 
-pub async fn render(mut rx: EventReceiver, terminal: bool, quiet: bool) {
+pub async fn render(mut rx: EventReceiver, terminal: bool, quiet: bool, count: bool) {
     let bar = if terminal && !quiet {
         let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(10));
         b.set_style(
@@ -18,7 +18,22 @@ pub async fn render(mut rx: EventReceiver, terminal: bool, quiet: bool) {
     };
     let mut last_line = Instant::now();
     let mut total_files = 0;
+    let started = Instant::now();
+    let (mut events, mut progress) = (0u64, 0u64);
+    // Progress events in the busiest second.
+    let (mut second, mut in_second, mut max_per_second) = (0u64, 0u64, 0u64);
     while let Some(ev) = rx.recv().await {
+        events += 1;
+        if matches!(ev, Event::Progress { .. }) {
+            progress += 1;
+            let now = started.elapsed().as_secs();
+            if now != second {
+                second = now;
+                in_second = 0;
+            }
+            in_second += 1;
+            max_per_second = max_per_second.max(in_second);
+        }
         match ev {
             Event::JobStarted { files, .. } => {
                 total_files = files;
@@ -83,5 +98,11 @@ pub async fn render(mut rx: EventReceiver, terminal: bool, quiet: bool) {
     let _ = total_files;
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    if count {
+        eprintln!(
+            "events: {events} in {:.1} s, {progress} progress (at most {max_per_second} in one second)",
+            started.elapsed().as_secs_f64()
+        );
     }
 }

@@ -23,6 +23,9 @@ pub struct SimArgs {
     /// Delay of each `retrieve` answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub api_latency_ms: u64,
+    /// Delay before S3 sends response headers, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub first_byte_ms: u64,
     /// Bandwidth of one S3 connection (e.g. 25MB); default unlimited.
     #[arg(long)]
     pub per_connection: Option<String>,
@@ -46,7 +49,7 @@ pub async fn run(args: SimArgs) -> Result<(), String> {
     cfg.port = args.port;
     cfg.shaping = Shaping {
         api_latency: Duration::from_millis(args.api_latency_ms),
-        s3_first_byte: Duration::ZERO,
+        s3_first_byte: Duration::from_millis(args.first_byte_ms),
         per_connection_bps: args.per_connection.as_deref().map(parse_size).transpose()?,
         total_bps: args
             .total_bandwidth

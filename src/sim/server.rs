@@ -240,6 +240,14 @@ impl Simulator {
         self.state.counters.snapshot()
     }
 
+    /// Computes every ETag now, so that no MD5 of a large object delays a first response
+    /// during a measurement.
+    pub async fn warm_up(&self) {
+        for obj in self.state.by_id.values() {
+            obj.etag().await;
+        }
+    }
+
     pub fn reset_peaks(&self) {
         self.state.counters.reset_peaks();
     }
