@@ -38,7 +38,7 @@ impl Session {
         loop {
             attempt += 1;
             let permit = self.pool.acquire().await.map_err(|e| e.to_string())?;
-            let resp = self
+            let mut resp = self
                 .http
                 .get(url)
                 .query(query)
@@ -48,14 +48,18 @@ impl Session {
                 .await
                 .map_err(|e| e.to_string())?;
             let status = resp.status().as_u16();
-            let body = resp.bytes().await.map_err(|e| e.to_string())?;
+            // Read whole, as aiohttp's read() does: one buffer of the announced size.
+            let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+            while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+                body.extend_from_slice(&chunk);
+            }
             drop(permit);
             if status == 502 && attempt < 3 {
                 let wait = 0.1 + fastrand::f64() * 2.9;
                 tokio::time::sleep(Duration::from_secs_f64(wait)).await;
                 continue;
             }
-            return Ok(body);
+            return Ok(body.into());
         }
     }
 }
@@ -92,6 +96,7 @@ pub async fn run(args: ReplicaArgs) -> ExitCode {
         token,
         org: args.org,
     });
+    let started = std::time::Instant::now();
     let base = args.base_url.trim_end_matches('/').trim_end_matches("/v1").to_string();
     let tasks: Vec<_> = ids
         .split_whitespace()
@@ -112,6 +117,7 @@ pub async fn run(args: ReplicaArgs) -> ExitCode {
             }
         }
     }
+    let downloaded = started.elapsed().as_secs_f64();
     if let Err(e) = std::fs::create_dir_all(&args.out) {
         eprintln!("error: {e}");
         return ExitCode::from(2);
@@ -122,5 +128,9 @@ pub async fn run(args: ReplicaArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    eprintln!(
+        "replica: downloaded in {downloaded:.3} s, written by {:.3} s",
+        started.elapsed().as_secs_f64()
+    );
     ExitCode::SUCCESS
 }
