@@ -76,6 +76,15 @@ impl JobConfig {
     }
 }
 
+pub const MAX_PROBLEMS: usize = 1000;
+
+/// What the job keeps of a finished file: the rest is in the state journal.
+struct Kept {
+    status: Status,
+    attempts: u32,
+    error: Option<Box<str>>,
+}
+
 /// Why a whole job could not start or had to stop.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum JobError {
@@ -101,7 +110,9 @@ pub enum JobError {
 #[derive(Debug, Clone)]
 pub struct JobResult {
     pub summary: Summary,
-    pub rows: Vec<report::ReportRow>,
+    /// Report rows of failed and invalid lines (at most [`MAX_PROBLEMS`]); every row is in
+    /// the report on disk.
+    pub problems: Vec<report::ReportRow>,
     /// Set when the job stopped because of an error that concerns every file.
     pub fatal: Option<JobError>,
     pub cancelled: bool,
@@ -255,14 +266,14 @@ pub async fn run(
             None => JobError::Setup(e.to_string()),
         })?;
 
-    let ids = input.unique_ids();
     let counts = input.counts();
+    let files = counts.valid;
     events.send(Event::JobStarted {
         total_lines: input.lines.len(),
         valid: counts.valid,
         invalid: counts.invalid,
         duplicates: counts.duplicates,
-        files: ids.len(),
+        files,
     });
     let concurrency = cfg.concurrency.max(1);
     let api = cfg.api_concurrency.max(1);
@@ -282,24 +293,32 @@ pub async fn run(
         fatal: Mutex::new(None),
         gate: Mutex::new(AuthGate::default()),
         rng: Mutex::new(fastrand::Rng::new()),
-        files_total: ids.len(),
+        files_total: files,
         cfg,
     });
 
     let ticker_stop = CancellationToken::new();
     let ticker = tokio::spawn(tick_progress(ctx.clone(), ticker_stop.clone()));
 
-    let mut outcomes: HashMap<String, FileOutcome> = HashMap::with_capacity(ids.len());
+    let mut outcomes: HashMap<String, Kept> = HashMap::with_capacity(files);
     let mut tasks = JoinSet::new();
-    let mut pending = ids.into_iter();
+    let mut pending = input.lines.iter().filter_map(|l| match &l.entry {
+        crate::input::Entry::Valid { id } => Some(id.clone()),
+        _ => None,
+    });
     loop {
         while tasks.len() < in_flight && !job_cancel.is_cancelled() {
             let Some(id) = pending.next() else { break };
             tasks.spawn(process_file(ctx.clone(), id));
         }
         match tasks.join_next().await {
-            Some(Ok((id, outcome))) => {
-                outcomes.insert(id, outcome);
+            Some(Ok((id, o))) => {
+                let kept = Kept {
+                    status: o.status,
+                    attempts: o.attempts,
+                    error: o.error.map(String::into_boxed_str),
+                };
+                outcomes.insert(id, kept);
             }
             Some(Err(e)) => tracing::error!("a file task ended abnormally: {e}"),
             None => break,
@@ -311,7 +330,6 @@ pub async fn run(
 
     let fatal = ctx.fatal.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let cancelled = cancel.is_cancelled();
-    let rows = report::rows(input, &outcomes);
     let mut summary = Summary {
         total_lines: input.lines.len(),
         valid: counts.valid,
@@ -327,31 +345,56 @@ pub async fn run(
     };
     for o in outcomes.values() {
         match o.status {
-            Status::Downloaded => {
-                summary.downloaded += 1;
-                summary.bytes += o.bytes.unwrap_or(0);
-            }
+            Status::Downloaded => summary.downloaded += 1,
             Status::Skipped => summary.skipped += 1,
             Status::Failed => summary.failed += 1,
             _ => summary.cancelled += 1,
         }
     }
     summary.cancelled += counts.valid.saturating_sub(outcomes.len());
-    let report_error = {
-        let (path, summary, rows) = (report_path.clone(), summary.clone(), rows.clone());
-        tokio::task::spawn_blocking(move || report::write(&path, &summary, &rows))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-            .err()
-            .map(|e| format!("could not write the report {}: {e}", report_path.display()))
+    // A file's details live in the journal; the job kept only its status and error.
+    let lookup = |id: &str| -> Option<FileOutcome> {
+        let kept = outcomes.get(id)?;
+        let done = match kept.status {
+            Status::Downloaded | Status::Skipped => ctx.store().file(id).done,
+            _ => None,
+        };
+        Some(FileOutcome {
+            status: kept.status,
+            path: done.as_ref().map(|d| d.path.clone()),
+            bytes: done.as_ref().map(|d| d.bytes),
+            etag: done.as_ref().and_then(|d| d.etag.clone()),
+            md5: done.as_ref().and_then(|d| d.md5.clone()),
+            verified: done.as_ref().map(|d| d.verified),
+            decoded: done.as_ref().is_some_and(|d| d.decoded),
+            attempts: kept.attempts,
+            error: kept.error.as_deref().map(str::to_string),
+        })
     };
+    for (id, o) in &outcomes {
+        if o.status == Status::Downloaded {
+            summary.bytes += ctx.store().file(id).done.map(|d| d.bytes).unwrap_or(0);
+        }
+    }
+    let problems: Vec<report::ReportRow> = input
+        .lines
+        .iter()
+        .map(|l| report::row(l, &lookup))
+        .filter(|r| matches!(r.status, Status::Failed | Status::Invalid))
+        .take(MAX_PROBLEMS)
+        .collect();
+    // Written here, not on a blocking thread: the transfers are over, and the rows are made
+    // one at a time from the input so that a large job never holds them all.
+    let mut rows = input.lines.iter().map(|l| report::row(l, &lookup));
+    let report_error = report::write(&report_path, &summary, &mut rows)
+        .err()
+        .map(|e| format!("could not write the report {}: {e}", report_path.display()));
     events.send(Event::JobFinished {
         summary: summary.clone(),
     });
     Ok(JobResult {
         summary,
-        rows,
+        problems,
         fatal,
         cancelled,
         report_path,

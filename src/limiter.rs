@@ -79,7 +79,11 @@ impl Permit {
     /// about +1 per full window.
     pub fn success(self) {
         let mut g = self.lane.lock();
-        let step = if g.slow_start { 1.0 } else { 1.0 / g.limit.max(1.0) };
+        let step = if g.slow_start {
+            1.0
+        } else {
+            1.0 / g.limit.max(1.0)
+        };
         g.limit = (g.limit + step).min(self.lane.max as f64);
     }
 
@@ -121,7 +125,12 @@ mod tests {
         for _ in 0..8 {
             lane.acquire().await.success();
         }
-        assert_eq!(lane.limit(), 8, "+1 per window after the first 429: {}", lane.limit());
+        assert_eq!(
+            lane.limit(),
+            8,
+            "+1 per window after the first 429: {}",
+            lane.limit()
+        );
         lane.acquire().await.success();
         assert_eq!(lane.limit(), 9);
         for _ in 0..64 {

@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tdp_engine::credentials;
-use tdp_engine::report::Status;
 use tdp_engine::tdp::{api_host, normalise_base_url};
 use tdp_engine::{CancellationToken, EventSender, JobConfig, Layout, Token};
 
@@ -244,16 +243,21 @@ async fn download(args: DownloadArgs) -> ExitCode {
         }
     };
     let s = &result.summary;
-    for row in &result.rows {
-        if matches!(row.status, Status::Failed | Status::Invalid) {
-            eprintln!(
-                "  line {}: {} {}: {}",
-                row.line,
-                row.status.as_str(),
-                row.input,
-                row.error.as_deref().unwrap_or("")
-            );
-        }
+    for row in &result.problems {
+        eprintln!(
+            "  line {}: {} {}: {}",
+            row.line,
+            row.status.as_str(),
+            row.input,
+            row.error.as_deref().unwrap_or("")
+        );
+    }
+    let listed = result.problems.len();
+    if listed < s.failed + s.invalid {
+        eprintln!(
+            "  ... and {} more: see the report",
+            s.failed + s.invalid - listed
+        );
     }
     let rate = if s.seconds > 0.0 {
         s.bytes as f64 / s.seconds

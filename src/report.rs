@@ -2,16 +2,16 @@
 //! as a CSV with the same stem, both written atomically.
 
 use crate::events::Summary;
-use crate::input::{Entry, ParsedIds};
+use crate::input::{Entry, InputLine, ParsedIds};
 use crate::state::Verified;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_REPORT: &str = "tdp-download-report.json";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Downloaded,
@@ -66,7 +66,7 @@ impl FileOutcome {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportRow {
     pub line: usize,
@@ -83,65 +83,59 @@ pub struct ReportRow {
     pub error: Option<String>,
 }
 
-pub fn rows(input: &ParsedIds, outcomes: &HashMap<String, FileOutcome>) -> Vec<ReportRow> {
-    input
-        .lines
-        .iter()
-        .map(|l| {
-            let mut row = ReportRow {
-                line: l.line,
-                input: l.input.clone(),
-                file_id: None,
-                status: Status::Invalid,
-                path: None,
-                bytes: None,
-                etag: None,
-                md5: None,
-                verified: None,
-                decoded: false,
-                attempts: 0,
-                error: None,
-            };
-            match &l.entry {
-                Entry::Invalid { reason } => row.error = Some(reason.clone()),
-                Entry::Duplicate { id, first_line } => {
-                    row.file_id = Some(id.clone());
-                    row.status = Status::Duplicate;
-                    row.path = outcomes.get(id).and_then(|o| o.path.clone());
-                    row.error = Some(format!(
-                        "same file ID as line {first_line}; downloaded once"
-                    ));
+/// The report row of one input line; `lookup` tells what became of a file ID.
+pub fn row(l: &InputLine, lookup: &dyn Fn(&str) -> Option<FileOutcome>) -> ReportRow {
+    let mut row = ReportRow {
+        line: l.line,
+        input: l.input.clone(),
+        file_id: None,
+        status: Status::Invalid,
+        path: None,
+        bytes: None,
+        etag: None,
+        md5: None,
+        verified: None,
+        decoded: false,
+        attempts: 0,
+        error: None,
+    };
+    match &l.entry {
+        Entry::Invalid { reason } => row.error = Some(reason.clone()),
+        Entry::Duplicate { id, first_line } => {
+            row.file_id = Some(id.clone());
+            row.status = Status::Duplicate;
+            row.path = lookup(id).and_then(|o| o.path);
+            row.error = Some(format!(
+                "same file ID as line {first_line}; downloaded once"
+            ));
+        }
+        Entry::Valid { id } => {
+            row.file_id = Some(id.clone());
+            match lookup(id) {
+                Some(o) => {
+                    row.status = o.status;
+                    row.path = o.path;
+                    row.bytes = o.bytes;
+                    row.etag = o.etag;
+                    row.md5 = o.md5;
+                    row.verified = o.verified;
+                    row.decoded = o.decoded;
+                    row.attempts = o.attempts;
+                    row.error = o.error;
                 }
-                Entry::Valid { id } => {
-                    row.file_id = Some(id.clone());
-                    match outcomes.get(id) {
-                        Some(o) => {
-                            row.status = o.status;
-                            row.path = o.path.clone();
-                            row.bytes = o.bytes;
-                            row.etag = o.etag.clone();
-                            row.md5 = o.md5.clone();
-                            row.verified = o.verified;
-                            row.decoded = o.decoded;
-                            row.attempts = o.attempts;
-                            row.error = o.error.clone();
-                        }
-                        None => {
-                            row.status = Status::Cancelled;
-                            row.error = Some("not started: the job stopped first".into());
-                        }
-                    }
+                None => {
+                    row.status = Status::Cancelled;
+                    row.error = Some("not started: the job stopped first".into());
                 }
             }
-            row
-        })
-        .collect()
+        }
+    }
+    row
 }
 
-#[derive(Serialize)]
-struct ReportFile<'a> {
-    summary: &'a Summary,
-    files: &'a [ReportRow],
+pub fn rows(input: &ParsedIds, outcomes: &HashMap<String, FileOutcome>) -> Vec<ReportRow> {
+    let lookup = |id: &str| outcomes.get(id).cloned();
+    input.lines.iter().map(|l| row(l, &lookup)).collect()
 }
 
 fn write_atomically(
@@ -165,42 +159,60 @@ pub fn csv_path(json: &Path) -> PathBuf {
     json.with_extension("csv")
 }
 
-/// Writes `<json>` and `<stem>.csv`.
-pub fn write(json: &Path, summary: &Summary, rows: &[ReportRow]) -> std::io::Result<()> {
+/// Writes `<json>` and `<stem>.csv`, one row at a time (a job may have 100,000 lines).
+pub fn write(
+    json: &Path,
+    summary: &Summary,
+    rows: &mut dyn Iterator<Item = ReportRow>,
+) -> std::io::Result<()> {
+    if let Some(dir) = json.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let csv_tmp = csv_path(json).with_extension("tmp-report-csv");
+    let mut csv_out =
+        csv::Writer::from_writer(std::io::BufWriter::new(std::fs::File::create(&csv_tmp)?));
+    csv_out.write_record([
+        "line", "input", "fileId", "status", "path", "bytes", "etag", "md5", "verified", "decoded",
+        "attempts", "error",
+    ])?;
     write_atomically(json, |out| {
-        serde_json::to_writer_pretty(
-            &mut *out,
-            &ReportFile {
-                summary,
-                files: rows,
-            },
-        )
-        .map_err(std::io::Error::other)
-    })?;
-    write_atomically(&csv_path(json), |out| {
-        let mut w = csv::Writer::from_writer(out);
-        w.write_record([
-            "line", "input", "fileId", "status", "path", "bytes", "etag", "md5", "verified",
-            "decoded", "attempts", "error",
-        ])?;
-        for r in rows {
-            w.write_record([
+        out.write_all(b"{\n  \"summary\": ")?;
+        serde_json::to_writer_pretty(&mut *out, summary).map_err(std::io::Error::other)?;
+        out.write_all(b",\n  \"files\": [")?;
+        for (i, r) in rows.enumerate() {
+            out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
+            serde_json::to_writer(&mut *out, &r).map_err(std::io::Error::other)?;
+            csv_out.write_record([
                 r.line.to_string(),
-                r.input.clone(),
-                r.file_id.clone().unwrap_or_default(),
+                r.input,
+                r.file_id.unwrap_or_default(),
                 r.status.as_str().to_string(),
-                r.path.clone().unwrap_or_default(),
+                r.path.unwrap_or_default(),
                 r.bytes.map(|b| b.to_string()).unwrap_or_default(),
-                r.etag.clone().unwrap_or_default(),
-                r.md5.clone().unwrap_or_default(),
+                r.etag.unwrap_or_default(),
+                r.md5.unwrap_or_default(),
                 r.verified
                     .map(|v| v.as_str().to_string())
                     .unwrap_or_default(),
                 r.decoded.to_string(),
                 r.attempts.to_string(),
-                r.error.clone().unwrap_or_default(),
+                r.error.unwrap_or_default(),
             ])?;
         }
-        w.flush()
-    })
+        out.write_all(b"\n  ]\n}\n")
+    })?;
+    csv_out.flush()?;
+    drop(csv_out);
+    std::fs::rename(&csv_tmp, csv_path(json))
+}
+
+/// Reads the rows of a JSON report back.
+pub fn read(json: &Path) -> std::io::Result<Vec<ReportRow>> {
+    #[derive(Deserialize)]
+    struct ReportFile {
+        files: Vec<ReportRow>,
+    }
+    let bytes = std::fs::read(json)?;
+    let f: ReportFile = serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
+    Ok(f.files)
 }

@@ -204,7 +204,14 @@ pub fn ensure_folders(dest: &Path, rel_parent: &Path) -> Result<(), SinkError> {
                     path.display()
                 )))
             }
-            Err(_) => std::fs::create_dir(&path).map_err(io("create folder", &path))?,
+            Err(_) => match std::fs::create_dir(&path) {
+                Ok(()) => {}
+                // Another file of the job made it just now.
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists
+                        && path.symlink_metadata().is_ok_and(|m| m.is_dir()) => {}
+                Err(e) => return Err(io("create folder", &path)(e)),
+            },
         }
     }
     Ok(())

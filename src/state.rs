@@ -276,6 +276,8 @@ fn apply(files: &mut HashMap<String, FileState>, rec: Record) {
             f.path = Some(info.path.clone());
             f.done = Some(info);
             f.ranges = Ranges::default();
+            // Everything worth knowing is in `done` now.
+            f.object = None;
         }
         Record::Reset { id } => {
             let f = files.entry(id).or_default();

@@ -63,7 +63,7 @@ async fn a_bad_token_stops_the_job_with_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let (result, events) = run(config(&sim, dir.path()), "not-the-token", &ids_of(&files)).await;
 
-    let fatal = result.fatal.expect("the job stops");
+    let fatal = result.fatal.clone().expect("the job stops");
     assert!(matches!(fatal, JobError::Unauthorized(_)), "{fatal:?}");
     assert!(fatal.to_string().contains("auth token"), "{fatal}");
     assert_eq!(result.summary.downloaded, 0);

@@ -8,9 +8,8 @@ use common::*;
 use std::time::Duration;
 use tdp_engine::report::Status;
 use tdp_engine::sim::{demo_files, sim_id, Faults, SimFile, Simulator};
-use tdp_engine::JobResult;
 
-async fn run_all(sim: &Simulator, files: &[SimFile], unknown: &[String]) -> JobResult {
+async fn run_all(sim: &Simulator, files: &[SimFile], unknown: &[String]) -> Finished {
     let dir = tempfile::tempdir().unwrap();
     let mut text: String = files.iter().map(|f| format!("{}\n", f.id)).collect();
     for u in unknown {
@@ -26,16 +25,24 @@ async fn run_all(sim: &Simulator, files: &[SimFile], unknown: &[String]) -> JobR
     for u in unknown {
         let row = row_for(&result.rows, u);
         assert_eq!(row.status, Status::Failed);
-        assert!(row.error.as_deref().unwrap().contains("not found in TDP"), "{row:?}");
+        assert!(
+            row.error.as_deref().unwrap().contains("not found in TDP"),
+            "{row:?}"
+        );
     }
     assert_eq!(result.summary.downloaded, files.len());
     assert_eq!(result.summary.failed, unknown.len());
     assert_eq!(sim.counters().s3_requests_with_tdp_headers, 0);
     // The report on disk says the same.
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("tdp-download-report.json")).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("tdp-download-report.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(json["summary"]["downloaded"], files.len());
-    assert_eq!(json["files"].as_array().unwrap().len(), files.len() + unknown.len());
+    assert_eq!(
+        json["files"].as_array().unwrap().len(),
+        files.len() + unknown.len()
+    );
     result
 }
 
@@ -51,22 +58,52 @@ async fn with_faults(seed: u64, n: usize, faults: Faults) -> (Simulator, Vec<Sim
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_429_with_retry_after_is_retried() {
-    let (sim, files) = with_faults(41, 60, Faults { api_429: 0.3, retry_after_secs: 1, ..Faults::default() }).await;
+    let (sim, files) = with_faults(
+        41,
+        60,
+        Faults {
+            api_429: 0.3,
+            retry_after_secs: 1,
+            ..Faults::default()
+        },
+    )
+    .await;
     run_all(&sim, &files, &[]).await;
     assert!(sim.counters().count("retrieve 429") > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_502_and_503_are_retried() {
-    let (sim, files) = with_faults(42, 60, Faults { api_502: 0.3, api_503: 0.3, ..Faults::default() }).await;
+    let (sim, files) = with_faults(
+        42,
+        60,
+        Faults {
+            api_502: 0.3,
+            api_503: 0.3,
+            ..Faults::default()
+        },
+    )
+    .await;
     run_all(&sim, &files, &[]).await;
     let c = sim.counters();
-    assert!(c.count("retrieve 502") > 0 && c.count("retrieve 503") > 0, "{c:?}");
+    assert!(
+        c.count("retrieve 502") > 0 && c.count("retrieve 503") > 0,
+        "{c:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_500_and_slowdown_are_retried() {
-    let (sim, files) = with_faults(43, 60, Faults { s3_500: 0.3, s3_slowdown: 0.3, ..Faults::default() }).await;
+    let (sim, files) = with_faults(
+        43,
+        60,
+        Faults {
+            s3_500: 0.3,
+            s3_slowdown: 0.3,
+            ..Faults::default()
+        },
+    )
+    .await;
     run_all(&sim, &files, &[]).await;
     let c = sim.counters();
     assert!(c.count("s3 500") > 0 && c.count("s3 503") > 0, "{c:?}");
@@ -74,18 +111,39 @@ async fn s3_500_and_slowdown_are_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_and_truncated_bodies_resume_by_range() {
-    let (sim, files) = with_faults(44, 60, Faults { s3_reset: 0.15, s3_truncate: 0.15, ..Faults::default() }).await;
+    let (sim, files) = with_faults(
+        44,
+        60,
+        Faults {
+            s3_reset: 0.15,
+            s3_truncate: 0.15,
+            ..Faults::default()
+        },
+    )
+    .await;
     let total: u64 = files.iter().map(|f| f.size).sum();
     run_all(&sim, &files, &[]).await;
     let c = sim.counters();
     // Resumed from where they broke, not from zero: little is fetched twice.
-    assert!(c.bytes_served <= total * 115 / 100, "served {} for {total}", c.bytes_served);
+    assert!(
+        c.bytes_served <= total * 115 / 100,
+        "served {} for {total}",
+        c.bytes_served
+    );
     assert!(c.count("s3 206") > files.len() as u64, "{c:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_connections_are_detected_and_resumed() {
-    let (sim, files) = with_faults(45, 30, Faults { s3_stall: 0.2, ..Faults::default() }).await;
+    let (sim, files) = with_faults(
+        45,
+        30,
+        Faults {
+            s3_stall: 0.2,
+            ..Faults::default()
+        },
+    )
+    .await;
     run_all(&sim, &files, &[]).await;
 }
 
@@ -97,15 +155,26 @@ async fn expired_urls_are_fetched_again_and_the_transfer_continues() {
         .collect();
     let total: u64 = files.iter().map(|f| f.size).sum();
     let sim = start(files.clone(), |c| {
-        c.faults = Faults { short_url_ttl: 1.0, s3_reset: 0.5, ..Faults::default() };
+        c.faults = Faults {
+            short_url_ttl: 1.0,
+            s3_reset: 0.5,
+            ..Faults::default()
+        };
         c.shaping.per_connection_bps = Some(1_500_000);
     })
     .await;
     run_all(&sim, &files, &[]).await;
     let c = sim.counters();
     assert!(c.count("s3 403") > 0, "some URLs expired: {c:?}");
-    assert!(c.total("retrieve") > files.len() as u64, "fresh URLs were fetched");
-    assert!(c.bytes_served <= total * 115 / 100, "served {} for {total}", c.bytes_served);
+    assert!(
+        c.total("retrieve") > files.len() as u64,
+        "fresh URLs were fetched"
+    );
+    assert!(
+        c.bytes_served <= total * 115 / 100,
+        "served {} for {total}",
+        c.bytes_served
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,17 +191,29 @@ async fn corrupt_bytes_are_downloaded_again_then_reported() {
         .map(|i| SimFile::new(sim_id(48, i), format!("org/raw/c{i}.bin"), 200_000))
         .collect();
     // Half of the bodies have a flipped byte: MD5 catches them, a second download heals most.
-    let sim = start(files.clone(), |c| c.faults = Faults { s3_corrupt: 0.5, ..Faults::default() }).await;
+    let sim = start(files.clone(), |c| {
+        c.faults = Faults {
+            s3_corrupt: 0.5,
+            ..Faults::default()
+        }
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let (result, _) = run(config(&sim, dir.path()), sim.token(), &ids_of(&files)).await;
     for f in &files {
         let row = row_for(&result.rows, &f.id);
         match row.status {
             Status::Downloaded => {
-                assert_eq!(md5_of_file(&dir.path().join(row.path.as_deref().unwrap())), expected_md5(f))
+                assert_eq!(
+                    md5_of_file(&dir.path().join(row.path.as_deref().unwrap())),
+                    expected_md5(f)
+                )
             }
             Status::Failed => {
-                assert_eq!(row.error.as_deref(), Some("checksum mismatch after 2 attempts"));
+                assert_eq!(
+                    row.error.as_deref(),
+                    Some("checksum mismatch after 2 attempts")
+                );
                 assert!(!dir.path().join(format!("c{}.bin", &f.key[10..11])).exists());
             }
             other => panic!("{other:?}"),
@@ -140,7 +221,10 @@ async fn corrupt_bytes_are_downloaded_again_then_reported() {
     }
     assert!(result.summary.downloaded >= 4, "{:?}", result.summary);
     // Always corrupt: fails with the reason, and no final file holds wrong bytes.
-    sim.set_faults(Faults { s3_corrupt: 1.0, ..Faults::default() });
+    sim.set_faults(Faults {
+        s3_corrupt: 1.0,
+        ..Faults::default()
+    });
     let dir = tempfile::tempdir().unwrap();
     let (result, _) = run(config(&sim, dir.path()), sim.token(), &ids_of(&files[..2])).await;
     assert_eq!(result.summary.failed, 2);
@@ -152,7 +236,11 @@ async fn the_api_lane_backs_off_under_a_concurrency_limit() {
     const K: usize = 6;
     let files = demo_files(49, 600, Some(100));
     let sim = start(files.clone(), |c| {
-        c.faults = Faults { api_concurrency_limit: Some(K), retry_after_secs: 0, ..Faults::default() };
+        c.faults = Faults {
+            api_concurrency_limit: Some(K),
+            retry_after_secs: 0,
+            ..Faults::default()
+        };
         c.shaping.api_latency = Duration::from_millis(15);
     })
     .await;
@@ -169,10 +257,19 @@ async fn the_api_lane_backs_off_under_a_concurrency_limit() {
     assert_eq!(result.summary.downloaded, files.len());
     let c = sim.counters();
     let throttled = c.count("retrieve 429") as f64 / c.total("retrieve") as f64;
-    eprintln!("429s: {:.1}% of {} look-ups; settled peak {}", throttled * 100.0, c.total("retrieve"), c.api_peak_concurrent);
+    eprintln!(
+        "429s: {:.1}% of {} look-ups; settled peak {}",
+        throttled * 100.0,
+        c.total("retrieve"),
+        c.api_peak_concurrent
+    );
     assert!(throttled < 0.10, "{throttled}");
     // AIMD probes one above the limit now and then; it never storms past it.
-    assert!(c.api_peak_concurrent <= K + 1, "peak {}", c.api_peak_concurrent);
+    assert!(
+        c.api_peak_concurrent <= K + 1,
+        "peak {}",
+        c.api_peak_concurrent
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

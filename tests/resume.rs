@@ -17,13 +17,24 @@ fn files(seed: u64, n: u64, size: u64) -> Vec<SimFile> {
 
 fn write_ids(dir: &Path, files: &[SimFile]) -> std::path::PathBuf {
     let p = dir.join("ids.txt");
-    std::fs::write(&p, files.iter().map(|f| format!("{}\n", f.id)).collect::<String>()).unwrap();
+    std::fs::write(
+        &p,
+        files
+            .iter()
+            .map(|f| format!("{}\n", f.id))
+            .collect::<String>(),
+    )
+    .unwrap();
     p
 }
 
 fn assert_dest(dest: &Path, files: &[SimFile]) {
     for (i, f) in files.iter().enumerate() {
-        assert_eq!(md5_of_file(&dest.join(format!("big-{i}.bin"))), expected_md5(f), "big-{i}.bin");
+        assert_eq!(
+            md5_of_file(&dest.join(format!("big-{i}.bin"))),
+            expected_md5(f),
+            "big-{i}.bin"
+        );
     }
 }
 
@@ -48,7 +59,10 @@ async fn a_killed_job_resumes_without_fetching_much_twice() {
     let mut first = cmd(sim.token()).spawn().unwrap();
     while sim.counters().bytes_served < total * 3 / 10 {
         tokio::time::sleep(Duration::from_millis(10)).await;
-        assert!(first.try_wait().unwrap().is_none(), "the first run ended before it was killed");
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first run ended before it was killed"
+        );
     }
     first.kill().unwrap(); // SIGKILL: no chance to clean up
     first.wait().unwrap();
@@ -63,7 +77,9 @@ async fn a_killed_job_resumes_without_fetching_much_twice() {
 
     sim.set_shaping(Default::default());
     let mut second = cmd(sim.token());
-    let m = tokio::task::spawn_blocking(move || run_measured(&mut second)).await.unwrap();
+    let m = tokio::task::spawn_blocking(move || run_measured(&mut second))
+        .await
+        .unwrap();
     assert_eq!(m.code, 0, "{}", m.stderr);
     assert_dest(&dest, &files);
     let served = sim.counters().bytes_served;
@@ -72,7 +88,10 @@ async fn a_killed_job_resumes_without_fetching_much_twice() {
         at_kill as f64 * 100.0 / total as f64,
         served as f64 * 100.0 / total as f64
     );
-    assert!(served <= total * 115 / 100, "fetched {served} bytes for {total}");
+    assert!(
+        served <= total * 115 / 100,
+        "fetched {served} bytes for {total}"
+    );
     assert!(std::fs::read_dir(dest.join(".tdp-download"))
         .unwrap()
         .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".part")));
@@ -80,7 +99,7 @@ async fn a_killed_job_resumes_without_fetching_much_twice() {
 
 fn mount_tmpfs(dir: &Path, size: &str) -> bool {
     std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tdp-test", ])
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tdp-test"])
         .arg(dir)
         .stderr(Stdio::null())
         .status()
@@ -102,7 +121,9 @@ async fn a_full_disk_stops_the_job_clearly_and_it_resumes_after_space_is_freed()
     let mnt = dir.path().join("small-disk");
     std::fs::create_dir(&mnt).unwrap();
     if !mount_tmpfs(&mnt, "10m") {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); the disk-full test did not run");
+        eprintln!(
+            "SKIPPED: cannot mount a tmpfs here (needs root); the disk-full test did not run"
+        );
         return;
     }
     let _unmount = Unmount(&mnt);
@@ -113,16 +134,26 @@ async fn a_full_disk_stops_the_job_clearly_and_it_resumes_after_space_is_freed()
     let report = dir.path().join("report.json");
     let cmd = || {
         let mut c = cli(Some(sim.token()));
-        c.args(["--base-url", &sim.base_url(), "--org", sim.org(), "--concurrency", "2", "--out"])
-            .arg(&dest)
-            .arg("--ids")
-            .arg(&ids)
-            .arg("--report")
-            .arg(&report);
+        c.args([
+            "--base-url",
+            &sim.base_url(),
+            "--org",
+            sim.org(),
+            "--concurrency",
+            "2",
+            "--out",
+        ])
+        .arg(&dest)
+        .arg("--ids")
+        .arg(&ids)
+        .arg("--report")
+        .arg(&report);
         c
     };
     let mut first = cmd();
-    let m = tokio::task::spawn_blocking(move || run_measured(&mut first)).await.unwrap();
+    let m = tokio::task::spawn_blocking(move || run_measured(&mut first))
+        .await
+        .unwrap();
     assert_eq!(m.code, 2, "{}", m.stderr);
     assert!(m.stderr.contains("disk is full"), "{}", m.stderr);
     assert!(m.stderr.contains("run the same job again"), "{}", m.stderr);
@@ -138,7 +169,13 @@ async fn a_full_disk_stops_the_job_clearly_and_it_resumes_after_space_is_freed()
     assert!(complete < files.len());
     let parts = std::fs::read_dir(dest.join(".tdp-download"))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".part"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".part")
+        })
         .count();
     assert!(parts > 0, "partial files are kept for the resume");
 
@@ -149,8 +186,14 @@ async fn a_full_disk_stops_the_job_clearly_and_it_resumes_after_space_is_freed()
         .unwrap();
     assert!(ok.success());
     let mut second = cmd();
-    let m = tokio::task::spawn_blocking(move || run_measured(&mut second)).await.unwrap();
+    let m = tokio::task::spawn_blocking(move || run_measured(&mut second))
+        .await
+        .unwrap();
     assert_eq!(m.code, 0, "{}", m.stderr);
-    assert!(m.stderr.contains(&format!("{complete} skipped")), "{}", m.stderr);
+    assert!(
+        m.stderr.contains(&format!("{complete} skipped")),
+        "{}",
+        m.stderr
+    );
     assert_dest(&dest, &files);
 }

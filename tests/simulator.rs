@@ -269,13 +269,19 @@ async fn shaping_is_within_ten_percent_of_its_settings() {
         ..Default::default()
     });
     let one = timed_download(vec![presigned(&sim, &files[0].id).await]).await;
-    assert!((0.45..=0.55).contains(&one.as_secs_f64()), "one stream under both took {one:?}");
+    assert!(
+        (0.45..=0.55).contains(&one.as_secs_f64()),
+        "one stream under both took {one:?}"
+    );
     let mut urls = Vec::new();
     for f in files.iter().chain(&files) {
         urls.push(presigned(&sim, &f.id).await);
     }
     let eight = timed_download(urls).await;
-    assert!((1.8..=2.2).contains(&eight.as_secs_f64()), "eight streams under both took {eight:?}");
+    assert!(
+        (1.8..=2.2).contains(&eight.as_secs_f64()),
+        "eight streams under both took {eight:?}"
+    );
 
     // API latency.
     sim.set_shaping(tdp_engine::sim::Shaping {

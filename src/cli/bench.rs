@@ -54,8 +54,14 @@ fn scenarios() -> Vec<Scenario> {
     vec![
         nb("notebook", 100, 1 << 20, true),
         nb("small-2000", 2000, 64 << 10, true),
-        Scenario { concurrency: 32, ..nb("big-10", 10, 100 << 20, true) },
-        Scenario { concurrency: 32, ..nb("big-1", 1, 1 << 30, false) },
+        Scenario {
+            concurrency: 32,
+            ..nb("big-10", 10, 100 << 20, true)
+        },
+        Scenario {
+            concurrency: 32,
+            ..nb("big-1", 1, 1 << 30, false)
+        },
         Scenario {
             api_latency_ms: 0,
             first_byte_ms: 0,
@@ -64,7 +70,10 @@ fn scenarios() -> Vec<Scenario> {
             concurrency: 32,
             ..nb("ids-100k", 100_000, 512, false)
         },
-        Scenario { concurrency: 25, ..nb("smoke", 40, 256 << 10, true) },
+        Scenario {
+            concurrency: 25,
+            ..nb("smoke", 40, 256 << 10, true)
+        },
     ]
 }
 
@@ -78,10 +87,20 @@ struct Run {
 #[allow(clippy::zombie_processes)] // wait4 reaps the child
 fn run_child(cmd: &mut Command) -> Run {
     let start = Instant::now();
-    let child = match cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn() {
+    let child = match cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
         Ok(c) => c,
         Err(e) => {
-            return Run { code: -1, wall: 0.0, rss_kib: 0, stderr: e.to_string() };
+            return Run {
+                code: -1,
+                wall: 0.0,
+                rss_kib: 0,
+                stderr: e.to_string(),
+            };
         }
     };
     let pid = child.id();
@@ -95,7 +114,12 @@ fn run_child(cmd: &mut Command) -> Run {
     let (code, rss_kib) = wait_rusage(pid);
     let wall = start.elapsed().as_secs_f64();
     let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
-    Run { code, wall, rss_kib, stderr }
+    Run {
+        code,
+        wall,
+        rss_kib,
+        stderr,
+    }
 }
 
 #[cfg(unix)]
@@ -107,7 +131,11 @@ fn wait_rusage(pid: u32) -> (i32, u64) {
     if r < 0 {
         return (-1, 0);
     }
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
     (code, usage.ru_maxrss as u64)
 }
 
@@ -131,7 +159,9 @@ pub async fn run(args: BenchArgs) -> ExitCode {
     let wanted: Vec<&Scenario> = all
         .iter()
         .filter(|s| {
-            args.scenario.iter().any(|w| w == s.name || (w == "all" && s.name != "smoke"))
+            args.scenario
+                .iter()
+                .any(|w| w == s.name || (w == "all" && s.name != "smoke"))
         })
         .collect();
     if wanted.is_empty() {
@@ -146,7 +176,14 @@ pub async fn run(args: BenchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("tdp-download bench ({} build)", if cfg!(debug_assertions) { "debug" } else { "release" });
+    println!(
+        "tdp-download bench ({} build)",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
     let mut rows = Vec::new();
     for s in wanted {
         match scenario(s, &exe, &tmp).await {
@@ -158,11 +195,26 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         }
     }
     let header = [
-        "scenario", "ours s", "replica s", "ratio", "ours MB/s", "replica MB/s", "ours RSS",
-        "replica RSS", "lower bound s", "ours/bound", "replica analytic s", "replica meas/analytic",
-        "peak streams/object", "notes",
+        "scenario",
+        "ours s",
+        "replica s",
+        "ratio",
+        "ours MB/s",
+        "replica MB/s",
+        "ours RSS",
+        "replica RSS",
+        "lower bound s",
+        "ours/bound",
+        "replica analytic s",
+        "replica meas/analytic",
+        "peak streams/object",
+        "notes",
     ];
-    let mut md = format!("| {} |\n|{}\n", header.join(" | "), " --- |".repeat(header.len()));
+    let mut md = format!(
+        "| {} |\n|{}\n",
+        header.join(" | "),
+        " --- |".repeat(header.len())
+    );
     for r in &rows {
         md.push_str(&format!("| {} |\n", r.text.join(" | ")));
     }
@@ -182,7 +234,13 @@ fn tempfile_dir(given: Option<PathBuf>) -> PathBuf {
 async fn scenario(s: &Scenario, exe: &Path, tmp: &Path) -> Result<Row, String> {
     eprintln!("== {}: {} files of {}", s.name, s.files, human(s.size));
     let files: Vec<SimFile> = (0..s.files as u64)
-        .map(|i| SimFile::new(sim_id(77, i), format!("bench/src/RAW/{}/f{i:06}.bin", s.name), s.size))
+        .map(|i| {
+            SimFile::new(
+                sim_id(77, i),
+                format!("bench/src/RAW/{}/f{i:06}.bin", s.name),
+                s.size,
+            )
+        })
         .collect();
     let total_bytes: u64 = files.iter().map(|f| f.size).sum();
     let mut cfg = SimConfig::new(files.clone());
@@ -196,20 +254,35 @@ async fn scenario(s: &Scenario, exe: &Path, tmp: &Path) -> Result<Row, String> {
     sim.warm_up().await;
     let dir = tmp.join(s.name);
     let ids = fresh(&dir).join("ids.txt");
-    std::fs::write(&ids, files.iter().map(|f| format!("{}\n", f.id)).collect::<String>())
-        .map_err(|e| e.to_string())?;
+    std::fs::write(
+        &ids,
+        files
+            .iter()
+            .map(|f| format!("{}\n", f.id))
+            .collect::<String>(),
+    )
+    .map_err(|e| e.to_string())?;
 
     let ours_out = fresh(&dir.join("ours"));
     let mut cmd = Command::new(exe);
     cmd.env("TDP_TOKEN", sim.token())
-        .args(["--base-url", &sim.base_url(), "--org", sim.org(), "--quiet", "--count-events"])
+        .args([
+            "--base-url",
+            &sim.base_url(),
+            "--org",
+            sim.org(),
+            "--quiet",
+            "--count-events",
+        ])
         .arg("--concurrency")
         .arg(s.concurrency.to_string())
         .arg("--ids")
         .arg(&ids)
         .arg("--out")
         .arg(&ours_out);
-    let ours = tokio::task::spawn_blocking(move || run_child(&mut cmd)).await.map_err(|e| e.to_string())?;
+    let ours = tokio::task::spawn_blocking(move || run_child(&mut cmd))
+        .await
+        .map_err(|e| e.to_string())?;
     if ours.code != 0 {
         return Err(format!("our CLI exited {}: {}", ours.code, ours.stderr));
     }
@@ -243,7 +316,9 @@ async fn scenario(s: &Scenario, exe: &Path, tmp: &Path) -> Result<Row, String> {
             .arg(&ids)
             .arg("--out")
             .arg(&rep_out);
-        let rep = tokio::task::spawn_blocking(move || run_child(&mut cmd)).await.map_err(|e| e.to_string())?;
+        let rep = tokio::task::spawn_blocking(move || run_child(&mut cmd))
+            .await
+            .map_err(|e| e.to_string())?;
         if rep.code != 0 {
             return Err(format!("the replica exited {}: {}", rep.code, rep.stderr));
         }
@@ -288,7 +363,14 @@ async fn scenario(s: &Scenario, exe: &Path, tmp: &Path) -> Result<Row, String> {
             "-".into(),
         )
     } else {
-        ("-".into(), "-".into(), "-".into(), "-".into(), "-".into(), "-".into())
+        (
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+        )
     };
     let row = Row {
         text: vec![

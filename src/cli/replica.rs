@@ -64,12 +64,22 @@ impl Session {
     }
 }
 
-async fn download_task(s: Arc<Session>, base: String, id: String) -> Result<(String, bytes::Bytes), String> {
+async fn download_task(
+    s: Arc<Session>,
+    base: String,
+    id: String,
+) -> Result<(String, bytes::Bytes), String> {
     let json = s
-        .get(&format!("{base}/v1/datalake/retrieve"), &[("fileId", &id), ("getPresigned", "true")])
+        .get(
+            &format!("{base}/v1/datalake/retrieve"),
+            &[("fileId", &id), ("getPresigned", "true")],
+        )
         .await?;
     let v: serde_json::Value = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
-    let url = v["url"].as_str().ok_or_else(|| format!("no url for {id}"))?.to_string();
+    let url = v["url"]
+        .as_str()
+        .ok_or_else(|| format!("no url for {id}"))?
+        .to_string();
     let body = s.get(&url, &[]).await?;
     Ok((id, body))
 }
@@ -83,7 +93,10 @@ pub async fn run(args: ReplicaArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let http = match reqwest::Client::builder().pool_max_idle_per_host(args.limit).build() {
+    let http = match reqwest::Client::builder()
+        .pool_max_idle_per_host(args.limit)
+        .build()
+    {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");
@@ -97,7 +110,11 @@ pub async fn run(args: ReplicaArgs) -> ExitCode {
         org: args.org,
     });
     let started = std::time::Instant::now();
-    let base = args.base_url.trim_end_matches('/').trim_end_matches("/v1").to_string();
+    let base = args
+        .base_url
+        .trim_end_matches('/')
+        .trim_end_matches("/v1")
+        .to_string();
     let tasks: Vec<_> = ids
         .split_whitespace()
         .map(|id| tokio::spawn(download_task(session.clone(), base.clone(), id.to_string())))

@@ -607,8 +607,8 @@ async fn answer_s3(
         None
     };
 
-    let corrupt_at = (body_len > 0 && st.roll(&id, attempt, 16) < faults.s3_corrupt)
-        .then(|| cut_at(16));
+    let corrupt_at =
+        (body_len > 0 && st.roll(&id, attempt, 16) < faults.s3_corrupt).then(|| cut_at(16));
     let pacer = st
         .total_pacer
         .read()

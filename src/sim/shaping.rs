@@ -61,8 +61,7 @@ impl StreamPacer {
     pub async fn pace(&mut self, n: usize, total: &TotalPacer) {
         let own = match self.bps {
             Some(bps) => {
-                self.started
-                    + Duration::from_secs_f64((self.sent + n as u64) as f64 / bps as f64)
+                self.started + Duration::from_secs_f64((self.sent + n as u64) as f64 / bps as f64)
             }
             None => Instant::now(),
         };

@@ -35,7 +35,20 @@ pub fn ids_of(files: &[SimFile]) -> ParsedIds {
     tdp_engine::parse_ids(&text)
 }
 
-pub async fn run(cfg: JobConfig, token: &str, input: &ParsedIds) -> (JobResult, Vec<Event>) {
+/// A finished job and the rows of the report it wrote to disk.
+pub struct Finished {
+    pub rows: Vec<ReportRow>,
+    pub result: JobResult,
+}
+
+impl std::ops::Deref for Finished {
+    type Target = JobResult;
+    fn deref(&self) -> &JobResult {
+        &self.result
+    }
+}
+
+pub async fn run(cfg: JobConfig, token: &str, input: &ParsedIds) -> (Finished, Vec<Event>) {
     run_cancellable(cfg, token, input, CancellationToken::new()).await
 }
 
@@ -44,7 +57,7 @@ pub async fn run_cancellable(
     token: &str,
     input: &ParsedIds,
     cancel: CancellationToken,
-) -> (JobResult, Vec<Event>) {
+) -> (Finished, Vec<Event>) {
     let (tx, mut rx) = EventSender::channel();
     let collector = tokio::spawn(async move {
         let mut v = Vec::new();
@@ -57,7 +70,8 @@ pub async fn run_cancellable(
         .await
         .expect("job starts");
     let events = collector.await.expect("collector");
-    (result, events)
+    let rows = tdp_engine::report::read(&result.report_path).expect("the report is on disk");
+    (Finished { rows, result }, events)
 }
 
 pub fn md5_hex(bytes: &[u8]) -> String {
