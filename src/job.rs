@@ -275,6 +275,8 @@ pub async fn run(
         duplicates: counts.duplicates,
         files,
     });
+    let mut store = store;
+    store.reserve(files);
     let concurrency = cfg.concurrency.max(1);
     let api = cfg.api_concurrency.max(1);
     // Files in flight: those transferring plus a look-ahead whose URLs are being resolved,
@@ -300,7 +302,9 @@ pub async fn run(
     let ticker_stop = CancellationToken::new();
     let ticker = tokio::spawn(tick_progress(ctx.clone(), ticker_stop.clone()));
 
-    let mut outcomes: HashMap<String, Kept> = HashMap::with_capacity(files);
+    // Keyed by the ID as a number: a job may have 100,000 of them.
+    let num = |id: &str| uuid::Uuid::try_parse(id).map(|u| u.as_u128()).unwrap_or(0);
+    let mut outcomes: HashMap<u128, Kept> = HashMap::with_capacity(files);
     let mut tasks = JoinSet::new();
     let mut pending = input.lines.iter().filter_map(|l| match &l.entry {
         crate::input::Entry::Valid { id } => Some(id.clone()),
@@ -318,7 +322,7 @@ pub async fn run(
                     attempts: o.attempts,
                     error: o.error.map(String::into_boxed_str),
                 };
-                outcomes.insert(id, kept);
+                outcomes.insert(num(&id), kept);
             }
             Some(Err(e)) => tracing::error!("a file task ended abnormally: {e}"),
             None => break,
@@ -354,7 +358,7 @@ pub async fn run(
     summary.cancelled += counts.valid.saturating_sub(outcomes.len());
     // A file's details live in the journal; the job kept only its status and error.
     let lookup = |id: &str| -> Option<FileOutcome> {
-        let kept = outcomes.get(id)?;
+        let kept = outcomes.get(&num(id))?;
         let done = match kept.status {
             Status::Downloaded | Status::Skipped => ctx.store().file(id).done,
             _ => None,
@@ -373,7 +377,8 @@ pub async fn run(
     };
     for (id, o) in &outcomes {
         if o.status == Status::Downloaded {
-            summary.bytes += ctx.store().file(id).done.map(|d| d.bytes).unwrap_or(0);
+            let id = uuid::Uuid::from_u128(*id).hyphenated().to_string();
+            summary.bytes += ctx.store().file(&id).done.map(|d| d.bytes).unwrap_or(0);
         }
     }
     let problems: Vec<report::ReportRow> = input

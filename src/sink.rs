@@ -78,7 +78,8 @@ pub struct PartWriter {
 }
 
 impl PartWriter {
-    pub async fn open(path: &Path, offset: u64) -> Result<Self, SinkError> {
+    /// `len` is how many bytes this writer expects (it sizes the buffer).
+    pub async fn open(path: &Path, offset: u64, len: u64) -> Result<Self, SinkError> {
         let p = path.to_path_buf();
         let file = tokio::task::spawn_blocking(move || {
             std::fs::OpenOptions::new()
@@ -94,7 +95,7 @@ impl PartWriter {
         Ok(PartWriter {
             file: std::sync::Arc::new(file),
             path: path.to_path_buf(),
-            buf: Vec::with_capacity(WRITE_BUF),
+            buf: Vec::with_capacity((len as usize).min(WRITE_BUF)),
             buf_start: offset,
             unrecorded_from: offset,
         })
@@ -162,7 +163,7 @@ impl Md5Follower {
         let mut f = std::fs::File::open(part).map_err(io("read", part))?;
         f.seek(SeekFrom::Start(self.pos))
             .map_err(io("read", part))?;
-        let mut buf = vec![0u8; 256 * 1024];
+        let mut buf = vec![0u8; ((upto - self.pos) as usize).min(128 * 1024)];
         while self.pos < upto {
             let want = ((upto - self.pos) as usize).min(buf.len());
             let n = f.read(&mut buf[..want]).map_err(io("read", part))?;

@@ -89,12 +89,51 @@ impl StateError {
     }
 }
 
+/// What the store keeps of one file, compactly: a job may hold 100,000 of them.
+#[derive(Debug, Default)]
+struct Slot {
+    path: Option<Box<str>>,
+    object: Option<Box<ObjectInfo>>,
+    ranges: Ranges,
+    done: Option<Box<Done>>,
+}
+
+#[derive(Debug)]
+struct Done {
+    bytes: u64,
+    etag: Option<Box<str>>,
+    md5: Option<[u8; 16]>,
+    verified: Verified,
+    decoded: bool,
+}
+
+impl Slot {
+    fn to_state(&self) -> FileState {
+        let path = self.path.as_deref().map(str::to_string);
+        FileState {
+            done: self.done.as_ref().map(|d| DoneInfo {
+                path: path.clone().unwrap_or_default(),
+                bytes: d.bytes,
+                etag: d.etag.as_deref().map(str::to_string),
+                md5: d.md5.map(hex::encode),
+                verified: d.verified,
+                decoded: d.decoded,
+            }),
+            path,
+            object: self.object.as_deref().cloned(),
+            ranges: self.ranges.clone(),
+        }
+    }
+}
+
 pub struct Store {
     dest: PathBuf,
     dir: PathBuf,
-    files: HashMap<String, FileState>,
-    /// Lower-cased relative paths given out (case-insensitive file systems), to their IDs.
-    taken: HashMap<String, String>,
+    /// By file ID as a number.
+    files: HashMap<u128, Slot>,
+    /// Hashes of the lower-cased relative paths given out (case-insensitive file systems), to
+    /// their IDs. A hash collision only costs a suffix, never an overwrite.
+    taken: HashMap<u64, u128>,
     reserved: HashSet<String>,
     journal: File,
 }
@@ -124,7 +163,7 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let mut files: HashMap<String, FileState> = HashMap::new();
+        let mut files: HashMap<u128, Slot> = HashMap::new();
         if let Ok(f) = File::open(&path) {
             for line in BufReader::new(f).lines() {
                 let Ok(line) = line else { break };
@@ -139,8 +178,8 @@ impl Store {
         let tmp = dir.join("journal.jsonl.tmp");
         {
             let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(jerr)?);
-            for (id, st) in &files {
-                for rec in records_of(id, st) {
+            for (key, st) in &files {
+                for rec in records_of(&id_of(*key), &st.to_state()) {
                     write_record(&mut out, &rec).map_err(jerr)?;
                 }
             }
@@ -150,9 +189,9 @@ impl Store {
         std::fs::rename(&tmp, &path).map_err(jerr)?;
         let journal = OpenOptions::new().append(true).open(&path).map_err(jerr)?;
         let mut taken = HashMap::new();
-        for (id, st) in &files {
+        for (key, st) in &files {
             if let Some(p) = &st.path {
-                taken.insert(p.to_lowercase(), id.clone());
+                taken.insert(path_hash(p), *key);
             }
         }
         let mut reserved: HashSet<String> = reserved.iter().map(|r| r.to_lowercase()).collect();
@@ -180,7 +219,16 @@ impl Store {
     }
 
     pub fn file(&self, id: &str) -> FileState {
-        self.files.get(id).cloned().unwrap_or_default()
+        self.files
+            .get(&key(id))
+            .map(Slot::to_state)
+            .unwrap_or_default()
+    }
+
+    /// Room for `n` more files, so a large job does not rehash as it goes.
+    pub fn reserve(&mut self, n: usize) {
+        self.files.reserve(n);
+        self.taken.reserve(n);
     }
 
     fn append(&mut self, rec: Record) -> Result<(), StateError> {
@@ -201,8 +249,8 @@ impl Store {
         if self.reserved.contains(&lower) {
             return false;
         }
-        if let Some(owner) = self.taken.get(&lower) {
-            return owner == id;
+        if let Some(owner) = self.taken.get(&path_hash(&lower)) {
+            return *owner == key(id);
         }
         // Anything already there (file, folder or link) is not ours: never overwrite it.
         join_rel(&self.dest, rel).symlink_metadata().is_err()
@@ -211,8 +259,8 @@ impl Store {
     /// The file's final relative path: the one given before, else `wanted`, else `wanted`
     /// with a suffix from the file ID. Recorded so a rerun names it the same.
     pub fn assign_path(&mut self, id: &str, wanted: &str) -> Result<String, StateError> {
-        if let Some(p) = self.files.get(id).and_then(|f| f.path.clone()) {
-            return Ok(p);
+        if let Some(p) = self.files.get(&key(id)).and_then(|f| f.path.as_deref()) {
+            return Ok(p.to_string());
         }
         let (folder, name) = match wanted.rsplit_once('/') {
             Some((f, n)) => (format!("{f}/"), n),
@@ -225,7 +273,7 @@ impl Store {
         ];
         for c in candidates {
             if self.free(id, &c) {
-                self.taken.insert(c.to_lowercase(), id.to_string());
+                self.taken.insert(path_hash(&c), key(id));
                 self.append(Record::Name {
                     id: id.to_string(),
                     path: c.clone(),
@@ -266,21 +314,54 @@ impl Store {
     }
 }
 
-fn apply(files: &mut HashMap<String, FileState>, rec: Record) {
+/// File IDs are UUIDs (the input accepts nothing else): kept as numbers.
+fn key(id: &str) -> u128 {
+    uuid::Uuid::try_parse(id).map(|u| u.as_u128()).unwrap_or(0)
+}
+
+fn path_hash(rel: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    rel.to_lowercase().hash(&mut h);
+    h.finish()
+}
+
+fn id_of(key: u128) -> String {
+    uuid::Uuid::from_u128(key).hyphenated().to_string()
+}
+
+fn apply(files: &mut HashMap<u128, Slot>, rec: Record) {
     match rec {
-        Record::Name { id, path } => files.entry(id).or_default().path = Some(path),
-        Record::Object { id, info } => files.entry(id).or_default().object = Some(info),
-        Record::Range { id, start, end } => files.entry(id).or_default().ranges.insert(start, end),
+        Record::Name { id, path } => {
+            files.entry(key(&id)).or_default().path = Some(path.into_boxed_str())
+        }
+        Record::Object { id, info } => {
+            files.entry(key(&id)).or_default().object = Some(Box::new(info))
+        }
+        Record::Range { id, start, end } => {
+            files.entry(key(&id)).or_default().ranges.insert(start, end)
+        }
         Record::Done { id, info } => {
-            let f = files.entry(id).or_default();
-            f.path = Some(info.path.clone());
-            f.done = Some(info);
-            f.ranges = Ranges::default();
+            let f = files.entry(key(&id)).or_default();
+            f.path = Some(info.path.into_boxed_str());
+            let md5 = info
+                .md5
+                .as_deref()
+                .and_then(|m| hex::decode(m).ok())
+                .and_then(|v| <[u8; 16]>::try_from(v).ok());
+            f.done = Some(Box::new(Done {
+                bytes: info.bytes,
+                etag: info.etag.map(String::into_boxed_str),
+                md5,
+                verified: info.verified,
+                decoded: info.decoded,
+            }));
             // Everything worth knowing is in `done` now.
+            f.ranges = Ranges::default();
             f.object = None;
         }
         Record::Reset { id } => {
-            let f = files.entry(id).or_default();
+            let f = files.entry(key(&id)).or_default();
             f.object = None;
             f.ranges = Ranges::default();
             f.done = None;

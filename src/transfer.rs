@@ -529,7 +529,7 @@ async fn fetch_range(
                     sse: None,
                 };
                 accept(ctx, run, &info, None)?;
-                let _ = PartWriter::open(&run.part, 0)
+                let _ = PartWriter::open(&run.part, 0, 0)
                     .await
                     .map_err(|e| sink_failure(ctx, e))?;
                 return Ok(());
@@ -607,7 +607,7 @@ async fn stream_body(
     stop: u64,
     slot: &mut Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> (u64, Result<(), AttemptError>) {
-    let mut w = match PartWriter::open(&run.part, start).await {
+    let mut w = match PartWriter::open(&run.part, start, stop.saturating_sub(start)).await {
         Ok(w) => w,
         Err(e) => return (0, Err(AttemptError::File(sink_failure(ctx, e)))),
     };

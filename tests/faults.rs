@@ -233,8 +233,8 @@ async fn corrupt_bytes_are_downloaded_again_then_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_lane_backs_off_under_a_concurrency_limit() {
-    const K: usize = 6;
-    let files = demo_files(49, 600, Some(100));
+    const K: usize = 12;
+    let files = demo_files(49, 1000, Some(100));
     let sim = start(files.clone(), |c| {
         c.faults = Faults {
             api_concurrency_limit: Some(K),
