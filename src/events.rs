@@ -43,6 +43,8 @@ pub struct Summary {
     pub seconds: f64,
     /// Why the job stopped early, if it did.
     pub stopped: Option<String>,
+    /// The same as a word: auth, forbidden, disk-full, destination, config, cancelled.
+    pub stop_kind: Option<String>,
     pub report: Option<String>,
 }
 

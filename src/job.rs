@@ -106,6 +106,22 @@ pub enum JobError {
     Setup(String),
 }
 
+impl JobError {
+    /// A stable word for what went wrong, for a UI to match on.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobError::Config(TdpError::InsecureBaseUrl(_) | TdpError::InvalidBaseUrl(_)) => {
+                "config"
+            }
+            JobError::Config(_) | JobError::Setup(_) => "config",
+            JobError::Unauthorized(_) => "auth",
+            JobError::Forbidden(_) => "forbidden",
+            JobError::DiskFull(_) => "disk-full",
+            JobError::Destination { .. } => "destination",
+        }
+    }
+}
+
 /// What a finished (or stopped) job produced.
 #[derive(Debug, Clone)]
 pub struct JobResult {
@@ -343,6 +359,10 @@ pub async fn run(
         stopped: fatal
             .as_ref()
             .map(|f| f.to_string())
+            .or_else(|| cancelled.then(|| "cancelled".to_string())),
+        stop_kind: fatal
+            .as_ref()
+            .map(|f| f.kind().to_string())
             .or_else(|| cancelled.then(|| "cancelled".to_string())),
         report: Some(report_path.to_string_lossy().into_owned()),
         ..Summary::default()

@@ -1,0 +1,26 @@
+// Only the commands listed here are callable from the window, and only those its capability
+// grants (tauri.conf.json).
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "load_settings",
+    "save_settings",
+    "validate_ids",
+    "read_id_file",
+    "credentials_status",
+    "save_token",
+    "forget_token",
+    "check_connection",
+    "start_job",
+    "cancel_job",
+    "open_folder",
+    "start_demo",
+];
+
+fn main() {
+    let attrs = tauri_build::Attributes::new()
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    if let Err(e) = tauri_build::try_build(attrs) {
+        eprintln!("tauri-build failed: {e:#}");
+        std::process::exit(1);
+    }
+}

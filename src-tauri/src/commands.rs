@@ -1,0 +1,382 @@
+//! The commands the window may call: each a few lines over the engine.
+
+use crate::error::CmdError;
+use crate::settings::{self, Settings};
+use crate::state::AppState;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Manager, State};
+use tdp_engine::credentials::{self, DEFAULT_TIMEOUT};
+use tdp_engine::input::{Entry, ParsedIds};
+use tdp_engine::tdp::{api_host, normalise_base_url, TdpClient, TdpError};
+use tdp_engine::{CancellationToken, EventSender, JobConfig, Layout, Token};
+
+type Result<T> = std::result::Result<T, CmdError>;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppInfo {
+    version: &'static str,
+    demo_requested: bool,
+    downloads_dir: Option<String>,
+}
+
+#[tauri::command]
+pub fn app_info(app: AppHandle, state: State<'_, AppState>) -> AppInfo {
+    AppInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        demo_requested: state.demo_requested,
+        downloads_dir: app
+            .path()
+            .download_dir()
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned()),
+    }
+}
+
+fn settings_file(app: &AppHandle) -> Result<PathBuf> {
+    app.path()
+        .app_config_dir()
+        .map(settings::path)
+        .map_err(|e| CmdError::new("internal", format!("no config folder: {e}")))
+}
+
+#[tauri::command]
+pub fn load_settings(app: AppHandle) -> Result<Settings> {
+    Ok(settings::load(&settings_file(&app)?))
+}
+
+#[tauri::command]
+pub fn save_settings(app: AppHandle, settings: Settings) -> Result<()> {
+    settings::save(&settings_file(&app)?, &settings)
+        .map_err(|e| CmdError::new("internal", format!("could not save the settings: {e}")))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvalidLine {
+    line: usize,
+    input: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdCheck {
+    valid: usize,
+    invalid: usize,
+    duplicates: usize,
+    /// The first invalid lines (at most 100).
+    invalid_lines: Vec<InvalidLine>,
+}
+
+fn check_ids(parsed: &ParsedIds) -> IdCheck {
+    let c = parsed.counts();
+    let invalid_lines = parsed
+        .lines
+        .iter()
+        .filter_map(|l| match &l.entry {
+            Entry::Invalid { reason } => Some(InvalidLine {
+                line: l.line,
+                input: l.input.clone(),
+                reason: reason.clone(),
+            }),
+            _ => None,
+        })
+        .take(100)
+        .collect();
+    IdCheck {
+        valid: c.valid,
+        invalid: c.invalid,
+        duplicates: c.duplicates,
+        invalid_lines,
+    }
+}
+
+#[tauri::command]
+pub fn validate_ids(text: String) -> IdCheck {
+    check_ids(&tdp_engine::parse_ids(&text))
+}
+
+/// Reads a .txt or .csv of IDs that the user picked in the file dialog.
+#[tauri::command]
+pub async fn read_id_file(path: String) -> Result<String> {
+    let meta = tokio::fs::metadata(&path)
+        .await
+        .map_err(|e| CmdError::new("input", format!("cannot read {path}: {e}")))?;
+    if meta.len() > 64 << 20 {
+        return Err(CmdError::new(
+            "input",
+            format!("{path} is larger than 64 MiB; is it a list of IDs?"),
+        ));
+    }
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| CmdError::new("input", format!("cannot read {path}: {e}")))?;
+    String::from_utf8(bytes)
+        .map_err(|_| CmdError::new("input", format!("{path} is not a text file")))
+}
+
+fn account_for(base_url: &str, org: &str) -> Result<String> {
+    let base = normalise_base_url(base_url)?;
+    if org.trim().is_empty() {
+        return Err(CmdError::new("config", "enter the org slug"));
+    }
+    Ok(credentials::account(org, &api_host(&base)))
+}
+
+/// Keychain calls block (a locked keychain may wait for a prompt): off the async runtime.
+async fn keychain<T: Send + 'static>(
+    f: impl FnOnce() -> std::result::Result<T, credentials::KeychainError> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CmdError::new("internal", e.to_string()))?
+        .map_err(CmdError::from)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsStatus {
+    /// A token is saved in the keychain for this org and host.
+    saved: bool,
+    /// A token was typed for this session only.
+    session: bool,
+    keychain_available: bool,
+    message: Option<String>,
+}
+
+#[tauri::command]
+pub async fn credentials_status(
+    state: State<'_, AppState>,
+    base_url: String,
+    org: String,
+) -> Result<CredentialsStatus> {
+    let account = account_for(&base_url, &org)?;
+    let session = state.session_token(&account).is_some();
+    let acc = account.clone();
+    match keychain(move || credentials::load(&acc, DEFAULT_TIMEOUT)).await {
+        Ok(t) => Ok(CredentialsStatus {
+            saved: t.is_some(),
+            session,
+            keychain_available: true,
+            message: None,
+        }),
+        Err(e) => Ok(CredentialsStatus {
+            saved: false,
+            session,
+            keychain_available: false,
+            message: Some(e.message),
+        }),
+    }
+}
+
+/// Keeps the token for this session, and in the keychain when `remember` is set.
+#[tauri::command]
+pub async fn save_token(
+    state: State<'_, AppState>,
+    base_url: String,
+    org: String,
+    token: String,
+    remember: bool,
+) -> Result<()> {
+    let account = account_for(&base_url, &org)?;
+    let token = Token::new(token);
+    if token.is_empty() {
+        return Err(CmdError::new("input", "enter the auth token"));
+    }
+    state.remember_for_session(&account, token.clone());
+    if remember {
+        keychain(move || credentials::save(&account, token.expose(), DEFAULT_TIMEOUT)).await?;
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn forget_token(state: State<'_, AppState>, base_url: String, org: String) -> Result<()> {
+    let account = account_for(&base_url, &org)?;
+    state.forget_session_token(&account);
+    keychain(move || credentials::forget(&account, DEFAULT_TIMEOUT)).await
+}
+
+/// The token for a job: typed this session, else saved in the keychain.
+async fn token_for(state: &AppState, base_url: &str, org: &str) -> Result<Token> {
+    let account = account_for(base_url, org)?;
+    if let Some(t) = state.session_token(&account) {
+        return Ok(t);
+    }
+    let acc = account.clone();
+    match keychain(move || credentials::load(&acc, DEFAULT_TIMEOUT)).await? {
+        Some(t) => Ok(Token::new(t)),
+        None => Err(CmdError::new(
+            "auth",
+            "no auth token: enter one (and tick \"Remember in keychain\" to keep it)",
+        )),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionCheck {
+    message: String,
+}
+
+/// Asks TDP for a file that does not exist: "not found" means the token and org work.
+#[tauri::command]
+pub async fn check_connection(
+    state: State<'_, AppState>,
+    base_url: String,
+    org: String,
+) -> Result<ConnectionCheck> {
+    let token = token_for(&state, &base_url, &org).await?;
+    let client = TdpClient::new(
+        &base_url,
+        &org,
+        token,
+        Duration::from_secs(10),
+        Duration::from_secs(20),
+    )?;
+    let probe = uuid::Uuid::new_v4().to_string();
+    match client.presigned_url(&probe).await {
+        Err(TdpError::NotFound(_)) | Ok(_) => Ok(ConnectionCheck {
+            message: format!("Connected: the token works for org {}", org.trim()),
+        }),
+        Err(TdpError::Unauthorized(m)) => Err(CmdError::new(
+            "auth",
+            format!("TDP rejected the auth token ({m}); get a fresh token"),
+        )),
+        Err(TdpError::Forbidden(m)) => Err(CmdError::new(
+            "forbidden",
+            format!(
+                "The token works, but not for org {} ({m}); check the org slug",
+                org.trim()
+            ),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartRequest {
+    base_url: String,
+    org: String,
+    ids: String,
+    dest: String,
+    layout: String,
+    concurrency: Option<usize>,
+}
+
+#[tauri::command]
+pub async fn start_job(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    request: StartRequest,
+    on_event: Channel<crate::forward::Batch>,
+) -> Result<u64> {
+    if state.any_job_running() {
+        return Err(CmdError::new("busy", "a download is already running"));
+    }
+    if request.dest.trim().is_empty() {
+        return Err(CmdError::new("destination", "choose a destination folder"));
+    }
+    let parsed = tdp_engine::parse_ids(&request.ids);
+    if parsed.counts().valid == 0 {
+        return Err(CmdError::new(
+            "input",
+            "there is no valid file ID to download",
+        ));
+    }
+    let token = token_for(&state, &request.base_url, &request.org).await?;
+    let mut cfg = JobConfig::new(
+        &request.base_url,
+        &request.org,
+        std::path::Path::new(request.dest.trim()),
+    );
+    cfg.layout = if request.layout == "mirror" {
+        Layout::Mirror
+    } else {
+        Layout::Flat
+    };
+    if let Some(c) = request.concurrency.filter(|c| (1..=256).contains(c)) {
+        cfg.concurrency = c;
+    }
+    let cancel = CancellationToken::new();
+    let id = state.add_job(cancel.clone());
+    let (tx, rx) = EventSender::channel();
+    let forwarder = tauri::async_runtime::spawn(crate::forward::forward(rx, on_event.clone()));
+    tauri::async_runtime::spawn(async move {
+        if let Err(e) = tdp_engine::run(cfg, token, &parsed, tx, cancel).await {
+            let _ = forwarder.await;
+            let _ = on_event.send(vec![serde_json::json!({
+                "type": "jobError",
+                "kind": e.kind(),
+                "message": e.to_string(),
+            })]);
+        } else {
+            let _ = forwarder.await;
+        }
+        app.state::<AppState>().end_job(id);
+    });
+    Ok(id)
+}
+
+#[tauri::command]
+pub fn cancel_job(state: State<'_, AppState>, job: u64) -> bool {
+    state.cancel_job(job)
+}
+
+#[tauri::command]
+pub fn open_folder(app: AppHandle, path: String) -> Result<()> {
+    use tauri_plugin_opener::OpenerExt;
+    app.opener()
+        .open_path(path.clone(), None::<&str>)
+        .map_err(|e| CmdError::new("internal", format!("could not open {path}: {e}")))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoInfo {
+    base_url: String,
+    org: String,
+    ids: String,
+    dest: String,
+}
+
+/// Starts the built-in simulator (once) and says what to fill in. Its token is kept for this
+/// session only, never in the keychain.
+#[tauri::command]
+pub async fn start_demo(app: AppHandle, state: State<'_, AppState>) -> Result<DemoInfo> {
+    let mut demo = state.demo.lock().await;
+    if demo.is_none() {
+        let d = crate::demo::start()
+            .await
+            .map_err(|e| CmdError::new("internal", format!("could not start the demo: {e}")))?;
+        *demo = Some(d);
+    }
+    let Some(d) = demo.as_ref() else {
+        return Err(CmdError::new("internal", "the demo did not start"));
+    };
+    let account = account_for(&d.sim.base_url(), d.sim.org())?;
+    state.remember_for_session(&account, Token::new(d.sim.token()));
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let base = app
+        .path()
+        .download_dir()
+        .or_else(|_| app.path().home_dir())
+        .unwrap_or_else(|_| std::env::temp_dir());
+    Ok(DemoInfo {
+        base_url: d.sim.base_url(),
+        org: d.sim.org().to_string(),
+        ids: d.ids.clone(),
+        dest: base
+            .join(format!("TDP demo {stamp}"))
+            .to_string_lossy()
+            .into_owned(),
+    })
+}

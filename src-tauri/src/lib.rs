@@ -1,0 +1,37 @@
+//! The desktop app: a thin Tauri shell over the engine. Commands delegate to the engine;
+//! progress reaches the window through a channel; the token stays in Rust.
+
+mod commands;
+mod demo;
+mod error;
+mod forward;
+mod settings;
+mod state;
+
+pub fn run() {
+    let demo_requested = std::env::args().any(|a| a == "--demo");
+    let result = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
+        .manage(state::AppState::new(demo_requested))
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::load_settings,
+            commands::save_settings,
+            commands::validate_ids,
+            commands::read_id_file,
+            commands::credentials_status,
+            commands::save_token,
+            commands::forget_token,
+            commands::check_connection,
+            commands::start_job,
+            commands::cancel_job,
+            commands::open_folder,
+            commands::start_demo,
+        ])
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        eprintln!("TDP Bulk Downloader could not start: {e}");
+        std::process::exit(1);
+    }
+}

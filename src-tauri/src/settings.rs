@@ -1,0 +1,38 @@
+//! Ordinary settings (base URL, org, last destination, options) in the app's config folder.
+//! The token is never among them.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    pub base_url: String,
+    pub org: String,
+    pub dest: String,
+    pub layout: String,
+    pub concurrency: Option<usize>,
+}
+
+pub fn path(config_dir: PathBuf) -> PathBuf {
+    config_dir.join("settings.json")
+}
+
+pub fn load(file: &std::path::Path) -> Settings {
+    std::fs::read(file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+pub fn save(file: &std::path::Path, s: &Settings) -> std::io::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension("json.tmp");
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(s).map_err(std::io::Error::other)?,
+    )?;
+    std::fs::rename(tmp, file)
+}

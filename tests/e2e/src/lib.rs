@@ -1,0 +1,200 @@
+//! Drives the real app window as a person does: through tauri-driver and WebKitWebDriver,
+//! clicking and typing into visible controls, against the simulator.
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use md5::{Digest, Md5};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+pub use fantoccini;
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+
+/// The app binary under test (set by scripts/e2e.sh).
+pub fn app_binary() -> Option<PathBuf> {
+    std::env::var_os("TDP_APP_BIN").map(PathBuf::from)
+}
+
+/// True when the end-to-end environment is there; otherwise the test says why and passes.
+pub fn available() -> bool {
+    if app_binary().is_none() || std::env::var_os("DISPLAY").is_none() {
+        eprintln!("SKIPPED: run scripts/e2e.sh (needs TDP_APP_BIN, DISPLAY, tauri-driver)");
+        return false;
+    }
+    true
+}
+
+/// One running app: its tauri-driver, its WebDriver session and its HOME.
+pub struct App {
+    pub client: Client,
+    driver: Child,
+    pub home: PathBuf,
+}
+
+pub struct Launch<'a> {
+    pub home: &'a Path,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl App {
+    pub async fn start(launch: Launch<'_>) -> App {
+        let port = 4444
+            + 2 * NEXT_PORT.fetch_add(1, Ordering::SeqCst)
+            + 10 * (std::process::id() as u16 % 100);
+        let mut cmd = Command::new("tauri-driver");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &(port + 1).to_string(),
+        ])
+        .env("HOME", launch.home)
+        .env("XDG_CONFIG_HOME", launch.home.join(".config"))
+        .env("XDG_DATA_HOME", launch.home.join(".local/share"))
+        .env("XDG_DOWNLOAD_DIR", launch.home.join("Downloads"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        for (k, v) in &launch.env {
+            cmd.env(k, v);
+        }
+        let driver = cmd
+            .spawn()
+            .expect("tauri-driver starts (cargo install tauri-driver)");
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), "wry".into());
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({
+                "application": app_binary().expect("TDP_APP_BIN"),
+                "args": launch.args,
+            }),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            match ClientBuilder::rustls()
+                .expect("tls")
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("no WebDriver session: {e}"),
+            }
+        };
+        let app = App {
+            client,
+            driver,
+            home: launch.home.to_path_buf(),
+        };
+        app.wait_for("the page is ready", |a| {
+            Box::pin(async move { a.text("version").await.starts_with("TDP") })
+        })
+        .await;
+        app
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+
+    fn css(hook: &str) -> Locator<'static> {
+        Locator::Css(Box::leak(format!("[data-hook='{hook}']").into_boxed_str()))
+    }
+
+    pub async fn el(&self, hook: &str) -> fantoccini::elements::Element {
+        self.client
+            .find(Self::css(hook))
+            .await
+            .unwrap_or_else(|e| panic!("no {hook}: {e}"))
+    }
+
+    /// Types into a field as a person does: select all, type over it.
+    pub async fn type_into(&self, hook: &str, text: &str) {
+        let el = self.el(hook).await;
+        el.clear().await.expect("clear");
+        el.send_keys(text).await.expect("type");
+    }
+
+    pub async fn click(&self, hook: &str) {
+        self.el(hook)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {hook}: {e}"));
+    }
+
+    pub async fn text(&self, hook: &str) -> String {
+        match self.client.find(Self::css(hook)).await {
+            Ok(el) => el.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    pub async fn attr(&self, hook: &str, name: &str) -> Option<String> {
+        self.el(hook).await.attr(name).await.ok().flatten()
+    }
+
+    pub async fn visible(&self, hook: &str) -> bool {
+        match self.client.find(Self::css(hook)).await {
+            Ok(el) => el.is_displayed().await.unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    pub async fn value(&self, hook: &str) -> String {
+        self.el(hook)
+            .await
+            .prop("value")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    pub async fn wait_for<F>(&self, what: &str, mut cond: F)
+    where
+        F: for<'a> FnMut(
+            &'a App,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + 'a>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !cond(self).await {
+            if Instant::now() > deadline {
+                let page = self.client.source().await.unwrap_or_default();
+                panic!(
+                    "timed out waiting for {what}; page text: {}",
+                    &page[..page.len().min(3000)]
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Saves a screenshot of the window when E2E_SCREENSHOTS names a folder.
+    pub async fn screenshot(&self, name: &str) {
+        if let Some(dir) = std::env::var_os("E2E_SCREENSHOTS") {
+            let dir = PathBuf::from(dir);
+            let _ = std::fs::create_dir_all(&dir);
+            if let Ok(png) = self.client.screenshot().await {
+                let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+            }
+        }
+    }
+}
+
+pub fn md5_of_file(path: &Path) -> String {
+    let mut h = Md5::new();
+    let mut f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    std::io::copy(&mut f, &mut h).expect("read");
+    hex::encode(h.finalize())
+}

@@ -1,0 +1,41 @@
+// Wires the page to the store: user input becomes actions, state changes become a render.
+
+import { createStore } from './store.js';
+import { render } from './render.js';
+import { createFileList } from './filelist.js';
+
+const hooks = {};
+for (const el of document.querySelectorAll('[data-hook]')) hooks[el.dataset.hook] = el;
+
+const store = createStore();
+const { actions } = store;
+const fileList = createFileList(hooks.viewport, hooks.spacer);
+
+const fields = { 'base-url': 'baseUrl', org: 'org', ids: 'ids', dest: 'dest', layout: 'layout', concurrency: 'concurrency' };
+for (const [hook, name] of Object.entries(fields)) {
+  const ev = hooks[hook].tagName === 'SELECT' ? 'change' : 'input';
+  hooks[hook].addEventListener(ev, (e) => actions.setField(name, e.target.value));
+}
+hooks.remember.addEventListener('change', (e) => { store.state.remember = e.target.checked; });
+
+function takeTypedToken() {
+  const t = hooks.token.value;
+  hooks.token.value = '';
+  return t;
+}
+
+hooks.check.addEventListener('click', () => actions.checkConnection(takeTypedToken()));
+hooks.forget.addEventListener('click', () => actions.forgetToken());
+hooks.import.addEventListener('click', () => actions.importIds());
+hooks.browse.addEventListener('click', () => actions.browse());
+hooks.start.addEventListener('click', () => actions.start(takeTypedToken()));
+hooks.cancel.addEventListener('click', () => actions.cancel());
+hooks.retry.addEventListener('click', () => actions.retryFailed());
+hooks.open.addEventListener('click', () => actions.openFolder());
+hooks.demo.addEventListener('click', () => actions.startDemo());
+
+store.subscribe((state) => render(hooks, state, fileList));
+actions.init().catch((e) => {
+  hooks.error.hidden = false;
+  hooks.error.textContent = `The app could not start: ${(e && e.message) || e}`;
+});

@@ -1,0 +1,314 @@
+// The one place that talks to the app's Rust side: every invoke and the job channel live
+// here. Views read `state` and call the actions; `subscribe` re-renders after changes.
+
+const tauri = () => window.__TAURI__;
+const call = (cmd, args) => tauri().core.invoke(cmd, args);
+
+const FINAL = new Set(['done', 'skipped', 'failed']);
+
+export function createStore() {
+  const listeners = [];
+  let scheduled = false;
+  const state = {
+    version: '',
+    downloadsDir: '',
+    baseUrl: '',
+    org: '',
+    remember: true,
+    cred: { saved: false, session: false, keychainAvailable: true, message: '' },
+    connStatus: { text: '', tone: '' },
+    ids: '',
+    idCheck: null,
+    dest: '',
+    layout: 'flat',
+    concurrency: 32,
+    demo: false,
+    job: null,
+  };
+
+  function changed() {
+    if (scheduled) return;
+    scheduled = true;
+    requestAnimationFrame(() => {
+      scheduled = false;
+      listeners.forEach((fn) => fn(state));
+    });
+  }
+
+  const errorText = (e) => (e && e.message) || String(e);
+  const errorKind = (e) => (e && e.kind) || 'internal';
+
+  let saveTimer = null;
+  function saveSettings() {
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(() => {
+      if (state.demo) return; // demo values are not the user's settings
+      call('save_settings', {
+        settings: {
+          baseUrl: state.baseUrl, org: state.org, dest: state.dest,
+          layout: state.layout, concurrency: state.concurrency,
+        },
+      }).catch(() => {});
+    }, 300);
+  }
+
+  async function refreshCredentials() {
+    if (!state.baseUrl.trim() || !state.org.trim()) {
+      state.cred = { saved: false, session: false, keychainAvailable: true, message: '' };
+      changed();
+      return;
+    }
+    try {
+      const s = await call('credentials_status', { baseUrl: state.baseUrl, org: state.org });
+      state.cred = { ...s, message: s.message || '' };
+    } catch (e) {
+      state.cred = { saved: false, session: false, keychainAvailable: true, message: '' };
+      state.connStatus = { text: errorText(e), tone: 'bad' };
+    }
+    changed();
+  }
+
+  let credTimer = null;
+  function credentialsSoon() {
+    clearTimeout(credTimer);
+    credTimer = setTimeout(refreshCredentials, 300);
+  }
+
+  let idsTimer = null;
+  function validateSoon() {
+    clearTimeout(idsTimer);
+    idsTimer = setTimeout(async () => {
+      state.idCheck = state.ids.trim() ? await call('validate_ids', { text: state.ids }) : null;
+      changed();
+    }, 150);
+  }
+
+  // A token typed in the field is handed to Rust (session, and keychain if asked) and the
+  // field is cleared: it never comes back to the page.
+  async function takeToken(token) {
+    if (!token.trim()) return true;
+    try {
+      await call('save_token', {
+        baseUrl: state.baseUrl, org: state.org, token, remember: state.remember && state.cred.keychainAvailable,
+      });
+      return true;
+    } catch (e) {
+      if (errorKind(e).startsWith('keychain')) {
+        state.connStatus = { text: `${errorText(e)}. The token is used for this session only.`, tone: 'bad' };
+        return true;
+      }
+      state.connStatus = { text: errorText(e), tone: 'bad' };
+      return false;
+    } finally {
+      await refreshCredentials();
+    }
+  }
+
+  function newJob() {
+    return {
+      id: null, running: true, files: new Map(), order: [], totalFiles: 0,
+      progress: null, summary: null, error: null, started: Date.now(), dest: state.dest.trim(),
+    };
+  }
+
+  function row(job, id) {
+    let r = job.files.get(id);
+    if (!r) {
+      r = { id, name: '', size: null, bytes: 0, state: 'resolving', reason: '' };
+      job.files.set(id, r);
+      job.order.push(r);
+    }
+    return r;
+  }
+
+  function apply(job, ev) {
+    switch (ev.type) {
+      case 'jobStarted':
+        job.totalFiles = ev.files;
+        break;
+      case 'progress':
+        job.progress = ev;
+        for (const a of ev.active) {
+          const r = row(job, a.fileId);
+          if (FINAL.has(r.state)) continue;
+          r.bytes = a.bytes;
+          if (a.size != null) r.size = a.size;
+          if (a.name) r.name = a.name;
+          if (r.state !== 'retrying' || a.stage !== 'downloading') r.state = a.stage;
+        }
+        break;
+      case 'fileResolved': {
+        const r = row(job, ev.fileId);
+        r.name = ev.path;
+        r.size = ev.size;
+        if (!FINAL.has(r.state)) r.state = 'downloading';
+        break;
+      }
+      case 'fileRetrying': {
+        const r = row(job, ev.fileId);
+        if (!FINAL.has(r.state)) { r.state = 'retrying'; r.reason = ev.reason; }
+        break;
+      }
+      case 'fileDone': {
+        const r = row(job, ev.fileId);
+        Object.assign(r, { state: 'done', name: ev.path, bytes: ev.bytes, size: ev.bytes, reason: '' });
+        break;
+      }
+      case 'fileSkipped': {
+        const r = row(job, ev.fileId);
+        Object.assign(r, { state: 'skipped', name: ev.path, reason: ev.reason });
+        break;
+      }
+      case 'fileFailed': {
+        const r = row(job, ev.fileId);
+        Object.assign(r, { state: 'failed', reason: ev.reason });
+        break;
+      }
+      case 'jobFinished':
+        job.summary = ev.summary;
+        job.running = false;
+        if (ev.summary.stopped && ev.summary.stopKind !== 'cancelled') {
+          job.error = { kind: ev.summary.stopKind, message: ev.summary.stopped };
+        }
+        break;
+      case 'jobError':
+        job.error = { kind: ev.kind, message: ev.message };
+        job.running = false;
+        break;
+      default:
+        break;
+    }
+  }
+
+  const actions = {
+    async init() {
+      const info = await call('app_info');
+      state.version = info.version;
+      state.downloadsDir = info.downloadsDir || '';
+      const s = await call('load_settings');
+      Object.assign(state, {
+        baseUrl: s.baseUrl || '', org: s.org || '', dest: s.dest || '',
+        layout: s.layout || 'flat', concurrency: s.concurrency || 32,
+      });
+      changed();
+      await refreshCredentials();
+      if (info.demoRequested) await actions.startDemo();
+    },
+    setField(name, value) {
+      state[name] = value;
+      if (name === 'baseUrl' || name === 'org') {
+        state.demo = false;
+        state.connStatus = { text: '', tone: '' };
+        credentialsSoon();
+      }
+      if (name === 'ids') validateSoon();
+      saveSettings();
+      changed();
+    },
+    async checkConnection(token) {
+      state.connStatus = { text: 'Checking…', tone: '' };
+      changed();
+      if (!(await takeToken(token))) { changed(); return; }
+      try {
+        const r = await call('check_connection', { baseUrl: state.baseUrl, org: state.org });
+        state.connStatus = { text: r.message, tone: 'ok' };
+      } catch (e) {
+        state.connStatus = { text: errorText(e), tone: 'bad' };
+      }
+      changed();
+    },
+    async forgetToken() {
+      try {
+        await call('forget_token', { baseUrl: state.baseUrl, org: state.org });
+        state.connStatus = { text: 'The saved token was removed from the keychain.', tone: 'ok' };
+      } catch (e) {
+        state.connStatus = { text: errorText(e), tone: 'bad' };
+      }
+      await refreshCredentials();
+    },
+    async importIds() {
+      const path = await tauri().dialog.open({
+        multiple: false, directory: false,
+        filters: [{ name: 'File IDs', extensions: ['txt', 'csv', 'tsv'] }],
+      });
+      if (!path) return;
+      try {
+        actions.setField('ids', await call('read_id_file', { path }));
+      } catch (e) {
+        state.job = { ...newJob(), running: false, error: { kind: errorKind(e), message: errorText(e) } };
+        changed();
+      }
+    },
+    async browse() {
+      const path = await tauri().dialog.open({ directory: true, multiple: false, defaultPath: state.dest || undefined });
+      if (path) actions.setField('dest', path);
+    },
+    async start(token, ids) {
+      if (state.job && state.job.running) return;
+      if (ids !== undefined) actions.setField('ids', ids);
+      const job = newJob();
+      state.job = job;
+      changed();
+      if (!(await takeToken(token))) {
+        job.running = false;
+        job.error = { kind: 'auth', message: state.connStatus.text };
+        changed();
+        return;
+      }
+      const channel = new (tauri().core.Channel)();
+      channel.onmessage = (batch) => {
+        for (const ev of batch) apply(job, ev);
+        changed();
+      };
+      try {
+        job.id = await call('start_job', {
+          request: {
+            baseUrl: state.baseUrl, org: state.org, ids: state.ids, dest: state.dest,
+            layout: state.layout, concurrency: Number(state.concurrency) || null,
+          },
+          onEvent: channel,
+        });
+      } catch (e) {
+        job.running = false;
+        job.error = { kind: errorKind(e), message: errorText(e) };
+      }
+      changed();
+    },
+    async cancel() {
+      if (state.job && state.job.id != null) await call('cancel_job', { job: state.job.id });
+    },
+    async retryFailed() {
+      if (!state.job) return;
+      const failed = state.job.order.filter((r) => r.state === 'failed').map((r) => r.id);
+      if (failed.length) await actions.start('', failed.join('\n'));
+    },
+    async openFolder() {
+      const dest = (state.job && state.job.dest) || state.dest;
+      try { await call('open_folder', { path: dest }); } catch (e) { /* nothing to open */ }
+    },
+    async startDemo() {
+      state.connStatus = { text: 'Starting the demo server…', tone: '' };
+      changed();
+      try {
+        const d = await call('start_demo');
+        Object.assign(state, { baseUrl: d.baseUrl, org: d.org, ids: d.ids, dest: d.dest });
+        state.demo = true;
+        state.connStatus = {
+          text: 'Demo server running on this computer; its token is used for this session only.',
+          tone: 'ok',
+        };
+        validateSoon();
+        await refreshCredentials();
+      } catch (e) {
+        state.connStatus = { text: errorText(e), tone: 'bad' };
+      }
+      changed();
+    },
+  };
+
+  return {
+    state,
+    actions,
+    subscribe(fn) { listeners.push(fn); },
+  };
+}
