@@ -79,7 +79,15 @@ pub fn load(account: &str, timeout: Duration) -> Result<Option<String>, Keychain
 pub fn save(account: &str, token: &str, timeout: Duration) -> Result<(), KeychainError> {
     let (account, token) = (account.to_string(), token.to_string());
     with_timeout(timeout, move || {
-        entry(&account)?.set_password(&token).map_err(classify)
+        let e = entry(&account)?;
+        e.set_password(&token).map_err(classify)?;
+        // keyring names the account "username"; an "account" attribute as well lets people
+        // and scripts find it the usual way (`secret-tool lookup service ... account ...`).
+        let attrs = std::collections::HashMap::from([("account", account.as_str())]);
+        if let Err(err) = e.update_attributes(&attrs) {
+            tracing::debug!("could not add the account attribute: {err}");
+        }
+        Ok(())
     })
 }
 

@@ -41,6 +41,9 @@ pub struct Launch<'a> {
 
 impl App {
     pub async fn start(launch: Launch<'_>) -> App {
+        // Two TLS stacks are linked (the WebDriver client's and reqwest's); pick one. The
+        // WebDriver connection itself is plain HTTP on loopback.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let port = 4444
             + 2 * NEXT_PORT.fetch_add(1, Ordering::SeqCst)
             + 10 * (std::process::id() as u16 % 100);
@@ -121,7 +124,9 @@ impl App {
     pub async fn type_into(&self, hook: &str, text: &str) {
         let el = self.el(hook).await;
         el.clear().await.expect("clear");
-        el.send_keys(text).await.expect("type");
+        // WebDriver types a line break as the Enter key.
+        let keys = text.replace('\n', &char::from(fantoccini::key::Key::Enter).to_string());
+        el.send_keys(&keys).await.expect("type");
     }
 
     pub async fn click(&self, hook: &str) {
