@@ -155,9 +155,12 @@ impl Progress {
         }
     }
 
-    pub fn end_file(&self, id: &str) {
+    /// A file left the job; it counts as done unless it was only stopped (a rerun takes it).
+    pub fn end_file(&self, id: &str, finished: bool) {
         self.lock().remove(id);
-        self.files_done.fetch_add(1, Ordering::Relaxed);
+        if finished {
+            self.files_done.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn add_bytes(&self, counter: &AtomicU64, n: u64) {

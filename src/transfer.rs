@@ -237,8 +237,9 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String) -> (String, FileOutc
             other => break other,
         }
     };
-    ctx.progress.end_file(&id);
     let attempts = lock(&run.attempts).total;
+    ctx.progress
+        .end_file(&id, !matches!(result, Err(FileError::Cancelled)));
     let outcome = match result {
         Ok(o) => o,
         Err(FileError::Cancelled) => FileOutcome::failed(

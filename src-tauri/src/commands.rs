@@ -307,18 +307,26 @@ pub async fn start_job(
     let id = state.add_job(cancel.clone());
     let (tx, rx) = EventSender::channel();
     let forwarder = tauri::async_runtime::spawn(crate::forward::forward(rx, on_event.clone()));
+    let account = account_for(&request.base_url, &request.org)?;
     tauri::async_runtime::spawn(async move {
-        if let Err(e) = tdp_engine::run(cfg, token, &parsed, tx, cancel).await {
-            let _ = forwarder.await;
-            let _ = on_event.send(vec![serde_json::json!({
-                "type": "jobError",
-                "kind": e.kind(),
-                "message": e.to_string(),
-            })]);
-        } else {
-            let _ = forwarder.await;
+        let result = tdp_engine::run(cfg, token, &parsed, tx, cancel).await;
+        let _ = forwarder.await;
+        let state = app.state::<AppState>();
+        match result {
+            Err(e) => {
+                let _ = on_event.send(vec![serde_json::json!({
+                    "type": "jobError",
+                    "kind": e.kind(),
+                    "message": e.to_string(),
+                })]);
+            }
+            // A token TDP rejected is not kept for the session.
+            Ok(r) if matches!(r.fatal, Some(tdp_engine::JobError::Unauthorized(_))) => {
+                state.forget_session_token(&account);
+            }
+            Ok(_) => {}
         }
-        app.state::<AppState>().end_job(id);
+        state.end_job(id);
     });
     Ok(id)
 }

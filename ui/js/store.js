@@ -258,6 +258,7 @@ export function createStore() {
       const channel = new (tauri().core.Channel)();
       channel.onmessage = (batch) => {
         for (const ev of batch) apply(job, ev);
+        if (!job.running) setTimeout(refreshCredentials, 200);
         changed();
       };
       try {

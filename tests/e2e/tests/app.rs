@@ -12,7 +12,11 @@ async fn summary_shown(a: &App) -> bool {
 
 fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.retain(|n| n != ".tdp-download" && !n.starts_with("tdp-download-report"));
     v.sort();
@@ -20,8 +24,10 @@ fn files_in(dir: &Path) -> Vec<String> {
 }
 
 fn report_rows(dest: &Path) -> Vec<serde_json::Value> {
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dest.join("tdp-download-report.json")).expect("report")).expect("json");
+    let r: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dest.join("tdp-download-report.json")).expect("report"),
+    )
+    .expect("json");
     r["files"].as_array().cloned().unwrap_or_default()
 }
 
@@ -29,7 +35,14 @@ async fn fill_connection(app: &App, sim: &Simulator, token: &str, remember: bool
     app.type_into("base-url", &sim.base_url()).await;
     app.type_into("org", sim.org()).await;
     app.type_into("token", token).await;
-    let checked = app.el("remember").await.prop("checked").await.ok().flatten() == Some("true".into());
+    let checked = app
+        .el("remember")
+        .await
+        .prop("checked")
+        .await
+        .ok()
+        .flatten()
+        == Some("true".into());
     if checked != remember {
         app.click("remember").await;
     }
@@ -37,7 +50,13 @@ async fn fill_connection(app: &App, sim: &Simulator, token: &str, remember: bool
 
 fn secret_lookup(account: &str) -> String {
     let out = std::process::Command::new("secret-tool")
-        .args(["lookup", "service", "tdp-bulk-downloader", "account", account])
+        .args([
+            "lookup",
+            "service",
+            "tdp-bulk-downloader",
+            "account",
+            account,
+        ])
         .output()
         .expect("secret-tool");
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -49,22 +68,43 @@ async fn demo_flow_downloads_every_file_and_shows_the_counts() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let app = App::start(Launch { home: home.path(), args: vec![], env: vec![] }).await;
+    let app = App::start(Launch {
+        home: home.path(),
+        args: vec![],
+        env: vec![],
+    })
+    .await;
     app.screenshot("1-empty").await;
     app.click("demo").await;
-    app.wait_for("the demo to fill in the form", |a| Box::pin(async move { a.value("base-url").await.starts_with("http://127.0.0.1") })).await;
+    app.wait_for("the demo to fill in the form", |a| {
+        Box::pin(async move { a.value("base-url").await.starts_with("http://127.0.0.1") })
+    })
+    .await;
     assert!(app.text("conn-status").await.contains("Demo server"));
     let dest = home.path().join("demo-out");
     app.type_into("dest", &dest.to_string_lossy()).await;
-    app.wait_for("the IDs to be counted", |a| Box::pin(async move { a.text("ids-status").await.starts_with("120 valid IDs") })).await;
+    app.wait_for("the IDs to be counted", |a| {
+        Box::pin(async move { a.text("ids-status").await.starts_with("120 valid IDs") })
+    })
+    .await;
     app.click("start").await;
-    app.wait_for("files to start downloading", |a| Box::pin(async move { a.visible("filelist").await })).await;
+    app.wait_for("files to start downloading", |a| {
+        Box::pin(async move { a.visible("filelist").await })
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     app.screenshot("2-downloading").await;
-    app.wait_for("the summary", |a| Box::pin(summary_shown(a))).await;
+    app.wait_for("the summary", |a| Box::pin(summary_shown(a)))
+        .await;
     app.screenshot("3-finished").await;
-    assert_eq!(app.attr("summary", "data-downloaded").await.as_deref(), Some("120"));
-    assert_eq!(app.attr("summary", "data-failed").await.as_deref(), Some("0"));
+    assert_eq!(
+        app.attr("summary", "data-downloaded").await.as_deref(),
+        Some("120")
+    );
+    assert_eq!(
+        app.attr("summary", "data-failed").await.as_deref(),
+        Some("0")
+    );
     assert!(app.text("summary").await.contains("120 files downloaded"));
     assert!(app.visible("open").await);
 
@@ -72,7 +112,10 @@ async fn demo_flow_downloads_every_file_and_shows_the_counts() {
     let files = demo_files(7, 120, None);
     let rows = report_rows(&dest);
     for f in &files {
-        let row = rows.iter().find(|r| r["fileId"] == f.id.as_str()).expect("row");
+        let row = rows
+            .iter()
+            .find(|r| r["fileId"] == f.id.as_str())
+            .expect("row");
         let path = dest.join(row["path"].as_str().expect("path"));
         assert_eq!(md5_of_file(&path), hex_md5(f), "{}", f.key);
     }
@@ -80,7 +123,10 @@ async fn demo_flow_downloads_every_file_and_shows_the_counts() {
 }
 
 fn hex_md5(f: &SimFile) -> String {
-    content::md5_of(f.content_seed(), f.size).iter().map(|b| format!("{b:02x}")).collect()
+    content::md5_of(f.content_seed(), f.size)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 async fn sim_with(files: Vec<SimFile>, tweak: impl FnOnce(&mut SimConfig)) -> Simulator {
@@ -97,24 +143,43 @@ async fn a_wrong_token_shows_the_auth_error_and_downloads_nothing() {
     let files = demo_files(81, 10, Some(2000));
     let sim = sim_with(files.clone(), |_| {}).await;
     let home = tempfile::tempdir().unwrap();
-    let app = App::start(Launch { home: home.path(), args: vec![], env: vec![] }).await;
+    let app = App::start(Launch {
+        home: home.path(),
+        args: vec![],
+        env: vec![],
+    })
+    .await;
     fill_connection(&app, &sim, "this-is-not-the-token", false).await;
     let ids: String = files.iter().map(|f| format!("{}\n", f.id)).collect();
     app.type_into("ids", &ids).await;
     let dest = home.path().join("out");
     app.type_into("dest", &dest.to_string_lossy()).await;
-    app.wait_for("the IDs to be counted", |a| Box::pin(async move { a.text("ids-status").await.starts_with("10 valid") })).await;
+    app.wait_for("the IDs to be counted", |a| {
+        Box::pin(async move { a.text("ids-status").await.starts_with("10 valid") })
+    })
+    .await;
     app.click("start").await;
-    app.wait_for("the error", |a| Box::pin(async move { a.visible("error").await })).await;
+    app.wait_for("the error", |a| {
+        Box::pin(async move { a.visible("error").await })
+    })
+    .await;
     app.screenshot("4-error").await;
-    assert_eq!(app.attr("error", "data-kind").await.as_deref(), Some("auth"));
+    assert_eq!(
+        app.attr("error", "data-kind").await.as_deref(),
+        Some("auth")
+    );
     let text = app.text("error").await;
     assert!(text.starts_with("Wrong or expired token"), "{text}");
     assert!(text.contains("rejected the auth token"), "{text}");
     assert_eq!(sim.counters().total("s3"), 0);
     assert!(files_in(&dest).is_empty());
     // The token typed is nowhere in the page.
-    assert!(!app.client.source().await.unwrap().contains("this-is-not-the-token"));
+    assert!(!app
+        .client
+        .source()
+        .await
+        .unwrap()
+        .contains("this-is-not-the-token"));
     app.close().await;
 }
 
@@ -124,11 +189,27 @@ async fn invalid_ids_are_flagged_before_starting() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let app = App::start(Launch { home: home.path(), args: vec![], env: vec![] }).await;
-    let text = format!("{}\nnot-an-id\n{}\n{}\n", sim_id(1, 1), sim_id(1, 2), sim_id(1, 1));
+    let app = App::start(Launch {
+        home: home.path(),
+        args: vec![],
+        env: vec![],
+    })
+    .await;
+    let text = format!(
+        "{}\nnot-an-id\n{}\n{}\n",
+        sim_id(1, 1),
+        sim_id(1, 2),
+        sim_id(1, 1)
+    );
     app.type_into("ids", &text).await;
-    app.wait_for("the counts", |a| Box::pin(async move { a.text("ids-status").await.contains("invalid") })).await;
-    assert_eq!(app.text("ids-status").await, "2 valid IDs, 1 duplicate, 1 invalid line");
+    app.wait_for("the counts", |a| {
+        Box::pin(async move { a.text("ids-status").await.contains("invalid") })
+    })
+    .await;
+    assert_eq!(
+        app.text("ids-status").await,
+        "2 valid IDs, 1 duplicate, 1 invalid line"
+    );
     let line = app.text("invalid-line").await;
     assert!(line.starts_with("line 2: not a TDP file ID"), "{line}");
     app.close().await;
@@ -139,7 +220,9 @@ async fn cancel_then_download_again_completes_without_fetching_finished_files_ag
     if !available() {
         return;
     }
-    let files: Vec<SimFile> = (0..24).map(|i| SimFile::new(sim_id(82, i), format!("org/raw/c{i:02}.bin"), 400_000)).collect();
+    let files: Vec<SimFile> = (0..24)
+        .map(|i| SimFile::new(sim_id(82, i), format!("org/raw/c{i:02}.bin"), 400_000))
+        .collect();
     let total: u64 = files.iter().map(|f| f.size).sum();
     let sim = sim_with(files.clone(), |c| {
         c.shaping.per_connection_bps = Some(400_000);
@@ -147,31 +230,63 @@ async fn cancel_then_download_again_completes_without_fetching_finished_files_ag
     })
     .await;
     let home = tempfile::tempdir().unwrap();
-    let app = App::start(Launch { home: home.path(), args: vec![], env: vec![] }).await;
+    let app = App::start(Launch {
+        home: home.path(),
+        args: vec![],
+        env: vec![],
+    })
+    .await;
     fill_connection(&app, &sim, sim.token(), false).await;
-    app.type_into("ids", &files.iter().map(|f| format!("{}\n", f.id)).collect::<String>()).await;
+    app.type_into(
+        "ids",
+        &files
+            .iter()
+            .map(|f| format!("{}\n", f.id))
+            .collect::<String>(),
+    )
+    .await;
     let dest = home.path().join("out");
     app.type_into("dest", &dest.to_string_lossy()).await;
     app.type_into("concurrency", "4").await;
-    app.wait_for("the IDs", |a| Box::pin(async move { a.text("ids-status").await.starts_with("24 valid") })).await;
+    app.wait_for("the IDs", |a| {
+        Box::pin(async move { a.text("ids-status").await.starts_with("24 valid") })
+    })
+    .await;
     app.click("start").await;
-    app.wait_for("some files done", |a| Box::pin(async move {
-        a.text("files-count").await.split(' ').next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0) >= 4
-    }))
+    app.wait_for("some files done", |a| {
+        Box::pin(async move {
+            a.text("files-count")
+                .await
+                .split(' ')
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(0)
+                >= 4
+        })
+    })
     .await;
     app.click("cancel").await;
-    app.wait_for("the job to stop", |a| Box::pin(summary_shown(a))).await;
+    app.wait_for("the job to stop", |a| Box::pin(summary_shown(a)))
+        .await;
     let first = app.text("summary").await;
     assert!(first.contains("not finished"), "{first}");
     let done_first = files_in(&dest).len();
     assert!(done_first >= 4 && done_first < files.len(), "{done_first}");
 
     app.click("start").await;
-    app.wait_for("the second run to finish", |a| Box::pin(async move {
-        a.attr("summary", "data-skipped").await.is_some_and(|s| s != "0") && !a.visible("cancel").await
-    }))
+    app.wait_for("the second run to finish", |a| {
+        Box::pin(async move {
+            a.attr("summary", "data-skipped")
+                .await
+                .is_some_and(|s| s != "0")
+                && !a.visible("cancel").await
+        })
+    })
     .await;
-    assert_eq!(app.attr("summary", "data-skipped").await.unwrap(), done_first.to_string());
+    assert_eq!(
+        app.attr("summary", "data-skipped").await.unwrap(),
+        done_first.to_string()
+    );
     assert_eq!(files_in(&dest).len(), files.len());
     for f in &files {
         assert_eq!(md5_of_file(&dest.join(f.base_name())), hex_md5(f));
@@ -188,20 +303,52 @@ async fn a_remembered_token_is_in_the_keychain_survives_a_restart_and_serves_the
     }
     let files = demo_files(83, 6, Some(3000));
     let sim = sim_with(files.clone(), |_| {}).await;
-    let account = format!("{}@{}", sim.org(), sim.base_url().trim_start_matches("http://"));
+    let account = format!(
+        "{}@{}",
+        sim.org(),
+        sim.base_url().trim_start_matches("http://")
+    );
     let home = tempfile::tempdir().unwrap();
-    let app = App::start(Launch { home: home.path(), args: vec![], env: vec![] }).await;
+    let app = App::start(Launch {
+        home: home.path(),
+        args: vec![],
+        env: vec![],
+    })
+    .await;
     fill_connection(&app, &sim, sim.token(), true).await;
     app.click("check").await;
-    app.wait_for("the check", |a| Box::pin(async move { a.text("conn-status").await.starts_with("Connected") })).await;
-    assert_eq!(secret_lookup(&account), sim.token(), "the token is in the Secret Service");
+    app.wait_for("the check", |a| {
+        Box::pin(async move { a.text("conn-status").await.starts_with("Connected") })
+    })
+    .await;
+    assert_eq!(
+        secret_lookup(&account),
+        sim.token(),
+        "the token is in the Secret Service"
+    );
     assert_eq!(app.value("token").await, "", "the field is cleared");
     app.close().await;
 
     // Restart: the app says a token is saved, and the page never holds it.
-    let app = App::start(Launch { home: home.path(), args: vec![], env: vec![] }).await;
-    app.wait_for("the saved-token notice", |a| Box::pin(async move { a.text("conn-status").await.contains("saved in the keychain") })).await;
-    assert_eq!(app.value("base-url").await, sim.base_url(), "settings are remembered");
+    let app = App::start(Launch {
+        home: home.path(),
+        args: vec![],
+        env: vec![],
+    })
+    .await;
+    app.wait_for("the saved-token notice", |a| {
+        Box::pin(async move {
+            a.text("conn-status")
+                .await
+                .contains("saved in the keychain")
+        })
+    })
+    .await;
+    assert_eq!(
+        app.value("base-url").await,
+        sim.base_url(),
+        "settings are remembered"
+    );
     assert!(!app.client.source().await.unwrap().contains(sim.token()));
     app.screenshot("5-token-saved").await;
 
@@ -210,7 +357,14 @@ async fn a_remembered_token_is_in_the_keychain_survives_a_restart_and_serves_the
     let out = home.path().join("cli-out");
     let status = std::process::Command::new(cli)
         .env_remove("TDP_TOKEN")
-        .args(["--base-url", &sim.base_url(), "--org", sim.org(), "--quiet", "--out"])
+        .args([
+            "--base-url",
+            &sim.base_url(),
+            "--org",
+            sim.org(),
+            "--quiet",
+            "--out",
+        ])
         .arg(&out)
         .args(files.iter().map(|f| f.id.clone()))
         .status()
@@ -224,10 +378,17 @@ async fn a_remembered_token_is_in_the_keychain_survives_a_restart_and_serves_the
         .arg(home.path())
         .output()
         .unwrap();
-    assert!(grep.stdout.is_empty(), "token found in {}", String::from_utf8_lossy(&grep.stdout));
+    assert!(
+        grep.stdout.is_empty(),
+        "token found in {}",
+        String::from_utf8_lossy(&grep.stdout)
+    );
 
     app.click("forget").await;
-    app.wait_for("the forget", |a| Box::pin(async move { a.text("conn-status").await.contains("removed") })).await;
+    app.wait_for("the forget", |a| {
+        Box::pin(async move { a.text("conn-status").await.contains("removed") })
+    })
+    .await;
     assert_eq!(secret_lookup(&account), "");
     app.close().await;
 }
@@ -243,19 +404,39 @@ async fn without_a_secret_service_a_typed_token_works_for_the_session() {
     let app = App::start(Launch {
         home: home.path(),
         args: vec![],
-        env: vec![("DBUS_SESSION_BUS_ADDRESS".into(), "unix:path=/nonexistent/bus".into())],
+        env: vec![(
+            "DBUS_SESSION_BUS_ADDRESS".into(),
+            "unix:path=/nonexistent/bus".into(),
+        )],
     })
     .await;
     fill_connection(&app, &sim, sim.token(), true).await;
-    app.wait_for("the keychain notice", |a| Box::pin(async move { a.text("conn-status").await.contains("keychain") })).await;
+    app.wait_for("the keychain notice", |a| {
+        Box::pin(async move { a.text("conn-status").await.contains("keychain") })
+    })
+    .await;
     let notice = app.text("conn-status").await;
     assert!(notice.contains("not available"), "{notice}");
-    app.type_into("ids", &files.iter().map(|f| format!("{}\n", f.id)).collect::<String>()).await;
+    app.type_into(
+        "ids",
+        &files
+            .iter()
+            .map(|f| format!("{}\n", f.id))
+            .collect::<String>(),
+    )
+    .await;
     let dest = home.path().join("out");
     app.type_into("dest", &dest.to_string_lossy()).await;
-    app.wait_for("the IDs", |a| Box::pin(async move { a.text("ids-status").await.starts_with("5 valid") })).await;
+    app.wait_for("the IDs", |a| {
+        Box::pin(async move { a.text("ids-status").await.starts_with("5 valid") })
+    })
+    .await;
     app.click("start").await;
-    app.wait_for("the summary", |a| Box::pin(summary_shown(a))).await;
-    assert_eq!(app.attr("summary", "data-downloaded").await.as_deref(), Some("5"));
+    app.wait_for("the summary", |a| Box::pin(summary_shown(a)))
+        .await;
+    assert_eq!(
+        app.attr("summary", "data-downloaded").await.as_deref(),
+        Some("5")
+    );
     app.close().await;
 }
