@@ -14,7 +14,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== engine tests"
 cargo test -p tdp-bulk-downloader
-if [ -x scripts/e2e.sh ]; then
-  echo "== desktop app end-to-end tests"
-  scripts/e2e.sh
-fi
+echo "== desktop app end-to-end tests"
+scripts/e2e.sh
+echo "== installer: build, install, start, remove"
+scripts/test-deb.sh
