@@ -19,4 +19,9 @@ tools=$root/target/tauri-cli
 cargo build --release -p tdp-bulk-downloader --bin tdp-download
 rm -f target/release/bundle/deb/*.deb
 (cd src-tauri && "$tools/node_modules/.bin/tauri" build --bundles deb)
+# The bundler names the file after the product ("TDP Bulk Downloader_..."); use the package name.
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+for f in target/release/bundle/deb/*.deb; do
+  mv "$f" "target/release/bundle/deb/tdp-bulk-downloader_${version}_amd64.deb"
+done
 ls target/release/bundle/deb/*.deb
