@@ -48,6 +48,21 @@ async fn fill_connection(app: &App, sim: &Simulator, token: &str, remember: bool
     }
 }
 
+/// Pastes the IDs, types the destination and waits until the app has counted the IDs.
+async fn fill_files(app: &App, files: &[SimFile], home: &Path) -> std::path::PathBuf {
+    let ids: String = files.iter().map(|f| format!("{}\n", f.id)).collect();
+    app.type_into("ids", &ids).await;
+    let dest = home.join("out");
+    app.type_into("dest", &dest.to_string_lossy()).await;
+    let want = format!("{} valid", files.len());
+    app.wait_for("the IDs to be counted", move |a| {
+        let want = want.clone();
+        Box::pin(async move { a.text("ids-status").await.starts_with(&want) })
+    })
+    .await;
+    dest
+}
+
 fn secret_lookup(account: &str) -> String {
     let out = std::process::Command::new("secret-tool")
         .args([
@@ -150,14 +165,7 @@ async fn a_wrong_token_shows_the_auth_error_and_downloads_nothing() {
     })
     .await;
     fill_connection(&app, &sim, "this-is-not-the-token", false).await;
-    let ids: String = files.iter().map(|f| format!("{}\n", f.id)).collect();
-    app.type_into("ids", &ids).await;
-    let dest = home.path().join("out");
-    app.type_into("dest", &dest.to_string_lossy()).await;
-    app.wait_for("the IDs to be counted", |a| {
-        Box::pin(async move { a.text("ids-status").await.starts_with("10 valid") })
-    })
-    .await;
+    let dest = fill_files(&app, &files, home.path()).await;
     app.click("start").await;
     app.wait_for("the error", |a| {
         Box::pin(async move { a.visible("error").await })
@@ -237,21 +245,8 @@ async fn cancel_then_download_again_completes_without_fetching_finished_files_ag
     })
     .await;
     fill_connection(&app, &sim, sim.token(), false).await;
-    app.type_into(
-        "ids",
-        &files
-            .iter()
-            .map(|f| format!("{}\n", f.id))
-            .collect::<String>(),
-    )
-    .await;
-    let dest = home.path().join("out");
-    app.type_into("dest", &dest.to_string_lossy()).await;
     app.type_into("concurrency", "4").await;
-    app.wait_for("the IDs", |a| {
-        Box::pin(async move { a.text("ids-status").await.starts_with("24 valid") })
-    })
-    .await;
+    let dest = fill_files(&app, &files, home.path()).await;
     app.click("start").await;
     app.wait_for("some files done", |a| {
         Box::pin(async move {
@@ -417,20 +412,7 @@ async fn without_a_secret_service_a_typed_token_works_for_the_session() {
     .await;
     let notice = app.text("conn-status").await;
     assert!(notice.contains("not available"), "{notice}");
-    app.type_into(
-        "ids",
-        &files
-            .iter()
-            .map(|f| format!("{}\n", f.id))
-            .collect::<String>(),
-    )
-    .await;
-    let dest = home.path().join("out");
-    app.type_into("dest", &dest.to_string_lossy()).await;
-    app.wait_for("the IDs", |a| {
-        Box::pin(async move { a.text("ids-status").await.starts_with("5 valid") })
-    })
-    .await;
+    let dest = fill_files(&app, &files, home.path()).await;
     app.click("start").await;
     app.wait_for("the summary", |a| Box::pin(summary_shown(a)))
         .await;
