@@ -420,5 +420,6 @@ async fn without_a_secret_service_a_typed_token_works_for_the_session() {
         app.attr("summary", "data-downloaded").await.as_deref(),
         Some("5")
     );
+    assert_eq!(files_in(&dest).len(), files.len());
     app.close().await;
 }
