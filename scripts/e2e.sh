@@ -30,5 +30,5 @@ export DISPLAY=":$(cat "$work/display")"
 
 dbus-run-session -- bash -c '
   echo -n e2e-keyring-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-  cargo test -p tdp-e2e -- --test-threads=1
+  cargo test -p tdp-e2e -- --test-threads=1 ${E2E_FILTER:-}
 '

@@ -13,8 +13,12 @@ const fileList = createFileList(hooks.viewport, hooks.spacer);
 
 const fields = { 'base-url': 'baseUrl', org: 'org', ids: 'ids', dest: 'dest', layout: 'layout', concurrency: 'concurrency' };
 for (const [hook, name] of Object.entries(fields)) {
-  const ev = hooks[hook].tagName === 'SELECT' ? 'change' : 'input';
-  hooks[hook].addEventListener(ev, (e) => actions.setField(name, e.target.value));
+  // 'input' as people type, 'change' for edits that fire no input event (e.g. a cleared field).
+  for (const ev of ['input', 'change']) {
+    hooks[hook].addEventListener(ev, (e) => {
+      if (store.state[name] !== e.target.value) actions.setField(name, e.target.value);
+    });
+  }
 }
 hooks.remember.addEventListener('change', (e) => { store.state.remember = e.target.checked; });
 
@@ -35,7 +39,10 @@ hooks.open.addEventListener('click', () => actions.openFolder());
 hooks.demo.addEventListener('click', () => actions.startDemo());
 
 store.subscribe((state) => render(hooks, state, fileList));
-actions.init().catch((e) => {
+actions.init().then(() => {
+  // For people nothing changes; tests wait for it before they type.
+  document.body.dataset.ready = 'true';
+}).catch((e) => {
   hooks.error.hidden = false;
   hooks.error.textContent = `The app could not start: ${(e && e.message) || e}`;
 });

@@ -38,18 +38,22 @@ export function createStore() {
   const errorText = (e) => (e && e.message) || String(e);
   const errorKind = (e) => (e && e.kind) || 'internal';
 
+  const touched = new Set();
   let saveTimer = null;
+  function writeSettings() {
+    clearTimeout(saveTimer);
+    if (state.demo) return Promise.resolve(); // demo values are not the user's settings
+    return call('save_settings', {
+      settings: {
+        baseUrl: state.baseUrl, org: state.org, dest: state.dest,
+        layout: state.layout, concurrency: state.concurrency,
+      },
+    }).catch(() => {});
+  }
+
   function saveSettings() {
     clearTimeout(saveTimer);
-    saveTimer = setTimeout(() => {
-      if (state.demo) return; // demo values are not the user's settings
-      call('save_settings', {
-        settings: {
-          baseUrl: state.baseUrl, org: state.org, dest: state.dest,
-          layout: state.layout, concurrency: state.concurrency,
-        },
-      }).catch(() => {});
-    }, 300);
+    saveTimer = setTimeout(writeSettings, 300);
   }
 
   async function refreshCredentials() {
@@ -186,16 +190,19 @@ export function createStore() {
       state.version = info.version;
       state.downloadsDir = info.downloadsDir || '';
       const s = await call('load_settings');
-      Object.assign(state, {
+      const saved = {
         baseUrl: s.baseUrl || '', org: s.org || '', dest: s.dest || '',
         layout: s.layout || 'flat', concurrency: s.concurrency || 32,
-      });
+      };
+      // What the person typed (or the demo filled in) meanwhile wins over saved settings.
+      for (const [k, v] of Object.entries(saved)) if (!touched.has(k)) state[k] = v;
       changed();
       await refreshCredentials();
       if (info.demoRequested) await actions.startDemo();
     },
     setField(name, value) {
-      state[name] = value;
+      touched.add(name);
+      state[name] = name === 'concurrency' ? Number(value) || null : value;
       if (name === 'baseUrl' || name === 'org') {
         state.demo = false;
         state.connStatus = { text: '', tone: '' };
@@ -208,6 +215,7 @@ export function createStore() {
     async checkConnection(token) {
       state.connStatus = { text: 'Checking…', tone: '' };
       changed();
+      await writeSettings();
       if (!(await takeToken(token))) { changed(); return; }
       try {
         const r = await call('check_connection', { baseUrl: state.baseUrl, org: state.org });
@@ -249,6 +257,7 @@ export function createStore() {
       const job = newJob();
       state.job = job;
       changed();
+      await writeSettings();
       if (!(await takeToken(token))) {
         job.running = false;
         job.error = { kind: 'auth', message: state.connStatus.text };
@@ -293,6 +302,7 @@ export function createStore() {
       try {
         const d = await call('start_demo');
         Object.assign(state, { baseUrl: d.baseUrl, org: d.org, ids: d.ids, dest: d.dest });
+        ['baseUrl', 'org', 'ids', 'dest'].forEach((k) => touched.add(k));
         state.demo = true;
         state.connStatus = {
           text: 'Demo server running on this computer; its token is used for this session only.',

@@ -97,7 +97,12 @@ impl App {
             home: launch.home.to_path_buf(),
         };
         app.wait_for("the page is ready", |a| {
-            Box::pin(async move { a.text("version").await.starts_with("TDP") })
+            Box::pin(async move {
+                match a.client.find(Locator::Css("body[data-ready='true']")).await {
+                    Ok(_) => a.text("version").await.starts_with("TDP"),
+                    Err(_) => false,
+                }
+            })
         })
         .await;
         app
@@ -120,13 +125,26 @@ impl App {
             .unwrap_or_else(|e| panic!("no {hook}: {e}"))
     }
 
-    /// Types into a field as a person does: select all, type over it.
+    /// Types into a field as a person does: select what is there, type over it; checks the
+    /// field then holds exactly the text (a render may land between two keystrokes).
     pub async fn type_into(&self, hook: &str, text: &str) {
-        let el = self.el(hook).await;
-        el.clear().await.expect("clear");
         // WebDriver types a line break as the Enter key.
-        let keys = text.replace('\n', &char::from(fantoccini::key::Key::Enter).to_string());
-        el.send_keys(&keys).await.expect("type");
+        let enter = char::from(fantoccini::key::Key::Enter).to_string();
+        let ctrl = char::from(fantoccini::key::Key::Control).to_string();
+        for _ in 0..5 {
+            let el = self.el(hook).await;
+            el.click().await.expect("focus");
+            el.send_keys(&format!("{ctrl}a{ctrl}"))
+                .await
+                .expect("select all");
+            el.send_keys(&text.replace('\n', &enter))
+                .await
+                .expect("type");
+            if self.value(hook).await.trim_end() == text.trim_end() {
+                return;
+            }
+        }
+        panic!("could not type into {hook}");
     }
 
     pub async fn click(&self, hook: &str) {
@@ -175,11 +193,20 @@ impl App {
         let deadline = Instant::now() + Duration::from_secs(90);
         while !cond(self).await {
             if Instant::now() > deadline {
-                let page = self.client.source().await.unwrap_or_default();
-                panic!(
-                    "timed out waiting for {what}; page text: {}",
-                    &page[..page.len().min(3000)]
-                );
+                let mut seen = String::new();
+                for hook in [
+                    "conn-status",
+                    "ids-status",
+                    "error",
+                    "files-count",
+                    "summary",
+                ] {
+                    seen.push_str(&format!("\n  {hook}: {:?}", self.text(hook).await));
+                }
+                for hook in ["base-url", "org", "dest"] {
+                    seen.push_str(&format!("\n  {hook} field: {:?}", self.value(hook).await));
+                }
+                panic!("timed out waiting for {what}; the window shows:{seen}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
