@@ -18,11 +18,27 @@ pub fn path(config_dir: PathBuf) -> PathBuf {
     config_dir.join("settings.json")
 }
 
+/// Reads what it can: a field of the wrong type (an older or hand-edited file) loses only
+/// that field, not the others.
 pub fn load(file: &std::path::Path) -> Settings {
-    std::fs::read(file)
+    let Some(v) = std::fs::read(file)
         .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return Settings::default();
+    };
+    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+    Settings {
+        base_url: text("baseUrl"),
+        org: text("org"),
+        dest: text("dest"),
+        layout: text("layout"),
+        concurrency: v.get("concurrency").and_then(|c| {
+            c.as_u64()
+                .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
+                .map(|n| n as usize)
+        }),
+    }
 }
 
 pub fn save(file: &std::path::Path, s: &Settings) -> std::io::Result<()> {

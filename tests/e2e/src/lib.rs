@@ -5,12 +5,17 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use md5::{Digest, Md5};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 pub use fantoccini;
 
-static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
 
 /// The app binary under test (set by scripts/e2e.sh).
 pub fn app_binary() -> Option<PathBuf> {
@@ -44,15 +49,16 @@ impl App {
         // Two TLS stacks are linked (the WebDriver client's and reqwest's); pick one. The
         // WebDriver connection itself is plain HTTP on loopback.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let port = 4444
-            + 2 * NEXT_PORT.fetch_add(1, Ordering::SeqCst)
-            + 10 * (std::process::id() as u16 % 100);
+        let (port, native) = (free_port(), free_port());
         let mut cmd = Command::new("tauri-driver");
+        // Its own process group, so that closing kills WebKitWebDriver and the app with it: a
+        // leftover WebKitWebDriver on a reused port would answer the next session instead.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.args([
             "--port",
             &port.to_string(),
             "--native-port",
-            &(port + 1).to_string(),
+            &native.to_string(),
         ])
         .env("HOME", launch.home)
         .env("XDG_CONFIG_HOME", launch.home.join(".config"))
@@ -110,7 +116,10 @@ impl App {
 
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
 

@@ -329,6 +329,7 @@ async fn a_remembered_token_is_in_the_keychain_survives_a_restart_and_serves_the
         .join(".config/org.tdpbulkdownloader.app/settings.json");
     let saved = std::fs::read_to_string(&settings).unwrap_or_default();
     assert!(saved.contains(&sim.base_url()), "settings saved: {saved:?}");
+    eprintln!("settings before the restart: {saved}");
 
     // Restart: the app says a token is saved, and the page never holds it.
     let app = App::start(Launch {
