@@ -44,6 +44,17 @@ pub struct Launch<'a> {
     pub env: Vec<(String, String)>,
 }
 
+impl<'a> Launch<'a> {
+    /// A start with no extra arguments or environment.
+    pub fn plain(home: &'a Path) -> Self {
+        Launch {
+            home,
+            args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
 impl App {
     pub async fn start(launch: Launch<'_>) -> App {
         // Two TLS stacks are linked (the WebDriver client's and reqwest's); pick one. The

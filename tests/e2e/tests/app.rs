@@ -83,12 +83,7 @@ async fn demo_flow_downloads_every_file_and_shows_the_counts() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let app = App::start(Launch {
-        home: home.path(),
-        args: vec![],
-        env: vec![],
-    })
-    .await;
+    let app = App::start(Launch::plain(home.path())).await;
     app.screenshot("1-empty").await;
     app.click("demo").await;
     app.wait_for("the demo to fill in the form", |a| {
@@ -158,12 +153,7 @@ async fn a_wrong_token_shows_the_auth_error_and_downloads_nothing() {
     let files = demo_files(81, 10, Some(2000));
     let sim = sim_with(files.clone(), |_| {}).await;
     let home = tempfile::tempdir().unwrap();
-    let app = App::start(Launch {
-        home: home.path(),
-        args: vec![],
-        env: vec![],
-    })
-    .await;
+    let app = App::start(Launch::plain(home.path())).await;
     fill_connection(&app, &sim, "this-is-not-the-token", false).await;
     let dest = fill_files(&app, &files, home.path()).await;
     app.click("start").await;
@@ -197,12 +187,7 @@ async fn invalid_ids_are_flagged_before_starting() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let app = App::start(Launch {
-        home: home.path(),
-        args: vec![],
-        env: vec![],
-    })
-    .await;
+    let app = App::start(Launch::plain(home.path())).await;
     let text = format!(
         "{}\nnot-an-id\n{}\n{}\n",
         sim_id(1, 1),
@@ -238,12 +223,7 @@ async fn cancel_then_download_again_completes_without_fetching_finished_files_ag
     })
     .await;
     let home = tempfile::tempdir().unwrap();
-    let app = App::start(Launch {
-        home: home.path(),
-        args: vec![],
-        env: vec![],
-    })
-    .await;
+    let app = App::start(Launch::plain(home.path())).await;
     fill_connection(&app, &sim, sim.token(), false).await;
     app.type_into("concurrency", "4").await;
     let dest = fill_files(&app, &files, home.path()).await;
@@ -304,12 +284,7 @@ async fn a_remembered_token_is_in_the_keychain_survives_a_restart_and_serves_the
         sim.base_url().trim_start_matches("http://")
     );
     let home = tempfile::tempdir().unwrap();
-    let app = App::start(Launch {
-        home: home.path(),
-        args: vec![],
-        env: vec![],
-    })
-    .await;
+    let app = App::start(Launch::plain(home.path())).await;
     fill_connection(&app, &sim, sim.token(), true).await;
     app.click("check").await;
     app.wait_for("the check", |a| {
@@ -332,12 +307,7 @@ async fn a_remembered_token_is_in_the_keychain_survives_a_restart_and_serves_the
     eprintln!("settings before the restart: {saved}");
 
     // Restart: the app says a token is saved, and the page never holds it.
-    let app = App::start(Launch {
-        home: home.path(),
-        args: vec![],
-        env: vec![],
-    })
-    .await;
+    let app = App::start(Launch::plain(home.path())).await;
     app.wait_for("the saved-token notice", |a| {
         Box::pin(async move {
             a.text("conn-status")
