@@ -110,9 +110,6 @@ impl JobError {
     /// A stable word for what went wrong, for a UI to match on.
     pub fn kind(&self) -> &'static str {
         match self {
-            JobError::Config(TdpError::InsecureBaseUrl(_) | TdpError::InvalidBaseUrl(_)) => {
-                "config"
-            }
             JobError::Config(_) | JobError::Setup(_) => "config",
             JobError::Unauthorized(_) => "auth",
             JobError::Forbidden(_) => "forbidden",
@@ -217,23 +214,31 @@ impl Ctx {
             .delay(failures, retry_after, &mut || rng.f64())
     }
 
-    /// A write to the destination failed: disk full and unwritable folders stop the job.
     pub fn disk_error(&self, e: &std::io::Error, path: &Path) -> JobError {
-        if is_disk_full(e) {
-            JobError::DiskFull(self.cfg.dest.clone())
-        } else {
-            JobError::Destination {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            }
-        }
+        disk_error(&self.cfg.dest, e, path)
     }
 
     pub fn state_error(&self, e: &StateError) -> JobError {
-        match e.io() {
-            Some(io) => self.disk_error(io, &self.cfg.dest),
-            None => JobError::Setup(e.to_string()),
+        state_error(&self.cfg.dest, e)
+    }
+}
+
+/// A write below `dest` failed: disk full and unwritable folders stop the job.
+fn disk_error(dest: &Path, e: &std::io::Error, path: &Path) -> JobError {
+    if is_disk_full(e) {
+        JobError::DiskFull(dest.to_path_buf())
+    } else {
+        JobError::Destination {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
         }
+    }
+}
+
+fn state_error(dest: &Path, e: &StateError) -> JobError {
+    match e.io() {
+        Some(io) => disk_error(dest, io, dest),
+        None => JobError::Setup(e.to_string()),
     }
 }
 
@@ -273,14 +278,7 @@ pub async fn run(
     let store = tokio::task::spawn_blocking(move || Store::open(&dest, &reserved))
         .await
         .map_err(|e| JobError::Setup(e.to_string()))?
-        .map_err(|e| match e.io() {
-            Some(io) if is_disk_full(io) => JobError::DiskFull(cfg.dest.clone()),
-            Some(io) => JobError::Destination {
-                path: cfg.dest.clone(),
-                reason: io.to_string(),
-            },
-            None => JobError::Setup(e.to_string()),
-        })?;
+        .map_err(|e| state_error(&cfg.dest, &e))?;
 
     let counts = input.counts();
     let files = counts.valid;

@@ -2,10 +2,9 @@
 //! as a CSV with the same stem, both written atomically.
 
 use crate::events::Summary;
-use crate::input::{Entry, InputLine, ParsedIds};
+use crate::input::{Entry, InputLine};
 use crate::state::Verified;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -131,11 +130,6 @@ pub fn row(l: &InputLine, lookup: &dyn Fn(&str) -> Option<FileOutcome>) -> Repor
         }
     }
     row
-}
-
-pub fn rows(input: &ParsedIds, outcomes: &HashMap<String, FileOutcome>) -> Vec<ReportRow> {
-    let lookup = |id: &str| outcomes.get(id).cloned();
-    input.lines.iter().map(|l| row(l, &lookup)).collect()
 }
 
 fn write_atomically(

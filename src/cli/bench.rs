@@ -144,6 +144,14 @@ fn wait_rusage(_pid: u32) -> (i32, u64) {
     (-1, 0)
 }
 
+/// Bytes per second one of `conns` busy connections gets: its own cap or its share of the
+/// total, whichever is smaller.
+fn per_connection(s: &Scenario, conns: f64) -> f64 {
+    let cap = s.per_conn.map_or(f64::INFINITY, |p| p as f64);
+    let share = s.total.map_or(f64::INFINITY, |t| t as f64 / conns);
+    cap.min(share)
+}
+
 fn fresh(dir: &Path) -> PathBuf {
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::create_dir_all(dir);
@@ -296,12 +304,7 @@ async fn scenario(s: &Scenario, exe: &Path, tmp: &Path) -> Result<Row, String> {
         .to_string();
 
     let conns = s.concurrency as f64;
-    let eff_total = match (s.total, s.per_conn) {
-        (Some(t), Some(p)) => (t as f64).min(conns * p as f64),
-        (Some(t), None) => t as f64,
-        (None, Some(p)) => conns * p as f64,
-        (None, None) => f64::INFINITY,
-    };
+    let eff_total = conns * per_connection(s, conns);
     let latency = (s.api_latency_ms + s.first_byte_ms) as f64 / 1000.0;
     let bound = latency + total_bytes as f64 / eff_total;
     let mbps = |secs: f64| total_bytes as f64 / MB as f64 / secs;
@@ -326,12 +329,7 @@ async fn scenario(s: &Scenario, exe: &Path, tmp: &Path) -> Result<Row, String> {
         // Each busy connection (25, or fewer files) moves at its own cap or its share of the
         // total.
         let busy = s.files.clamp(1, 25) as f64;
-        let per = match (s.per_conn, s.total) {
-            (Some(p), Some(t)) => (p as f64).min(t as f64 / busy),
-            (Some(p), None) => p as f64,
-            (None, Some(t)) => t as f64 / busy,
-            (None, None) => f64::INFINITY,
-        };
+        let per = per_connection(s, busy);
         let rounds = (s.files as f64 / 25.0).ceil();
         let analytic = rounds * (latency + s.size as f64 / per);
         // The analytic time covers fetching; the replica also reports when its bodies were all
