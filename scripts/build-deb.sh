@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Linux installer: target/release/bundle/deb/*.deb with the app, the tdp-download
-# CLI, a .desktop entry and icons. Uses the Tauri CLI from the npm registry (prebuilt), run on
-# src-tauri/ (whose tauri.conf.json links to the one at the repository root).
+# CLI, a .desktop entry and icons, from the shared release build (scripts/build-release.sh).
+# Uses the Tauri CLI from the npm registry (prebuilt), run on src-tauri/ (whose
+# tauri.conf.json links to the one at the repository root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -15,10 +16,12 @@ fi
 tools=$root/target/tauri-cli
 [ -x "$tools/node_modules/.bin/tauri" ] ||
   npm install --silent --no-save --no-audit --no-fund --prefix "$tools" @tauri-apps/cli@2 >/dev/null
-# The package carries the CLI too: build it first (tauri.conf.json lists it under deb files).
-cargo build --release -p tdp-bulk-downloader --bin tdp-download
+# The package carries the app and the CLI from the shared release build; `tauri bundle` packs
+# them without building anything (`tauri build` would run its own cargo build on a narrower
+# package selection, which can unify features differently and rebuild the tree).
+scripts/build-release.sh
 rm -f target/release/bundle/deb/*.deb
-(cd src-tauri && "$tools/node_modules/.bin/tauri" build --bundles deb)
+(cd src-tauri && "$tools/node_modules/.bin/tauri" bundle --bundles deb)
 # The bundler names the file after the product ("TDP Bulk Downloader_..."); use the package name.
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 for f in target/release/bundle/deb/*.deb; do

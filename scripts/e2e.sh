@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end tests of the desktop app's real window: builds the app, starts Xvfb, a D-Bus
-# session with an unlocked gnome-keyring in a fresh HOME, and drives the window through
-# tauri-driver + WebKitWebDriver. Screenshots land in target/e2e-screenshots/.
+# End-to-end tests of the desktop app's real window: uses the shared release build
+# (scripts/build-release.sh), starts Xvfb, a D-Bus session with an unlocked gnome-keyring in a
+# fresh HOME, and drives the window through tauri-driver + WebKitWebDriver. Screenshots land
+# in target/e2e-screenshots/. E2E_FILTER narrows the tests by name.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -11,12 +12,11 @@ export CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
 export RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}
 export PATH="$CARGO_HOME/bin:$PATH"
 
-cargo build -p tdp-bulk-downloader-app -p tdp-bulk-downloader --bins
-cargo build -p tdp-e2e --tests
+scripts/build-release.sh
 command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked
 
-export TDP_APP_BIN=$root/target/debug/tdp-bulk-downloader
-export TDP_CLI_BIN=$root/target/debug/tdp-download
+export TDP_APP_BIN=$root/target/release/tdp-bulk-downloader
+export TDP_CLI_BIN=$root/target/release/tdp-download
 export E2E_SCREENSHOTS=${E2E_SCREENSHOTS:-$root/target/e2e-screenshots}
 
 work=$(mktemp -d)
@@ -28,7 +28,9 @@ trap 'kill $xvfb 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 50); do [ -s "$work/display" ] && break; sleep 0.1; done
 export DISPLAY=":$(cat "$work/display")"
 
+# The same cargo selection as scripts/build-release.sh (so nothing is rebuilt); the name
+# filter picks the E2E tests, one at a time (each owns the screen and the keyring).
 dbus-run-session -- bash -c '
   echo -n e2e-keyring-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-  cargo test -p tdp-e2e -- --test-threads=1 ${E2E_FILTER:-}
+  cargo test --release --locked --workspace --lib --bins --tests -- --test-threads=1 "e2e_window::${E2E_FILTER:-}"
 '

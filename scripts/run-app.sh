@@ -6,5 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh app
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
-cargo build --release -p tdp-bulk-downloader-app --features tauri/custom-protocol
+# The release build the tests use (one build for everything: scripts/build-release.sh).
+cargo build --release --locked --workspace --bins
 exec target/release/tdp-bulk-downloader "$@"

@@ -8,7 +8,7 @@ root=$PWD
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
   if sudo -n true 2>/dev/null; then sudo=sudo; else
-    echo "SKIPPED: installing a .deb needs root (or password-less sudo)"; exit 0
+    echo "FAIL: installing a .deb needs root (or password-less sudo)"; exit 1
   fi
 fi
 scripts/build-deb.sh

@@ -22,13 +22,21 @@ pub fn app_binary() -> Option<PathBuf> {
     std::env::var_os("TDP_APP_BIN").map(PathBuf::from)
 }
 
-/// True when the end-to-end environment is there; otherwise the test says why and passes.
-pub fn available() -> bool {
-    if app_binary().is_none() || std::env::var_os("DISPLAY").is_none() {
-        eprintln!("SKIPPED: run scripts/e2e.sh (needs TDP_APP_BIN, DISPLAY, tauri-driver)");
-        return false;
+/// Fails the test, saying what is missing, when the end-to-end environment is not there: a
+/// test that cannot set up must not pass.
+pub fn require_environment() {
+    let mut missing = Vec::new();
+    if app_binary().is_none() {
+        missing.push("TDP_APP_BIN");
     }
-    true
+    if std::env::var_os("DISPLAY").is_none() {
+        missing.push("DISPLAY");
+    }
+    assert!(
+        missing.is_empty(),
+        "the end-to-end environment is missing {}: run scripts/e2e.sh",
+        missing.join(", ")
+    );
 }
 
 /// One running app: its tauri-driver, its WebDriver session and its HOME.

@@ -1,9 +1,6 @@
-//! The real app window, driven as a person drives it, against the simulator. Run by
-//! scripts/e2e.sh (Xvfb, a D-Bus session with an unlocked gnome-keyring, tauri-driver).
-
 use std::path::Path;
 use std::time::Duration;
-use tdp_e2e::{available, md5_of_file, App, Launch};
+use tdp_e2e::{md5_of_file, require_environment, App, Launch};
 use tdp_engine::sim::{content, demo_files, sim_id, Faults, SimConfig, SimFile, Simulator};
 
 async fn summary_shown(a: &App) -> bool {
@@ -79,9 +76,7 @@ fn secret_lookup(account: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_flow_downloads_every_file_and_shows_the_counts() {
-    if !available() {
-        return;
-    }
+    require_environment();
     let home = tempfile::tempdir().unwrap();
     let app = App::start(Launch::plain(home.path())).await;
     app.screenshot("1-empty").await;
@@ -147,9 +142,7 @@ async fn sim_with(files: Vec<SimFile>, tweak: impl FnOnce(&mut SimConfig)) -> Si
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_shows_the_auth_error_and_downloads_nothing() {
-    if !available() {
-        return;
-    }
+    require_environment();
     let files = demo_files(81, 10, Some(2000));
     let sim = sim_with(files.clone(), |_| {}).await;
     let home = tempfile::tempdir().unwrap();
@@ -183,9 +176,7 @@ async fn a_wrong_token_shows_the_auth_error_and_downloads_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_ids_are_flagged_before_starting() {
-    if !available() {
-        return;
-    }
+    require_environment();
     let home = tempfile::tempdir().unwrap();
     let app = App::start(Launch::plain(home.path())).await;
     let text = format!(
@@ -210,9 +201,7 @@ async fn invalid_ids_are_flagged_before_starting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_then_download_again_completes_without_fetching_finished_files_again() {
-    if !available() {
-        return;
-    }
+    require_environment();
     let files: Vec<SimFile> = (0..24)
         .map(|i| SimFile::new(sim_id(82, i), format!("org/raw/c{i:02}.bin"), 400_000))
         .collect();
@@ -273,9 +262,7 @@ async fn cancel_then_download_again_completes_without_fetching_finished_files_ag
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remembered_token_is_in_the_keychain_survives_a_restart_and_serves_the_cli() {
-    if !available() {
-        return;
-    }
+    require_environment();
     let files = demo_files(83, 6, Some(3000));
     let sim = sim_with(files.clone(), |_| {}).await;
     let account = format!(
@@ -367,9 +354,7 @@ async fn a_remembered_token_is_in_the_keychain_survives_a_restart_and_serves_the
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_secret_service_a_typed_token_works_for_the_session() {
-    if !available() {
-        return;
-    }
+    require_environment();
     let files = demo_files(84, 5, Some(1000));
     let sim = sim_with(files.clone(), |c| c.faults = Faults::default()).await;
     let home = tempfile::tempdir().unwrap();
