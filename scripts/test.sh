@@ -29,7 +29,7 @@ stage() {
   "$@" 2>&1 | tee "$log/out"
   rc=${PIPESTATUS[0]}
   while read -r a b; do p=$((p + a)); f=$((f + b)); done < <(
-    sed -n -e 's/^test result: [A-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' \
+    sed -n -e 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' \
       -e 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log/out")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
   names+=("$name"); secs+=($(($(date +%s) - t0))); passed+=("$p"); failed+=("$f")

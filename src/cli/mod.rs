@@ -1,5 +1,0 @@
-pub mod bench;
-pub mod render;
-pub mod replica;
-pub mod sim_cmd;
-pub mod size;
