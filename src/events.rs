@@ -2,6 +2,7 @@
 //! file); byte progress is aggregated and sent at most ~10 times a second, so a slow listener
 //! never slows a transfer and never loses a file's final state.
 
+use crate::error::ErrorKind;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,8 +44,8 @@ pub struct Summary {
     pub seconds: f64,
     /// Why the job stopped early, if it did.
     pub stopped: Option<String>,
-    /// The same as a word: auth, forbidden, disk-full, destination, config, cancelled.
-    pub stop_kind: Option<String>,
+    /// Its kind (`cancelled` when the user cancelled).
+    pub stop_kind: Option<ErrorKind>,
     pub report: Option<String>,
 }
 
@@ -70,6 +71,7 @@ pub enum Event {
     #[serde(rename_all = "camelCase")]
     FileRetrying {
         file_id: String,
+        kind: ErrorKind,
         reason: String,
         attempt: u32,
     },
@@ -97,7 +99,11 @@ pub enum Event {
         reason: String,
     },
     #[serde(rename_all = "camelCase")]
-    FileFailed { file_id: String, reason: String },
+    FileFailed {
+        file_id: String,
+        kind: ErrorKind,
+        reason: String,
+    },
     #[serde(rename_all = "camelCase")]
     JobFinished { summary: Summary },
 }

@@ -94,8 +94,39 @@ fn header_column(first: &str) -> Option<(u8, usize)> {
     None
 }
 
+/// The text of an ID list as people save it: UTF-8 with or without a BOM (Notepad), UTF-16
+/// with a BOM (Excel's "Unicode Text"); CRLF or LF. Anything else is refused, naming `source`.
+pub fn decode_text(mut bytes: Vec<u8>, source: &str) -> Result<String, String> {
+    let utf16 = |bytes: &[u8], unit: fn([u8; 2]) -> u16| -> Result<String, String> {
+        if bytes.len() % 2 != 0 {
+            return Err(format!(
+                "{source} is not complete UTF-16 text (an odd number of bytes)"
+            ));
+        }
+        let units = bytes.chunks_exact(2).map(|c| unit([c[0], c[1]]));
+        char::decode_utf16(units)
+            .collect::<Result<String, _>>()
+            .map_err(|_| format!("{source} is not valid UTF-16 text"))
+    };
+    match bytes.as_slice() {
+        [0xEF, 0xBB, 0xBF, ..] => {
+            bytes.drain(..3);
+        }
+        [0xFF, 0xFE, rest @ ..] => return utf16(rest, u16::from_le_bytes),
+        [0xFE, 0xFF, rest @ ..] => return utf16(rest, u16::from_be_bytes),
+        _ => {}
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        format!(
+            "{source} is neither UTF-8 nor UTF-16 text: save it as UTF-8 (Excel: \"CSV UTF-8\"; Notepad: \"UTF-8\")"
+        )
+    })
+}
+
 /// Parses one text (a file, stdin or pasted text).
 pub fn parse_ids(text: &str) -> ParsedIds {
+    // A BOM that came along with pasted or piped text is not part of the first ID.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Builder::default();
     let first_line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     if let Some((delim, col)) = header_column(first_line) {
@@ -202,6 +233,51 @@ mod tests {
 
     const A: &str = "3f2b8c1e-5d4a-4e2b-9c1d-7a6b5c4d3e2f";
     const B: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+
+    fn valid(text: &str) -> Vec<String> {
+        let p = parse_ids(text);
+        assert_eq!(p.counts().invalid, 0, "{:?}", p.lines);
+        p.unique_ids()
+    }
+
+    #[test]
+    fn lists_as_notepad_and_excel_save_them() {
+        let want = vec![A.to_string(), B.to_string()];
+        // Notepad "UTF-8 with BOM", CRLF.
+        let bom = [
+            b"\xEF\xBB\xBF".as_slice(),
+            format!("{A}\r\n{B}\r\n").as_bytes(),
+        ]
+        .concat();
+        assert_eq!(valid(&decode_text(bom, "ids.txt").unwrap()), want);
+        // Notepad "UTF-8" (no BOM).
+        let plain = format!("{A}\r\n{B}\r\n").into_bytes();
+        assert_eq!(valid(&decode_text(plain, "ids.txt").unwrap()), want);
+        // Excel "CSV UTF-8": BOM, a header, quoted cells with commas, CRLF.
+        let csv = format!("\u{feff}fileId,name\r\n{A},\"a, b.csv\"\r\n\"{B}\",\"c,d\"\r\n");
+        assert_eq!(
+            valid(&decode_text(csv.into_bytes(), "x.csv").unwrap()),
+            want
+        );
+        // Excel "Unicode Text": UTF-16LE with a BOM, tab-separated.
+        let text = format!("fileId\tname\r\n{A}\tone\r\n{B}\ttwo\r\n");
+        let mut le = vec![0xFF, 0xFE];
+        le.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        assert_eq!(valid(&decode_text(le, "x.txt").unwrap()), want);
+        let mut be = vec![0xFE, 0xFF];
+        be.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+        assert_eq!(valid(&decode_text(be, "x.txt").unwrap()), want);
+        // Pasted text that kept its BOM.
+        assert_eq!(valid(&format!("\u{feff}{A}\n{B}")), want);
+    }
+
+    #[test]
+    fn other_encodings_are_refused_naming_the_file() {
+        let latin1 = b"caf\xe9\n".to_vec();
+        let e = decode_text(latin1, "list.txt").unwrap_err();
+        assert!(e.starts_with("list.txt is neither UTF-8 nor UTF-16"), "{e}");
+        assert!(decode_text(vec![0xFF, 0xFE, 0x41], "odd.txt").is_err());
+    }
 
     #[test]
     fn separators_duplicates_and_invalid_lines() {

@@ -1,6 +1,8 @@
 //! A download job: the scheduler that runs files through the API lane and the S3 slots,
 //! keeps the journal, emits events and writes the report.
 
+pub use crate::error::JobError;
+use crate::error::{ErrorKind, TdpError};
 use crate::events::{Event, EventSender, Progress, Summary};
 use crate::input::ParsedIds;
 use crate::limiter::AdaptiveLimit;
@@ -10,7 +12,7 @@ use crate::retry::RetryPolicy;
 use crate::s3::S3Client;
 use crate::sink::is_disk_full;
 use crate::state::{StateError, Store};
-use crate::tdp::{TdpClient, TdpError, Token};
+use crate::tdp::{TdpClient, Token};
 use crate::transfer::process_file;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -46,26 +48,37 @@ pub struct JobConfig {
     pub checkpoint_bytes: u64,
     /// ...or this much time, whichever comes first: what a crash can lose.
     pub checkpoint_interval: Duration,
+    /// A gzip object may decode to at most this many times its stored size. Deflate cannot
+    /// exceed about 1032:1, so only a crafted stream (a "gzip bomb") meets the bound.
+    pub gzip_max_ratio: u64,
 }
 
 impl JobConfig {
+    /// The defaults, in one place: the CLI's flags and the app's form show these.
+    pub const DEFAULT_CONCURRENCY: usize = 32;
+    pub const MAX_CONCURRENCY: usize = 256;
+    pub const DEFAULT_API_CONCURRENCY: usize = 128;
+    pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 30;
+    pub const DEFAULT_RETRIES: u32 = RetryPolicy::DEFAULT_BUDGET;
+
     pub fn new(base_url: &str, org: &str, dest: &Path) -> Self {
         JobConfig {
             base_url: base_url.to_string(),
             org: org.to_string(),
             dest: dest.to_path_buf(),
             layout: Layout::Flat,
-            concurrency: 32,
-            api_concurrency: 128,
+            concurrency: Self::DEFAULT_CONCURRENCY,
+            api_concurrency: Self::DEFAULT_API_CONCURRENCY,
             report: None,
             retry: RetryPolicy::default(),
             split_threshold: 16 << 20,
             part_size: 8 << 20,
-            read_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(Self::DEFAULT_READ_TIMEOUT_SECS),
             connect_timeout: Duration::from_secs(10),
             url_max_age: Duration::from_secs(240),
             checkpoint_bytes: 8 << 20,
             checkpoint_interval: Duration::from_millis(500),
+            gzip_max_ratio: 1100,
         }
     }
 
@@ -82,41 +95,8 @@ pub const MAX_PROBLEMS: usize = 1000;
 struct Kept {
     status: Status,
     attempts: u32,
+    kind: Option<ErrorKind>,
     error: Option<Box<str>>,
-}
-
-/// Why a whole job could not start or had to stop.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum JobError {
-    #[error(transparent)]
-    Config(#[from] TdpError),
-    #[error(
-        "TDP rejected the auth token ({0}). Check the token (it may have expired) and try again"
-    )]
-    Unauthorized(String),
-    #[error(
-        "TDP denied access ({0}). Check the org slug and that your account may read these files"
-    )]
-    Forbidden(String),
-    #[error("the disk is full at {0}. Free some space and run the same job again: it resumes where it stopped")]
-    DiskFull(PathBuf),
-    #[error("cannot write to {path}: {reason}. Choose a writable folder")]
-    Destination { path: PathBuf, reason: String },
-    #[error("{0}")]
-    Setup(String),
-}
-
-impl JobError {
-    /// A stable word for what went wrong, for a UI to match on.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            JobError::Config(_) | JobError::Setup(_) => "config",
-            JobError::Unauthorized(_) => "auth",
-            JobError::Forbidden(_) => "forbidden",
-            JobError::DiskFull(_) => "disk-full",
-            JobError::Destination { .. } => "destination",
-        }
-    }
 }
 
 /// What a finished (or stopped) job produced.
@@ -214,6 +194,12 @@ impl Ctx {
             .delay(failures, retry_after, &mut || rng.f64())
     }
 
+    /// The kind of the error that stopped the job, if one did.
+    pub fn stop_kind(&self) -> Option<ErrorKind> {
+        let f = self.fatal.lock().unwrap_or_else(|e| e.into_inner());
+        f.as_ref().map(JobError::kind)
+    }
+
     pub fn disk_error(&self, e: &std::io::Error, path: &Path) -> JobError {
         disk_error(&self.cfg.dest, e, path)
     }
@@ -230,7 +216,7 @@ fn disk_error(dest: &Path, e: &std::io::Error, path: &Path) -> JobError {
     } else {
         JobError::Destination {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source: Arc::new(std::io::Error::new(e.kind(), e.to_string())),
         }
     }
 }
@@ -238,7 +224,7 @@ fn disk_error(dest: &Path, e: &std::io::Error, path: &Path) -> JobError {
 fn state_error(dest: &Path, e: &StateError) -> JobError {
     match e.io() {
         Some(io) => disk_error(dest, io, dest),
-        None => JobError::Setup(e.to_string()),
+        None => JobError::Internal(e.to_string()),
     }
 }
 
@@ -260,9 +246,7 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<JobResult, JobError> {
     let started = Instant::now();
-    if token.is_empty() {
-        return Err(JobError::Setup("no auth token was given".into()));
-    }
+    token.check()?;
     let tdp = TdpClient::new(
         &cfg.base_url,
         &cfg.org,
@@ -271,13 +255,13 @@ pub async fn run(
         cfg.read_timeout,
     )?;
     let s3 = S3Client::new(cfg.connect_timeout, cfg.read_timeout)
-        .map_err(|e| JobError::Setup(e.to_string()))?;
+        .map_err(|e| TdpError::Client(Arc::new(e)))?;
     let report_path = cfg.report_path();
     let reserved = reserved_names(&cfg.dest, &report_path);
     let dest = cfg.dest.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&dest, &reserved))
         .await
-        .map_err(|e| JobError::Setup(e.to_string()))?
+        .map_err(|e| JobError::Internal(e.to_string()))?
         .map_err(|e| state_error(&cfg.dest, &e))?;
 
     let counts = input.counts();
@@ -334,6 +318,7 @@ pub async fn run(
                 let kept = Kept {
                     status: o.status,
                     attempts: o.attempts,
+                    kind: o.kind,
                     error: o.error.map(String::into_boxed_str),
                 };
                 outcomes.insert(num(&id), kept);
@@ -345,6 +330,13 @@ pub async fn run(
     ticker_stop.cancel();
     let _ = ticker.await;
     emit_progress(&ctx, 0.0);
+    // The done records are durable before the report says so.
+    let journal = ctx.store().journal();
+    if let Ok(j) = journal {
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || j.sync()).await {
+            tracing::warn!("could not sync the journal: {e}");
+        }
+    }
 
     let fatal = ctx.fatal.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let cancelled = cancel.is_cancelled();
@@ -360,11 +352,12 @@ pub async fn run(
             .or_else(|| cancelled.then(|| "cancelled".to_string())),
         stop_kind: fatal
             .as_ref()
-            .map(|f| f.kind().to_string())
-            .or_else(|| cancelled.then(|| "cancelled".to_string())),
+            .map(JobError::kind)
+            .or_else(|| cancelled.then_some(ErrorKind::Cancelled)),
         report: Some(report_path.to_string_lossy().into_owned()),
         ..Summary::default()
     };
+    let stopped_by = summary.stop_kind.unwrap_or(ErrorKind::Cancelled);
     for o in outcomes.values() {
         match o.status {
             Status::Downloaded => summary.downloaded += 1,
@@ -390,6 +383,7 @@ pub async fn run(
             verified: done.as_ref().map(|d| d.verified),
             decoded: done.as_ref().is_some_and(|d| d.decoded),
             attempts: kept.attempts,
+            kind: kept.kind,
             error: kept.error.as_deref().map(str::to_string),
         })
     };
@@ -402,13 +396,16 @@ pub async fn run(
     let problems: Vec<report::ReportRow> = input
         .lines
         .iter()
-        .map(|l| report::row(l, &lookup))
+        .map(|l| report::row(l, &lookup, stopped_by))
         .filter(|r| matches!(r.status, Status::Failed | Status::Invalid))
         .take(MAX_PROBLEMS)
         .collect();
     // Written here, not on a blocking thread: the transfers are over, and the rows are made
     // one at a time from the input so that a large job never holds them all.
-    let mut rows = input.lines.iter().map(|l| report::row(l, &lookup));
+    let mut rows = input
+        .lines
+        .iter()
+        .map(|l| report::row(l, &lookup, stopped_by));
     let report_error = report::write(&report_path, &summary, &mut rows)
         .err()
         .map(|e| format!("could not write the report {}: {e}", report_path.display()));

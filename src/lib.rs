@@ -1,26 +1,35 @@
 //! TDP Bulk Downloader engine: resolves TetraScience Data Platform file IDs to pre-signed S3
-//! URLs and streams them to disk, resumably and verifiably. Knows nothing of any UI.
+//! URLs and streams them to disk, resumably and verifiably. Knows nothing of any UI, of Tauri
+//! or of the simulator.
+//!
+//! The public surface is what the CLI and the app use: [`run`] a job from a [`JobConfig`] and
+//! [`ParsedIds`], watch its [`Event`]s, read its report; errors speak [`ErrorKind`].
 
 pub mod credentials;
+pub mod error;
 pub mod events;
-mod http_error;
 pub mod input;
-pub mod job;
-pub mod limiter;
-pub mod naming;
-pub mod ranges;
 pub mod report;
 pub mod retry;
-pub mod s3;
-pub mod sim;
-pub mod sink;
+pub mod size;
 pub mod state;
 pub mod tdp;
+
+#[doc(hidden)]
+pub mod durable;
+mod http_error;
+mod job;
+mod limiter;
+mod naming;
+mod ranges;
+mod s3;
+mod sink;
 mod transfer;
 
+pub use error::{ErrorKind, Failure, JobError, Scope};
 pub use events::{Event, EventReceiver, EventSender, Summary};
 pub use input::{parse_args, parse_ids, ParsedIds};
-pub use job::{run, JobConfig, JobError, JobResult};
+pub use job::{run, JobConfig, JobResult};
 pub use naming::Layout;
 pub use tdp::Token;
 pub use tokio_util::sync::CancellationToken;

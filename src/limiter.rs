@@ -50,6 +50,7 @@ impl AdaptiveLimit {
     }
 
     /// The current limit (whole requests).
+    #[cfg(test)]
     pub fn limit(&self) -> usize {
         self.lock().limit as usize
     }

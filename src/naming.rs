@@ -2,7 +2,7 @@
 //! `Content-Disposition`, and relative paths that cannot leave the destination.
 
 use percent_encoding::percent_decode_str;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 
 const MAX_NAME_BYTES: usize = 255;
 const RESERVED: [&str; 22] = [
@@ -145,14 +145,15 @@ pub fn relative_path(layout: Layout, key: &[String], name: &str) -> PathBuf {
     path
 }
 
-/// True when `rel` is a plain relative path that stays below its base.
-pub fn stays_inside(rel: &Path) -> bool {
-    rel.components().all(|c| matches!(c, Component::Normal(_)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::{Component, Path};
+
+    /// True when `rel` is a plain relative path that stays below its base.
+    fn stays_inside(rel: &Path) -> bool {
+        rel.components().all(|c| matches!(c, Component::Normal(_)))
+    }
 
     #[test]
     fn unsafe_names_become_safe() {

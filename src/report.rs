@@ -1,6 +1,8 @@
 //! The job report: one row per input line (invalid and duplicate lines included), as JSON and
 //! as a CSV with the same stem, both written atomically.
 
+use crate::durable;
+use crate::error::ErrorKind;
 use crate::events::Summary;
 use crate::input::{Entry, InputLine};
 use crate::state::Verified;
@@ -46,11 +48,17 @@ pub struct FileOutcome {
     pub verified: Option<Verified>,
     pub decoded: bool,
     pub attempts: u32,
+    pub kind: Option<ErrorKind>,
     pub error: Option<String>,
 }
 
 impl FileOutcome {
-    pub fn failed(status: Status, attempts: u32, error: impl Into<String>) -> Self {
+    pub fn failed(
+        status: Status,
+        attempts: u32,
+        kind: ErrorKind,
+        error: impl Into<String>,
+    ) -> Self {
         FileOutcome {
             status,
             path: None,
@@ -60,6 +68,7 @@ impl FileOutcome {
             verified: None,
             decoded: false,
             attempts,
+            kind: Some(kind),
             error: Some(error.into()),
         }
     }
@@ -80,10 +89,18 @@ pub struct ReportRow {
     pub decoded: bool,
     pub attempts: u32,
     pub error: Option<String>,
+    /// What kind of error `error` is (failed, invalid and cancelled rows).
+    #[serde(default)]
+    pub kind: Option<ErrorKind>,
 }
 
-/// The report row of one input line; `lookup` tells what became of a file ID.
-pub fn row(l: &InputLine, lookup: &dyn Fn(&str) -> Option<FileOutcome>) -> ReportRow {
+/// The report row of one input line; `lookup` tells what became of a file ID, and
+/// `stopped_by` why files that never started did not (the kind that stopped the job).
+pub fn row(
+    l: &InputLine,
+    lookup: &dyn Fn(&str) -> Option<FileOutcome>,
+    stopped_by: ErrorKind,
+) -> ReportRow {
     let mut row = ReportRow {
         line: l.line,
         input: l.input.clone(),
@@ -97,9 +114,13 @@ pub fn row(l: &InputLine, lookup: &dyn Fn(&str) -> Option<FileOutcome>) -> Repor
         decoded: false,
         attempts: 0,
         error: None,
+        kind: None,
     };
     match &l.entry {
-        Entry::Invalid { reason } => row.error = Some(reason.clone()),
+        Entry::Invalid { reason } => {
+            row.error = Some(reason.clone());
+            row.kind = Some(ErrorKind::Input);
+        }
         Entry::Duplicate { id, first_line } => {
             row.file_id = Some(id.clone());
             row.status = Status::Duplicate;
@@ -121,10 +142,12 @@ pub fn row(l: &InputLine, lookup: &dyn Fn(&str) -> Option<FileOutcome>) -> Repor
                     row.decoded = o.decoded;
                     row.attempts = o.attempts;
                     row.error = o.error;
+                    row.kind = o.kind;
                 }
                 None => {
                     row.status = Status::Cancelled;
                     row.error = Some("not started: the job stopped first".into());
+                    row.kind = Some(stopped_by);
                 }
             }
         }
@@ -144,8 +167,28 @@ fn write_atomically(
         let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         fill(&mut out)?;
         out.flush()?;
+        durable::sync_data(out.get_ref(), &tmp, "sync report")?;
     }
-    std::fs::rename(&tmp, path)
+    place(&tmp, path)
+}
+
+/// Renames a written report over the previous one and makes the new name durable.
+fn place(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    durable::replace(tmp, path)?;
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => durable::sync_dir(dir),
+        None => durable::sync_dir(Path::new(".")),
+    }
+}
+
+/// A CSV cell that a spreadsheet will show as text: one starting with `=`, `+`, `-`, `@`, tab
+/// or CR would be evaluated as a formula (CSV injection), so it gets a leading `'`. The JSON
+/// report keeps the exact text.
+fn cell(text: String) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text,
+    }
 }
 
 /// The CSV path beside a JSON report path.
@@ -167,7 +210,7 @@ pub fn write(
         csv::Writer::from_writer(std::io::BufWriter::new(std::fs::File::create(&csv_tmp)?));
     csv_out.write_record([
         "line", "input", "fileId", "status", "path", "bytes", "etag", "md5", "verified", "decoded",
-        "attempts", "error",
+        "attempts", "error", "kind",
     ])?;
     write_atomically(json, |out| {
         out.write_all(b"{\n  \"summary\": ")?;
@@ -178,26 +221,29 @@ pub fn write(
             serde_json::to_writer(&mut *out, &r).map_err(std::io::Error::other)?;
             csv_out.write_record([
                 r.line.to_string(),
-                r.input,
-                r.file_id.unwrap_or_default(),
+                cell(r.input),
+                cell(r.file_id.unwrap_or_default()),
                 r.status.as_str().to_string(),
-                r.path.unwrap_or_default(),
+                cell(r.path.unwrap_or_default()),
                 r.bytes.map(|b| b.to_string()).unwrap_or_default(),
-                r.etag.unwrap_or_default(),
+                cell(r.etag.unwrap_or_default()),
                 r.md5.unwrap_or_default(),
                 r.verified
                     .map(|v| v.as_str().to_string())
                     .unwrap_or_default(),
                 r.decoded.to_string(),
                 r.attempts.to_string(),
-                r.error.unwrap_or_default(),
+                cell(r.error.unwrap_or_default()),
+                r.kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
             ])?;
         }
         out.write_all(b"\n  ]\n}\n")
     })?;
-    csv_out.flush()?;
-    drop(csv_out);
-    std::fs::rename(&csv_tmp, csv_path(json))
+    let csv_file = csv_out.into_inner().map_err(|e| e.into_error())?;
+    let csv_file = csv_file.into_inner().map_err(|e| e.into_error())?;
+    durable::sync_data(&csv_file, &csv_tmp, "sync report")?;
+    drop(csv_file);
+    place(&csv_tmp, &csv_path(json))
 }
 
 /// Reads the rows of a JSON report back.
@@ -209,4 +255,62 @@ pub fn read(json: &Path) -> std::io::Result<Vec<ReportRow>> {
     let bytes = std::fs::read(json)?;
     let f: ReportFile = serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
     Ok(f.files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid_row(line: usize, input: &str) -> ReportRow {
+        ReportRow {
+            line,
+            input: input.to_string(),
+            file_id: None,
+            status: Status::Invalid,
+            path: None,
+            bytes: None,
+            etag: None,
+            md5: None,
+            verified: None,
+            decoded: false,
+            attempts: 0,
+            error: Some("not a TDP file ID".into()),
+            kind: Some(ErrorKind::Input),
+        }
+    }
+
+    #[test]
+    fn csv_cells_that_spreadsheets_would_evaluate_are_neutralised_json_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("r.json");
+        let inputs = [
+            "=HYPERLINK(\"x\")",
+            "+1",
+            "-2",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "plain",
+        ];
+        let mut rows = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| invalid_row(i + 1, s));
+        write(&json, &Summary::default(), &mut rows).unwrap();
+
+        let mut csv = csv::Reader::from_path(csv_path(&json)).unwrap();
+        let cells: Vec<String> = csv
+            .records()
+            .map(|r| r.unwrap().get(1).unwrap().to_string())
+            .collect();
+        for (cell, input) in cells.iter().zip(inputs) {
+            if input == "plain" {
+                assert_eq!(cell, input);
+            } else {
+                assert_eq!(cell, &format!("'{input}"));
+            }
+        }
+        let back: Vec<String> = read(&json).unwrap().into_iter().map(|r| r.input).collect();
+        assert_eq!(back, inputs);
+    }
 }

@@ -20,13 +20,15 @@ impl Default for RetryPolicy {
         RetryPolicy {
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(20),
-            budget: 8,
+            budget: Self::DEFAULT_BUDGET,
             max_retry_after: Duration::from_secs(300),
         }
     }
 }
 
 impl RetryPolicy {
+    pub const DEFAULT_BUDGET: u32 = 8;
+
     /// The wait after the `failures`-th failure in a row (1-based). `rand01` draws from [0, 1).
     pub fn delay(
         &self,

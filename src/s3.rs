@@ -1,7 +1,7 @@
 //! GETs against pre-signed S3 URLs. This client never carries TDP headers, never follows
 //! redirects and never decodes content: the bytes are kept exactly as stored.
 
-use crate::http_error::describe;
+pub use crate::error::S3Error;
 use crate::retry::parse_retry_after;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
@@ -34,46 +34,11 @@ impl ObjectInfo {
     }
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum S3Error {
-    #[error("the download link expired ({0})")]
-    Expired(String),
-    #[error("storage refused the download link (signature does not match)")]
-    SignatureMismatch,
-    #[error("storage denied access ({0})")]
-    AccessDenied(String),
-    #[error("the file's object is missing from storage")]
-    NoSuchKey,
-    #[error("the file changed in storage while it was being downloaded")]
-    ObjectChanged,
-    #[error("the object is empty")]
-    Empty,
-    #[error("storage is throttling requests ({0})")]
-    Throttled(String, Option<Duration>),
-    #[error("storage error {0} ({1})")]
-    Server(u16, String, Option<Duration>),
-    #[error("{0}")]
-    Network(String),
-    #[error("unexpected answer from storage: {0}")]
-    Protocol(String),
-}
-
-impl S3Error {
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            S3Error::Throttled(_, ra) | S3Error::Server(_, _, ra) => *ra,
-            _ => None,
-        }
-    }
-}
-
 /// A response whose body is about to be streamed.
 pub struct ObjectResponse {
     pub resp: reqwest::Response,
     /// Offset of the first body byte in the object.
     pub start: u64,
-    /// Bytes in this body.
-    pub len: u64,
     pub info: ObjectInfo,
     pub disposition: Option<String>,
 }
@@ -104,6 +69,21 @@ fn content_range(value: &str) -> Option<(Option<(u64, u64)>, u64)> {
     ))
 }
 
+/// What a 206 response carries: (first byte, length, object size). A malformed range is a
+/// protocol error (retried), never arithmetic on nonsense.
+fn partial_span(value: Option<&str>) -> Result<(u64, u64, u64), S3Error> {
+    let (span, total) = value
+        .and_then(content_range)
+        .ok_or_else(|| S3Error::Protocol("206 without a usable Content-Range".into()))?;
+    let (a, b) = span.ok_or_else(|| S3Error::Protocol("206 without a byte span".into()))?;
+    if b < a || b >= total {
+        return Err(S3Error::Protocol(format!(
+            "a malformed Content-Range (bytes {a}-{b}/{total})"
+        )));
+    }
+    Ok((a, b + 1 - a, total))
+}
+
 fn xml_field<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
     let open = format!("<{tag}>");
     let close = format!("</{tag}>");
@@ -113,7 +93,7 @@ fn xml_field<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
 }
 
 impl S3Client {
-    pub fn new(connect_timeout: Duration, read_timeout: Duration) -> Result<Self, S3Error> {
+    pub fn new(connect_timeout: Duration, read_timeout: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_gzip()
@@ -124,8 +104,7 @@ impl S3Client {
             .read_timeout(read_timeout)
             .pool_max_idle_per_host(512)
             .tcp_nodelay(true)
-            .build()
-            .map_err(|e| S3Error::Protocol(describe(&e)))?;
+            .build()?;
         Ok(S3Client { http })
     }
 
@@ -145,10 +124,7 @@ impl S3Client {
         if let Some(etag) = if_match {
             req = req.header("if-match", format!("\"{etag}\""));
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| S3Error::Network(describe(&e.without_url())))?;
+        let resp = req.send().await.map_err(S3Error::network)?;
         let status = resp.status().as_u16();
         match status {
             200 | 206 => {}
@@ -163,12 +139,7 @@ impl S3Client {
         let disposition = header(&resp, "content-disposition");
         let content_length = resp.content_length();
         let (body_start, len, size) = if status == 206 {
-            let (span, total) = header(&resp, "content-range")
-                .as_deref()
-                .and_then(content_range)
-                .ok_or_else(|| S3Error::Protocol("206 without a usable Content-Range".into()))?;
-            let (a, b) = span.ok_or_else(|| S3Error::Protocol("206 without a byte span".into()))?;
-            (a, b + 1 - a, total)
+            partial_span(header(&resp, "content-range").as_deref())?
         } else {
             let len = content_length
                 .ok_or_else(|| S3Error::Protocol("response without Content-Length".into()))?;
@@ -182,7 +153,6 @@ impl S3Client {
         Ok(ObjectResponse {
             resp,
             start: body_start,
-            len,
             info: ObjectInfo {
                 size,
                 etag,
@@ -264,5 +234,24 @@ mod tests {
         assert_eq!(content_range("bytes 0-9/100"), Some((Some((0, 9)), 100)));
         assert_eq!(content_range("bytes */0"), Some((None, 0)));
         assert_eq!(content_range("items 0-9/100"), None);
+    }
+
+    #[test]
+    fn malformed_content_ranges_are_retryable_errors_not_panics() {
+        assert_eq!(
+            partial_span(Some("bytes 10-19/100")).unwrap(),
+            (10, 10, 100)
+        );
+        for bad in [
+            Some("bytes 9-0/100"),
+            Some("bytes 0-100/100"),
+            Some("bytes */100"),
+            Some("bytes 18446744073709551615-0/1"),
+            Some("nonsense"),
+            None,
+        ] {
+            let e = partial_span(bad).unwrap_err();
+            assert_eq!(e.retry(), crate::error::Retry::Later, "{bad:?}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! journaled; MD5 computed over the contiguous prefix as it completes; and the final step,
 //! which checks, decodes gzip objects and renames into place atomically.
 
+use crate::durable;
 use md5::{Digest, Md5};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
@@ -27,6 +28,19 @@ impl SinkError {
             _ => None,
         }
     }
+}
+
+/// Options that never follow a symbolic link at the last component: the state folder's
+/// files are ours, and a link planted there must not redirect a write.
+pub fn no_follow() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut o = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NOFOLLOW);
+    }
+    o
 }
 
 /// ENOSPC or a quota: the job must stop, keeping everything for a resume.
@@ -82,7 +96,7 @@ impl PartWriter {
     pub async fn open(path: &Path, offset: u64, len: u64) -> Result<Self, SinkError> {
         let p = path.to_path_buf();
         let file = tokio::task::spawn_blocking(move || {
-            std::fs::OpenOptions::new()
+            no_follow()
                 .write(true)
                 .create(true)
                 .truncate(false)
@@ -135,8 +149,8 @@ impl PartWriter {
     /// Writes out and syncs; returns the span written since the last call, now safe to journal.
     pub async fn make_durable(&mut self) -> Result<(u64, u64), SinkError> {
         self.flush_buf().await?;
-        let file = self.file.clone();
-        tokio::task::spawn_blocking(move || file.sync_data())
+        let (file, path) = (self.file.clone(), self.path.clone());
+        tokio::task::spawn_blocking(move || durable::sync_data(&file, &path, "sync part"))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))
             .and_then(|r| r)
@@ -160,7 +174,10 @@ impl Md5Follower {
         if upto <= self.pos {
             return Ok(());
         }
-        let mut f = std::fs::File::open(part).map_err(io("read", part))?;
+        let mut f = no_follow()
+            .read(true)
+            .open(part)
+            .map_err(io("read", part))?;
         f.seek(SeekFrom::Start(self.pos))
             .map_err(io("read", part))?;
         let mut buf = vec![0u8; ((upto - self.pos) as usize).min(128 * 1024)];
@@ -174,10 +191,6 @@ impl Md5Follower {
             self.pos += n as u64;
         }
         Ok(())
-    }
-
-    pub fn position(&self) -> u64 {
-        self.pos
     }
 
     pub fn hex(&self) -> String {
@@ -219,30 +232,37 @@ pub fn ensure_folders(dest: &Path, rel_parent: &Path) -> Result<(), SinkError> {
 }
 
 /// Moves a complete, checked `.part` into place (decoding gzip objects on the way) and
-/// returns the final size. The final name never holds partial bytes.
+/// returns the final size. The final name never holds partial bytes. A gzip object may
+/// decode to at most `gzip_max_ratio` times its stored size (a bomb is an integrity error).
 pub fn finalize(
     dest: &Path,
     rel: &Path,
     part: &Path,
     scratch: &Path,
     gzip: bool,
+    gzip_max_ratio: u64,
 ) -> Result<u64, SinkError> {
     if let Some(parent) = rel.parent() {
         ensure_folders(dest, parent)?;
     }
     let target = dest.join(rel);
-    if target.symlink_metadata().is_ok() {
-        return Err(SinkError::Blocked(format!(
-            "{} appeared while downloading; not overwriting it",
-            target.display()
-        )));
-    }
     let source = if gzip {
-        let input = std::fs::File::open(part).map_err(io("read", part))?;
-        let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(input));
-        let out = std::fs::File::create(scratch).map_err(io("create", scratch))?;
+        let input = no_follow()
+            .read(true)
+            .open(part)
+            .map_err(io("read", part))?;
+        let stored = input.metadata().map_err(io("read", part))?.len();
+        let limit = stored.max(1).saturating_mul(gzip_max_ratio);
+        let decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(input));
+        let mut decoder = decoder.take(limit.saturating_add(1));
+        let out = no_follow()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(scratch)
+            .map_err(io("create", scratch))?;
         let mut w = std::io::BufWriter::with_capacity(256 * 1024, out);
-        std::io::copy(&mut decoder, &mut w).map_err(|e| {
+        let decoded = std::io::copy(&mut decoder, &mut w).map_err(|e| {
             let _ = std::fs::remove_file(scratch);
             if is_disk_full(&e) {
                 SinkError::Io {
@@ -254,17 +274,66 @@ pub fn finalize(
                 SinkError::Decode(e)
             }
         })?;
+        if decoded > limit {
+            drop(w);
+            let _ = std::fs::remove_file(scratch);
+            return Err(SinkError::Decode(std::io::Error::other(format!(
+                "it decodes to more than {gzip_max_ratio} times its stored size ({stored} bytes)"
+            ))));
+        }
         w.flush().map_err(io("write", scratch))?;
-        w.get_ref().sync_all().map_err(io("write", scratch))?;
+        durable::sync_data(w.get_ref(), scratch, "sync decoded").map_err(io("write", scratch))?;
         scratch
     } else {
         // Already durable: every range was synced before it was journaled.
         part
     };
     let size = source.metadata().map_err(io("read", source))?.len();
-    std::fs::rename(source, &target).map_err(io("move into place", &target))?;
+    match durable::rename_no_replace(source, &target) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(SinkError::Blocked(format!(
+                "{} appeared while downloading; not overwriting it",
+                target.display()
+            )))
+        }
+        Err(e) => return Err(io("move into place", &target)(e)),
+    }
+    let folder = target.parent().unwrap_or(dest);
+    durable::sync_dir(folder).map_err(io("sync", folder))?;
     if gzip {
         let _ = std::fs::remove_file(part);
     }
     Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+
+    fn gzip_part(dir: &Path, plain: &[u8]) -> PathBuf {
+        let part = dir.join("x.part");
+        let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(plain).unwrap();
+        std::fs::write(&part, enc.finish().unwrap()).unwrap();
+        part
+    }
+
+    #[test]
+    fn gzip_decoding_stops_past_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("dest");
+        std::fs::create_dir(&dest).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        let part = gzip_part(dir.path(), &zeros);
+        let scratch = dir.path().join("x.decoding");
+        let e = finalize(&dest, Path::new("a.bin"), &part, &scratch, true, 10).unwrap_err();
+        assert!(matches!(e, SinkError::Decode(_)), "{e}");
+        assert!(!dest.join("a.bin").exists() && !scratch.exists());
+        // The same object within a generous bound lands whole.
+        let n = finalize(&dest, Path::new("a.bin"), &part, &scratch, true, 1100).unwrap();
+        assert_eq!(n, zeros.len() as u64);
+        assert_eq!(std::fs::read(dest.join("a.bin")).unwrap(), zeros);
+    }
 }

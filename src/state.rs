@@ -2,12 +2,14 @@
 //! append-only journal (JSON lines) of names given, objects seen, byte ranges made durable and
 //! files completed. Reruns read it to skip, resume and name files as before.
 
+use crate::durable;
 use crate::naming::with_suffix;
 use crate::ranges::Ranges;
 use crate::s3::ObjectInfo;
+use crate::sink::no_follow;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -52,6 +54,45 @@ enum Record {
     Range { id: String, start: u64, end: u64 },
     Done { id: String, info: DoneInfo },
     Reset { id: String },
+}
+
+impl Record {
+    fn id(&self) -> &str {
+        match self {
+            Record::Name { id, .. }
+            | Record::Object { id, .. }
+            | Record::Range { id, .. }
+            | Record::Done { id, .. }
+            | Record::Reset { id } => id,
+        }
+    }
+
+    /// The record's name in the durability trace.
+    fn what(&self) -> &'static str {
+        match self {
+            Record::Name { .. } => "append name",
+            Record::Object { .. } => "append object",
+            Record::Range { .. } => "append range",
+            Record::Done { .. } => "append done",
+            Record::Reset { .. } => "append reset",
+        }
+    }
+}
+
+/// The journal file, to make its records durable (protocol step 3 in `durable`).
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+}
+
+impl Journal {
+    pub fn sync(&self) -> std::io::Result<()> {
+        durable::sync_data(&self.file, &self.path, "sync journal")
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -158,17 +199,30 @@ impl Store {
         std::fs::create_dir_all(dest).map_err(dest_err)?;
         let dir = dest.join(STATE_DIR);
         std::fs::create_dir_all(&dir).map_err(dest_err)?;
+        // The state folder must be a real folder: a link could send the journal and the
+        // partial files anywhere.
+        let is_dir = dir.symlink_metadata().map(|m| m.is_dir()).unwrap_or(false);
+        if !is_dir {
+            return Err(StateError::Destination {
+                path: dir.clone(),
+                source: std::io::Error::other(
+                    "it is not a folder (a link or a file); remove it and run again",
+                ),
+            });
+        }
         let path = dir.join(JOURNAL);
         let jerr = |source| StateError::Journal {
             path: path.clone(),
             source,
         };
         let mut files: HashMap<u128, Slot> = HashMap::new();
-        if let Ok(f) = File::open(&path) {
-            for line in BufReader::new(f).lines() {
+        if let Ok(f) = no_follow().read(true).open(&path) {
+            // Raw lines, not `lines()`: a line that is not UTF-8 (a torn write, a disk error)
+            // is skipped like any unreadable line, and the rest is still read.
+            for line in BufReader::new(f).split(b'\n') {
                 let Ok(line) = line else { break };
                 // A torn last line (power loss) is skipped: it only loses progress.
-                let Ok(rec) = serde_json::from_str::<Record>(&line) else {
+                let Ok(rec) = serde_json::from_slice::<Record>(&line) else {
                     continue;
                 };
                 apply(&mut files, rec);
@@ -177,17 +231,24 @@ impl Store {
         // Compact: one record per fact still true, written beside and renamed over.
         let tmp = dir.join("journal.jsonl.tmp");
         {
-            let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(jerr)?);
+            let file = no_follow()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)
+                .map_err(jerr)?;
+            let mut out = std::io::BufWriter::new(file);
             for (key, st) in &files {
                 for rec in records_of(&id_of(*key), &st.to_state()) {
                     write_record(&mut out, &rec).map_err(jerr)?;
                 }
             }
             out.flush().map_err(jerr)?;
-            out.get_ref().sync_all().map_err(jerr)?;
+            durable::sync_data(out.get_ref(), &tmp, "sync journal").map_err(jerr)?;
         }
-        std::fs::rename(&tmp, &path).map_err(jerr)?;
-        let journal = OpenOptions::new().append(true).open(&path).map_err(jerr)?;
+        durable::replace(&tmp, &path).map_err(jerr)?;
+        durable::sync_dir(&dir).map_err(jerr)?;
+        let journal = no_follow().append(true).open(&path).map_err(jerr)?;
         let mut taken = HashMap::new();
         for (key, st) in &files {
             if let Some(p) = &st.path {
@@ -234,12 +295,17 @@ impl Store {
     fn append(&mut self, rec: Record) -> Result<(), StateError> {
         let mut line = serde_json::to_vec(&rec).unwrap_or_default();
         line.push(b'\n');
-        self.journal
-            .write_all(&line)
-            .map_err(|source| StateError::Journal {
-                path: self.dir.join(JOURNAL),
-                source,
-            })?;
+        durable::append(
+            &mut self.journal,
+            &line,
+            &self.dir.join(JOURNAL),
+            rec.what(),
+            rec.id(),
+        )
+        .map_err(|source| StateError::Journal {
+            path: self.dir.join(JOURNAL),
+            source,
+        })?;
         apply(&mut self.files, rec);
         Ok(())
     }
@@ -262,6 +328,15 @@ impl Store {
         if let Some(p) = self.files.get(&key(id)).and_then(|f| f.path.as_deref()) {
             return Ok(p.to_string());
         }
+        // A key whose first folder is the state folder's name lands beside it, never in it.
+        let first_folder = wanted.split_once('/').map(|(f, _)| f).unwrap_or("");
+        let renamed;
+        let wanted = if first_folder.eq_ignore_ascii_case(STATE_DIR) {
+            renamed = format!("_{wanted}");
+            renamed.as_str()
+        } else {
+            wanted
+        };
         let (folder, name) = match wanted.rsplit_once('/') {
             Some((f, n)) => (format!("{f}/"), n),
             None => (String::new(), wanted),
@@ -305,6 +380,19 @@ impl Store {
             id: id.to_string(),
             info,
         })
+    }
+
+    /// A second handle on the journal, to sync it without holding the store.
+    pub fn journal(&self) -> Result<Journal, StateError> {
+        let path = self.dir.join(JOURNAL);
+        let file = self
+            .journal
+            .try_clone()
+            .map_err(|source| StateError::Journal {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Journal { file, path })
     }
 
     /// Forgets the object and its ranges (the name stays) and removes the `.part`.
@@ -442,5 +530,56 @@ mod tests {
         assert_eq!(f.path.as_deref(), Some("0.json"));
         assert_eq!(f.ranges.missing(100), vec![(30, 100)]);
         assert_eq!(s.file(b).path.as_deref(), Some("0~bbbbbbbb.JSON"));
+    }
+
+    #[test]
+    fn a_journal_line_that_is_not_utf8_is_skipped_and_the_rest_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = "aaaaaaaa-0000-4000-8000-000000000000";
+        let b = "bbbbbbbb-0000-4000-8000-000000000000";
+        let mut s = Store::open(dir.path(), &[]).unwrap();
+        s.assign_path(a, "a.bin").unwrap();
+        drop(s);
+        let journal = dir.path().join(STATE_DIR).join(JOURNAL);
+        let mut text = std::fs::read(&journal).unwrap();
+        text.extend_from_slice(b"{\"t\":\"name\",\xff\xfe garbage}\n");
+        text.extend_from_slice(
+            format!("{{\"t\":\"name\",\"id\":\"{b}\",\"path\":\"b.bin\"}}\n").as_bytes(),
+        );
+        std::fs::write(&journal, text).unwrap();
+        let s = Store::open(dir.path(), &[]).unwrap();
+        assert_eq!(s.file(a).path.as_deref(), Some("a.bin"));
+        assert_eq!(
+            s.file(b).path.as_deref(),
+            Some("b.bin"),
+            "read past the bad line"
+        );
+    }
+
+    #[test]
+    fn no_key_writes_into_the_state_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path(), &[]).unwrap();
+        let a = "aaaaaaaa-0000-4000-8000-000000000000";
+        let p = s.assign_path(a, ".tdp-download/journal.jsonl").unwrap();
+        assert!(!p.to_lowercase().starts_with(".tdp-download/"), "{p}");
+        let b = "bbbbbbbb-0000-4000-8000-000000000000";
+        let p = s.assign_path(b, ".TDP-Download/x.bin").unwrap();
+        assert!(!p.to_lowercase().starts_with(".tdp-download/"), "{p}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_state_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("dest");
+        std::fs::create_dir(&dest).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dest.join(STATE_DIR)).unwrap();
+        let Err(e) = Store::open(&dest, &[]) else {
+            panic!("a symlinked state folder was used")
+        };
+        assert!(e.to_string().contains("not a folder"), "{e}");
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
     }
 }

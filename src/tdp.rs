@@ -1,10 +1,11 @@
 //! The TDP API client: `datalake/retrieve` with the TDP auth headers, answers classified so
 //! the scheduler can tell "stop the job" from "fail this file" from "try again".
 
-use crate::http_error::describe;
+pub use crate::error::TdpError;
 use crate::retry::parse_retry_after;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use url::Url;
 
@@ -24,59 +25,24 @@ impl Token {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Refuses a token that no HTTP header can carry (a line break from a paste, other
+    /// control characters) when it is entered, instead of failing every request later.
+    pub fn check(&self) -> Result<(), TdpError> {
+        if self.0.is_empty() {
+            return Err(TdpError::MissingToken);
+        }
+        let header_safe = reqwest::header::HeaderValue::from_str(&self.0).is_ok();
+        if !header_safe || self.0.chars().any(char::is_control) {
+            return Err(TdpError::InvalidToken);
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Token(***)")
-    }
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum TdpError {
-    #[error("{0:?} is not a valid TDP base URL (expected e.g. https://api.tetrascience.com)")]
-    InvalidBaseUrl(String),
-    #[error("refusing to send the auth token over plain http to {0}: use https (plain http is allowed only for 127.0.0.1 or localhost)")]
-    InsecureBaseUrl(String),
-    #[error("the org slug is empty")]
-    MissingOrg,
-    #[error("TDP rejected the auth token ({0}): get a fresh token and try again")]
-    Unauthorized(String),
-    #[error("access denied ({0})")]
-    Forbidden(String),
-    #[error("not found in TDP ({0})")]
-    NotFound(String),
-    #[error("TDP refused the request ({0})")]
-    BadRequest(String),
-    #[error("TDP is throttling requests (429)")]
-    Throttled { retry_after: Option<Duration> },
-    #[error("TDP server error {status} ({message})")]
-    Server {
-        status: u16,
-        message: String,
-        retry_after: Option<Duration>,
-    },
-    #[error("could not reach TDP: {0}")]
-    Network(String),
-    #[error("unexpected answer from TDP: {0}")]
-    Protocol(String),
-}
-
-impl TdpError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            TdpError::Throttled { .. } | TdpError::Server { .. } | TdpError::Network(_)
-        )
-    }
-
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            TdpError::Throttled { retry_after } | TdpError::Server { retry_after, .. } => {
-                *retry_after
-            }
-            _ => None,
-        }
     }
 }
 
@@ -162,7 +128,7 @@ impl TdpClient {
             .read_timeout(read_timeout)
             .pool_max_idle_per_host(256)
             .build()
-            .map_err(|e| TdpError::Protocol(describe(&e)))?;
+            .map_err(|e| TdpError::Client(Arc::new(e)))?;
         Ok(TdpClient {
             http,
             base,
@@ -192,7 +158,7 @@ impl TdpClient {
             .header("x-org-slug", &self.org)
             .send()
             .await
-            .map_err(|e| TdpError::Network(describe(&e)))?;
+            .map_err(|e| TdpError::Network(Arc::new(e)))?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -207,7 +173,7 @@ impl TdpClient {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| TdpError::Network(describe(&e)))?;
+            .map_err(|e| TdpError::Network(Arc::new(e)))?;
         if status == 200 {
             let parsed: RetrieveBody = serde_json::from_slice(&body)
                 .map_err(|_| TdpError::Protocol("retrieve did not answer JSON".into()))?;

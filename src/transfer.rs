@@ -2,16 +2,16 @@
 //! several ranges over the S3 slots into its `.part`, resume and retry what breaks, verify,
 //! and move it into place.
 
+use crate::error::{ErrorKind, Failure, JobError, Retry, S3Error, TdpError};
 use crate::events::{Event, FileStage};
-use crate::job::{Ctx, Forbidden, JobError};
+use crate::job::{Ctx, Forbidden};
 use crate::naming::{disposition_filename, object_key, relative_path};
 use crate::ranges::Ranges;
 use crate::report::{FileOutcome, Status};
 use crate::retry::Attempts;
-use crate::s3::{ObjectInfo, ObjectResponse, S3Error};
+use crate::s3::{ObjectInfo, ObjectResponse};
 use crate::sink::{self, Md5Follower, PartWriter, SinkError};
 use crate::state::{join_rel, DoneInfo, Verified};
-use crate::tdp::TdpError;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 pub(crate) enum FileError {
     /// The job is cancelled or stopping; the state is kept for a rerun.
     Cancelled,
-    /// This file cannot be downloaded; the reason is for people.
-    Failed(String),
+    /// This file cannot be downloaded.
+    Failed(Failure),
     /// Bytes on disk are wrong (length, MD5, gzip); worth one fresh download.
     Integrity(String),
     /// The object changed since the download began; start it over.
@@ -61,12 +61,13 @@ impl FileRun {
         lock(&self.info).clone()
     }
 
-    fn retrying(&self, ctx: &Ctx, reason: String) {
+    fn retrying(&self, ctx: &Ctx, kind: ErrorKind, reason: String) {
         let attempt = lock(&self.attempts).total;
         ctx.progress
             .update(&self.id, |a| a.stage = FileStage::Retrying);
         ctx.events.send(Event::FileRetrying {
             file_id: self.id.clone(),
+            kind,
             reason,
             attempt,
         });
@@ -122,8 +123,13 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<String, FileError> {
             Err(e) => e,
         };
         match &err {
-            TdpError::Unauthorized(m) => {
-                ctx.stop(JobError::Unauthorized(m.clone()));
+            // Every file would get the same answer: the job stops with it.
+            TdpError::Unauthorized(_) => {
+                ctx.stop(JobError::Tdp(err.clone()));
+                return Err(FileError::Cancelled);
+            }
+            e if e.kind() == ErrorKind::Tls => {
+                ctx.stop(JobError::Tdp(e.clone()));
                 return Err(FileError::Cancelled);
             }
             TdpError::Forbidden(m) => {
@@ -134,7 +140,10 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<String, FileError> {
                         return Err(FileError::Cancelled);
                     }
                     Forbidden::ThisFile => {
-                        return Err(FileError::Failed(format!("access denied in TDP ({m})")))
+                        return Err(FileError::Failed(Failure::new(
+                            ErrorKind::Forbidden,
+                            err.to_string(),
+                        )))
                     }
                     Forbidden::Undecided => {
                         drop(permit);
@@ -143,37 +152,42 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<String, FileError> {
                     }
                 }
             }
-            TdpError::NotFound(m) => {
+            TdpError::NotFound(_) => {
                 ctx.gate().other();
-                return Err(FileError::Failed(format!("not found in TDP ({m})")));
+                return Err(FileError::Failed(Failure::new(
+                    ErrorKind::NotFound,
+                    err.to_string(),
+                )));
             }
             TdpError::Throttled { retry_after } => {
                 permit.throttled();
                 throttled += 1;
                 // Throttling is the lane's business, not the file's: it has a generous cap.
                 if throttled > ctx.cfg.retry.budget * 8 {
-                    return Err(FileError::Failed(format!(
-                        "TDP kept throttling (429) after {throttled} attempts"
+                    return Err(FileError::Failed(Failure::new(
+                        ErrorKind::Throttled,
+                        format!("TDP kept throttling (429) after {throttled} attempts"),
                     )));
                 }
                 let wait = ctx.backoff(throttled.min(6), *retry_after);
                 sleep(run, wait).await?;
                 continue;
             }
-            e if e.is_retryable() => {
+            e if e.retry() == Retry::Later => {
                 drop(permit);
                 failures += 1;
                 if failures >= ctx.cfg.retry.budget {
-                    return Err(FileError::Failed(format!(
-                        "{e} (gave up after {failures} attempts)"
+                    return Err(FileError::Failed(Failure::new(
+                        e.kind(),
+                        format!("{e} (gave up after {failures} attempts)"),
                     )));
                 }
-                run.retrying(ctx, err.to_string());
-                sleep(run, ctx.backoff(failures, err.retry_after())).await?;
+                run.retrying(ctx, e.kind(), e.to_string());
+                sleep(run, ctx.backoff(failures, e.retry_after())).await?;
             }
             e => {
                 ctx.gate().other();
-                return Err(FileError::Failed(e.to_string()));
+                return Err(FileError::Failed(Failure::new(e.kind(), e.to_string())));
             }
         }
     }
@@ -216,7 +230,11 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String) -> (String, FileOutc
         match download(&ctx, &run).await {
             Err(FileError::Integrity(reason)) if fresh_starts == 0 => {
                 fresh_starts += 1;
-                run.retrying(&ctx, format!("{reason}; downloading it again"));
+                run.retrying(
+                    &ctx,
+                    ErrorKind::Integrity,
+                    format!("{reason}; downloading it again"),
+                );
                 if let Err(e) = start_over(&ctx, &run) {
                     break Err(e);
                 }
@@ -225,6 +243,7 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String) -> (String, FileOutc
                 fresh_starts += 1;
                 run.retrying(
                     &ctx,
+                    ErrorKind::Integrity,
                     "the file changed in storage; downloading it again".into(),
                 );
                 if let Err(e) = start_over(&ctx, &run) {
@@ -232,7 +251,10 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String) -> (String, FileOutc
                 }
             }
             Err(FileError::Integrity(reason)) => {
-                break Err(FileError::Failed(format!("{reason} after 2 attempts")))
+                break Err(FileError::Failed(Failure::new(
+                    ErrorKind::Integrity,
+                    format!("{reason} after 2 attempts"),
+                )))
             }
             other => break other,
         }
@@ -240,29 +262,32 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String) -> (String, FileOutc
     let attempts = lock(&run.attempts).total;
     ctx.progress
         .end_file(&id, !matches!(result, Err(FileError::Cancelled)));
-    let outcome = match result {
-        Ok(o) => o,
-        Err(FileError::Cancelled) => FileOutcome::failed(
-            Status::Cancelled,
-            attempts,
-            "not finished: the job stopped; run it again to resume",
+    let failure = match result {
+        Ok(o) => return (id, o),
+        Err(FileError::Cancelled) => {
+            // Not finished: a rerun resumes it. Its kind is what stopped the job.
+            let kind = ctx.stop_kind().unwrap_or(ErrorKind::Cancelled);
+            let outcome = FileOutcome::failed(
+                Status::Cancelled,
+                attempts,
+                kind,
+                "not finished: the job stopped; run it again to resume",
+            );
+            return (id, outcome);
+        }
+        Err(FileError::Failed(f)) => f,
+        Err(FileError::Integrity(reason)) => Failure::new(ErrorKind::Integrity, reason),
+        Err(FileError::Changed) => Failure::new(
+            ErrorKind::Integrity,
+            "the file kept changing in storage during the download",
         ),
-        Err(FileError::Failed(reason)) | Err(FileError::Integrity(reason)) => {
-            ctx.events.send(Event::FileFailed {
-                file_id: id.clone(),
-                reason: reason.clone(),
-            });
-            FileOutcome::failed(Status::Failed, attempts, reason)
-        }
-        Err(FileError::Changed) => {
-            let reason = "the file kept changing in storage during the download".to_string();
-            ctx.events.send(Event::FileFailed {
-                file_id: id.clone(),
-                reason: reason.clone(),
-            });
-            FileOutcome::failed(Status::Failed, attempts, reason)
-        }
     };
+    ctx.events.send(Event::FileFailed {
+        file_id: id.clone(),
+        kind: failure.kind,
+        reason: failure.message.clone(),
+    });
+    let outcome = FileOutcome::failed(Status::Failed, attempts, failure.kind, failure.message);
     (id, outcome)
 }
 
@@ -328,6 +353,7 @@ fn already_complete(ctx: &Ctx, id: &str) -> Option<FileOutcome> {
         verified: Some(done.verified),
         decoded: done.decoded,
         attempts: 0,
+        kind: None,
         error: None,
     })
 }
@@ -348,9 +374,12 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
         let first_end = ctx.cfg.part_size.max(1) - 1;
         fetch_range(ctx, run, 0, first_end).await?;
     }
-    let info = run
-        .info()
-        .ok_or_else(|| FileError::Failed("storage sent no object details".into()))?;
+    let info = run.info().ok_or_else(|| {
+        FileError::Failed(Failure::new(
+            ErrorKind::Protocol,
+            "storage sent no object details",
+        ))
+    })?;
     let missing = lock(&run.ranges).missing(info.size);
     let part_size = if info.size >= ctx.cfg.split_threshold {
         ctx.cfg.part_size.max(1)
@@ -380,9 +409,7 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
     }
     let mut first_err = None;
     for t in tasks {
-        let r = t
-            .await
-            .unwrap_or_else(|e| Err(FileError::Failed(format!("internal error: {e}"))));
+        let r = t.await.unwrap_or_else(|e| Err(internal(e)));
         if let Err(e) = r {
             match (&first_err, &e) {
                 (None, _) | (Some(FileError::Cancelled), _) => first_err = Some(e),
@@ -452,7 +479,10 @@ fn accept(
                 ctx.stop(ctx.state_error(&e));
                 return Err(FileError::Cancelled);
             }
-            return Err(FileError::Failed(e.to_string()));
+            return Err(FileError::Failed(Failure::new(
+                ErrorKind::Destination,
+                e.to_string(),
+            )));
         }
     };
     // A fresh start: any leftover bytes are not ours to trust.
@@ -514,10 +544,10 @@ async fn fetch_range(
                     pos += n;
                     match r {
                         Ok(()) if pos >= stop => return Ok(()),
-                        Ok(()) => AttemptError::S3(S3Error::Network(format!(
-                            "the connection closed after {pos} of {} bytes",
-                            resp_total(run)
-                        ))),
+                        Ok(()) => AttemptError::S3(S3Error::Truncated {
+                            got: pos,
+                            total: resp_total(run),
+                        }),
                         Err(e) => e,
                     }
                 }
@@ -546,23 +576,28 @@ async fn fetch_range(
         if progressed {
             refreshes = 0;
         }
-        let wait = match &e {
-            S3Error::Expired(_) | S3Error::AccessDenied(_) | S3Error::SignatureMismatch => {
+        let wait = match e.retry() {
+            Retry::FreshUrl => {
                 run.invalidate_url(generation).await;
                 refreshes += 1;
                 if refreshes > 5 {
-                    return Err(FileError::Failed(format!(
-                        "{e}, even with {refreshes} fresh links"
+                    return Err(FileError::Failed(Failure::new(
+                        e.kind(),
+                        format!("{e}, even with {refreshes} fresh links"),
                     )));
                 }
                 // A fresh URL is progress: it does not use up the budget.
-                run.retrying(ctx, format!("{e}; getting a fresh link"));
+                run.retrying(ctx, e.kind(), format!("{e}; getting a fresh link"));
                 continue;
             }
-            S3Error::NoSuchKey => return Err(FileError::Failed(e.to_string())),
-            S3Error::ObjectChanged => return Err(FileError::Changed),
-            S3Error::Empty => return Err(FileError::Changed),
-            _ => {
+            Retry::StartOver => return Err(FileError::Changed),
+            // Every file would meet the same TLS failure: the job stops with it.
+            Retry::No if e.kind() == ErrorKind::Tls => {
+                ctx.stop(JobError::Storage(e));
+                return Err(FileError::Cancelled);
+            }
+            Retry::No => return Err(FileError::Failed(Failure::new(e.kind(), e.to_string()))),
+            Retry::Later => {
                 let failures = lock(&run.attempts).stalled + 1;
                 ctx.backoff(failures, e.retry_after())
             }
@@ -570,11 +605,12 @@ async fn fetch_range(
         let more = lock(&run.attempts).failed(progressed, &ctx.cfg.retry);
         if !more {
             let n = lock(&run.attempts).total;
-            return Err(FileError::Failed(format!(
-                "{e} (gave up after {n} attempts)"
+            return Err(FileError::Failed(Failure::new(
+                e.kind(),
+                format!("{e} (gave up after {n} attempts)"),
             )));
         }
-        run.retrying(ctx, e.to_string());
+        run.retrying(ctx, e.kind(), e.to_string());
         sleep(run, wait).await?;
     }
 }
@@ -593,8 +629,15 @@ fn sink_failure(ctx: &Ctx, e: SinkError) -> FileError {
             ctx.stop(ctx.disk_error(io, &path));
             FileError::Cancelled
         }
-        None => FileError::Failed(e.to_string()),
+        None => FileError::Failed(Failure::new(ErrorKind::Destination, e.to_string())),
     }
+}
+
+fn internal(e: impl std::fmt::Display) -> FileError {
+    FileError::Failed(Failure::new(
+        ErrorKind::Internal,
+        format!("internal error: {e}"),
+    ))
 }
 
 /// Streams one response body into the `.part` at `start`, up to `stop` (exclusive), and
@@ -643,11 +686,7 @@ async fn stream_body(
                 }
             }
             Ok(None) => break Ok(()),
-            Err(e) => {
-                break Err(AttemptError::S3(S3Error::Network(
-                    crate::http_error::describe(&e.without_url()),
-                )))
-            }
+            Err(e) => break Err(AttemptError::S3(S3Error::network(e))),
         }
     };
     drop(resp);
@@ -692,7 +731,7 @@ async fn advance_hash(run: &Arc<FileRun>, upto: Option<u64>) -> Result<(), FileE
         }
     })
     .await
-    .map_err(|e| FileError::Failed(format!("internal error: {e}")))?
+    .map_err(internal)?
     .map_err(|e| FileError::Integrity(e.to_string()))
 }
 
@@ -732,22 +771,37 @@ async fn finish(
     };
     let rel = lock(&run.path)
         .clone()
-        .ok_or_else(|| FileError::Failed("no file name was assigned".into()))?;
-    let (dest, part, scratch) = {
+        .ok_or_else(|| internal("no file name was assigned"))?;
+    let (dest, part, scratch, journal) = {
         let store = ctx.store();
         (
             store.dest().to_path_buf(),
             store.part_path(&run.id),
             store.scratch_path(&run.id),
+            store.journal(),
         )
     };
+    let journal = match journal {
+        Ok(j) => j,
+        Err(e) => {
+            ctx.stop(ctx.state_error(&e));
+            return Err(FileError::Cancelled);
+        }
+    };
     let gzip = info.is_gzip();
+    let ratio = ctx.cfg.gzip_max_ratio;
     let rel_path = join_rel(std::path::Path::new(""), &rel);
     let bytes = tokio::task::spawn_blocking(move || {
-        sink::finalize(&dest, &rel_path, &part, &scratch, gzip)
+        // The file's records are durable before its name is (the protocol in `durable`).
+        journal.sync().map_err(|source| SinkError::Io {
+            what: "sync",
+            path: journal.path().to_path_buf(),
+            source,
+        })?;
+        sink::finalize(&dest, &rel_path, &part, &scratch, gzip, ratio)
     })
     .await
-    .map_err(|e| FileError::Failed(format!("internal error: {e}")))?
+    .map_err(internal)?
     .map_err(|e| match e {
         SinkError::Decode(err) => {
             FileError::Integrity(format!("could not decode the gzip-encoded file ({err})"))
@@ -781,6 +835,7 @@ async fn finish(
         verified: Some(verified),
         decoded: gzip,
         attempts: lock(&run.attempts).total,
+        kind: None,
         error: None,
     })
 }

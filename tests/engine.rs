@@ -1,13 +1,14 @@
 //! The engine against the simulator over real HTTP: the acceptance of the engine issue.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
 mod common;
 
 use common::*;
 use std::time::Duration;
 use tdp_engine::report::Status;
-use tdp_engine::sim::{demo_files, sim_id, FileKind, SimFile};
 use tdp_engine::state::Verified;
-use tdp_engine::{CancellationToken, Event, JobError, Layout};
+use tdp_engine::{CancellationToken, ErrorKind, Event, JobError, Layout};
+use tdp_sim::{demo_files, sim_id, FileKind, SimFile};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_mixed_files_land_with_the_right_bytes() {
@@ -64,10 +65,15 @@ async fn a_bad_token_stops_the_job_with_one_clear_error() {
     let (result, events) = run(config(&sim, dir.path()), "not-the-token", &ids_of(&files)).await;
 
     let fatal = result.fatal.clone().expect("the job stops");
-    assert!(matches!(fatal, JobError::Unauthorized(_)), "{fatal:?}");
-    assert!(fatal.to_string().contains("auth token"), "{fatal}");
+    assert_eq!(fatal.kind(), ErrorKind::Auth, "{fatal:?}");
     assert_eq!(result.summary.downloaded, 0);
     assert_eq!(result.summary.failed, 0, "no file is blamed for the token");
+    // Every unfinished row carries the kind that stopped the job.
+    assert!(result
+        .rows
+        .iter()
+        .all(|r| r.status == Status::Cancelled && r.kind == Some(ErrorKind::Auth)));
+    assert_eq!(result.summary.stop_kind, Some(ErrorKind::Auth));
     let c = sim.counters();
     assert_eq!(c.total("s3"), 0);
     assert!(c.count("retrieve 401") <= 64 + 32, "stopped at once: {c:?}");
@@ -88,7 +94,7 @@ async fn a_wrong_org_stops_the_job_but_one_forbidden_file_fails_alone() {
     cfg.org = "someone-elses-org".into();
     let (result, _) = run(cfg, sim.token(), &ids_of(&files)).await;
     assert!(
-        matches!(result.fatal, Some(JobError::Forbidden(_))),
+        result.fatal.as_ref().map(JobError::kind) == Some(ErrorKind::Forbidden),
         "{:?}",
         result.fatal
     );
@@ -100,10 +106,7 @@ async fn a_wrong_org_stops_the_job_but_one_forbidden_file_fails_alone() {
     assert_eq!(result.summary.downloaded, 19);
     let row = row_for(&result.rows, &forbidden);
     assert_eq!(row.status, Status::Failed);
-    assert!(
-        row.error.as_deref().unwrap().contains("access denied"),
-        "{row:?}"
-    );
+    assert_eq!(row.kind, Some(ErrorKind::Forbidden), "{row:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,10 +140,7 @@ async fn unknown_and_malformed_ids_fail_alone() {
     for id in &unknown {
         let row = row_for(&result.rows, id);
         assert_eq!(row.status, Status::Failed);
-        assert!(
-            row.error.as_deref().unwrap().contains("not found in TDP"),
-            "{row:?}"
-        );
+        assert_eq!(row.kind, Some(ErrorKind::NotFound), "{row:?}");
     }
     let bad = result
         .rows
@@ -148,6 +148,7 @@ async fn unknown_and_malformed_ids_fail_alone() {
         .find(|r| r.status == Status::Invalid)
         .unwrap();
     assert_eq!((bad.line, bad.input.as_str()), (12, "not-a-uuid"));
+    assert_eq!(bad.kind, Some(ErrorKind::Input));
     // Invalid lines are never sent.
     assert_eq!(sim.counters().count("retrieve 400"), 0);
     let dup = result
@@ -171,6 +172,7 @@ async fn traversal_and_reserved_names_stay_inside_the_destination() {
         SimFile::new(id(4), "org/.../RAW/nul.txt", 100),
         SimFile::new(id(5), "org/src/RAW/.tdp-download", 100),
         SimFile::new(id(6), "org/src/RAW/tdp-download-report.json", 100),
+        SimFile::new(id(7), ".tdp-download/journal.jsonl", 100),
     ];
     let sim = start(files.clone(), |_| {}).await;
     let outer = tempfile::tempdir().unwrap();
@@ -210,6 +212,10 @@ async fn traversal_and_reserved_names_stay_inside_the_destination() {
         if layout == Layout::Flat {
             assert!(paths[5].starts_with(".tdp-download~"), "{}", paths[5]);
             assert!(paths[6].starts_with("tdp-download-report~"), "{}", paths[6]);
+            assert_eq!(paths[7], "journal.jsonl");
+        } else {
+            // A key inside a folder named like the state folder never writes into it.
+            assert_eq!(paths[7], "_.tdp-download/journal.jsonl");
         }
     }
     // Nothing was written beside the destination.
@@ -300,6 +306,9 @@ async fn cancelling_leaves_no_partial_final_file_and_a_rerun_finishes() {
     );
     assert!(result.cancelled);
     assert!(result.summary.cancelled > 0, "{:?}", result.summary);
+    for r in result.rows.iter().filter(|r| r.status == Status::Cancelled) {
+        assert_eq!(r.kind, Some(ErrorKind::Cancelled), "{r:?}");
+    }
     // Whatever is under a final name is whole and right.
     for f in &files {
         let row = row_for(&result.rows, &f.id);
@@ -332,4 +341,108 @@ async fn cancelling_leaves_no_partial_final_file_and_a_rerun_finishes() {
     assert_no_partials(dir.path(), &rerun.rows);
     let served = sim.counters().bytes_served;
     assert!(served <= total * 115 / 100, "served {served} for {total}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_pasted_with_a_line_break_is_refused_before_any_request() {
+    let files = demo_files(16, 3, Some(100));
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, _rx) = tdp_engine::EventSender::channel();
+    let token = tdp_engine::Token::new(format!("{}\nsecond-line", sim.token()));
+    let err = tdp_engine::run(
+        config(&sim, dir.path()),
+        token,
+        &ids_of(&files),
+        tx,
+        CancellationToken::new(),
+    )
+    .await
+    .expect_err("refused");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert_eq!(sim.counters().total("retrieve"), 0);
+}
+
+/// The durability protocol (`tdp_engine::durable`), checked on the trace that the one module
+/// making the sync, rename and journal calls writes as it makes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_names_and_records_become_durable_in_the_protocols_order() {
+    use tdp_engine::durable::trace;
+    trace::start();
+    let mut files = demo_files(17, 12, Some(150_000));
+    files.push(SimFile::new(sim_id(17, 100), "org/raw/gz.csv", 90_000).kind(FileKind::Gzip));
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&sim, dir.path());
+    // Several ranges per file, several checkpoints per range.
+    cfg.split_threshold = 64 << 10;
+    cfg.part_size = 48 << 10;
+    cfg.checkpoint_bytes = 16 << 10;
+    let (result, _) = run(cfg, sim.token(), &ids_of(&files)).await;
+    assert_eq!(
+        result.summary.downloaded,
+        files.len(),
+        "{:?}",
+        result.summary
+    );
+    let ops = trace::take(dir.path());
+    let state = dir.path().join(".tdp-download");
+    let pos = |pred: &dyn Fn(&tdp_engine::durable::Op) -> bool| -> Vec<usize> {
+        ops.iter()
+            .enumerate()
+            .filter(|(_, o)| pred(o))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    for f in &files {
+        let part = state.join(format!("{}.part", f.id));
+        let row = row_for(&result.rows, &f.id);
+        let target = dir.path().join(row.path.as_deref().unwrap());
+        let syncs = pos(&|o| o.what == "sync part" && o.path == part);
+        let ranges = pos(&|o| o.what == "append range" && o.id == f.id);
+        assert!(!ranges.is_empty(), "{}", f.key);
+        // Every range record follows a sync of the .part that it describes.
+        for (k, r) in ranges.iter().enumerate() {
+            let synced_before = syncs.iter().filter(|s| *s < r).count();
+            assert!(
+                synced_before > k,
+                "range record {k} of {} before its sync",
+                f.key
+            );
+        }
+        let last_range = *ranges.last().unwrap();
+        let rename = pos(&|o| o.what == "rename" && o.path == target);
+        assert_eq!(rename.len(), 1, "{}", f.key);
+        let rename = rename[0];
+        let journal_synced = pos(&|o| o.what == "sync journal");
+        assert!(
+            journal_synced
+                .iter()
+                .any(|j| *j > last_range && *j < rename),
+            "the journal is synced between the last record and the move of {}",
+            f.key
+        );
+        if f.kind == FileKind::Gzip {
+            let decoded = pos(&|o| o.what == "sync decoded");
+            assert!(decoded.iter().any(|d| *d < rename), "{}", f.key);
+        }
+        let folder = target.parent().unwrap();
+        let dir_synced = pos(&|o| o.what == "sync dir" && o.path == folder);
+        let dir_sync = dir_synced.iter().find(|d| **d > rename).copied();
+        let dir_sync = dir_sync.unwrap_or_else(|| panic!("no folder sync after moving {}", f.key));
+        let done = pos(&|o| o.what == "append done" && o.id == f.id);
+        assert_eq!(done.len(), 1);
+        assert!(
+            done[0] > dir_sync,
+            "done recorded before the folder sync: {}",
+            f.key
+        );
+    }
+    // At the end: the journal, then the report.
+    let last_done = *pos(&|o| o.what == "append done").last().unwrap();
+    let final_sync = *pos(&|o| o.what == "sync journal").last().unwrap();
+    let report = *pos(&|o| o.what == "replace" && o.path.ends_with("tdp-download-report.json"))
+        .last()
+        .unwrap();
+    assert!(last_done < final_sync && final_sync < report);
 }

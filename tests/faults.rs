@@ -1,13 +1,15 @@
 //! Fault tolerance: every known file arrives with the right bytes or is reported with a reason,
 //! whatever the simulator throws at the engine. Faults are drawn from (seed, fileId, attempt),
 //! so each run sees the same ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
 mod common;
 
 use common::*;
 use std::time::Duration;
 use tdp_engine::report::Status;
-use tdp_engine::sim::{demo_files, sim_id, Faults, SimFile, Simulator};
+use tdp_engine::ErrorKind;
+use tdp_sim::{demo_files, sim_id, Faults, SimFile, Simulator};
 
 async fn run_all(sim: &Simulator, files: &[SimFile], unknown: &[String]) -> Finished {
     let dir = tempfile::tempdir().unwrap();
@@ -25,10 +27,7 @@ async fn run_all(sim: &Simulator, files: &[SimFile], unknown: &[String]) -> Fini
     for u in unknown {
         let row = row_for(&result.rows, u);
         assert_eq!(row.status, Status::Failed);
-        assert!(
-            row.error.as_deref().unwrap().contains("not found in TDP"),
-            "{row:?}"
-        );
+        assert_eq!(row.kind, Some(ErrorKind::NotFound), "{row:?}");
     }
     assert_eq!(result.summary.downloaded, files.len());
     assert_eq!(result.summary.failed, unknown.len());

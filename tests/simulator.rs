@@ -1,11 +1,12 @@
 //! The simulator tests itself: it must behave like TDP and S3 where the engine relies on it,
 //! and shape traffic as configured.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
 mod common;
 
 use common::*;
 use std::time::{Duration, Instant};
-use tdp_engine::sim::{sim_id, FileKind, SimFile, Simulator};
+use tdp_sim::{sim_id, FileKind, SimFile, Simulator};
 
 async fn presigned(sim: &Simulator, id: &str) -> String {
     let resp = reqwest::Client::new()
@@ -79,7 +80,7 @@ async fn retrieve_checks_auth_and_ids_like_tdp() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let c: tdp_engine::sim::CountersSnapshot = http
+    let c: tdp_sim::CountersSnapshot = http
         .get(format!("{}/_sim/counters", sim.base_url()))
         .send()
         .await
@@ -93,10 +94,7 @@ async fn retrieve_checks_auth_and_ids_like_tdp() {
 
 #[tokio::test]
 async fn s3_refuses_tampered_expired_and_head_requests() {
-    let sim = start(vec![file(0, 1000)], |c| {
-        c.url_ttl = Duration::from_millis(300)
-    })
-    .await;
+    let sim = start(vec![file(0, 1000)], |c| c.url_ttl = Duration::from_secs(1)).await;
     let http = reqwest::Client::new();
     let url = presigned(&sim, &sim_id(21, 0)).await;
 
@@ -116,7 +114,8 @@ async fn s3_refuses_tampered_expired_and_head_requests() {
     let r = http.head(&url).send().await.unwrap();
     assert_eq!(r.status(), 403, "HEAD on a GET-signed URL");
 
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // X-Amz-Date is whole seconds: a 1-second link is dead 2 seconds after it was issued.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let r = http.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 403);
     let body = r.text().await.unwrap();
@@ -247,7 +246,7 @@ async fn shaping_is_within_ten_percent_of_its_settings() {
     );
 
     // Four streams under a 4 MB/s total: 8 MB in 2 s (+0.1 s first byte).
-    sim.set_shaping(tdp_engine::sim::Shaping {
+    sim.set_shaping(tdp_sim::Shaping {
         total_bps: Some(4_000_000),
         s3_first_byte: Duration::from_millis(100),
         ..Default::default()
@@ -263,7 +262,7 @@ async fn shaping_is_within_ten_percent_of_its_settings() {
     );
 
     // Both at once: one stream keeps its own rate under a roomy total; eight share the total.
-    sim.set_shaping(tdp_engine::sim::Shaping {
+    sim.set_shaping(tdp_sim::Shaping {
         per_connection_bps: Some(4_000_000),
         total_bps: Some(8_000_000),
         ..Default::default()
@@ -284,7 +283,7 @@ async fn shaping_is_within_ten_percent_of_its_settings() {
     );
 
     // API latency.
-    sim.set_shaping(tdp_engine::sim::Shaping {
+    sim.set_shaping(tdp_sim::Shaping {
         api_latency: Duration::from_millis(200),
         ..Default::default()
     });
@@ -292,4 +291,20 @@ async fn shaping_is_within_ten_percent_of_its_settings() {
     presigned(&sim, &files[0].id).await;
     let api = t.elapsed().as_secs_f64();
     assert!((0.18..=0.22).contains(&api), "retrieve took {api}");
+}
+
+#[tokio::test]
+async fn presigned_urls_carry_their_issue_time_and_lifetime_as_s3_does() {
+    let sim = start(vec![file(0, 10)], |c| c.url_ttl = Duration::from_secs(300)).await;
+    let url = url::Url::parse(&presigned(&sim, &sim_id(21, 0)).await).unwrap();
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["X-Amz-Expires"], "300");
+    let date = &q["X-Amz-Date"];
+    assert_eq!(date.len(), 16, "{date}");
+    assert!(date.ends_with('Z') && date.as_bytes()[8] == b'T', "{date}");
+    // The issue time is now, to the second, in UTC.
+    let now = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let year = &now[12..16];
+    assert!(date.starts_with(year), "{date} vs {now}");
+    assert!(!q.contains_key("x-sim-expires-ms"));
 }

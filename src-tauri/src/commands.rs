@@ -11,7 +11,7 @@ use tauri::{AppHandle, Manager, State};
 use tdp_engine::credentials::{self, DEFAULT_TIMEOUT};
 use tdp_engine::input::{Entry, ParsedIds};
 use tdp_engine::tdp::{api_host, normalise_base_url, TdpClient, TdpError};
-use tdp_engine::{CancellationToken, EventSender, JobConfig, Layout, Token};
+use tdp_engine::{CancellationToken, ErrorKind, EventSender, JobConfig, JobError, Layout, Token};
 
 type Result<T> = std::result::Result<T, CmdError>;
 
@@ -21,12 +21,25 @@ pub struct AppInfo {
     version: &'static str,
     demo_requested: bool,
     downloads_dir: Option<String>,
+    defaults: Defaults,
+}
+
+/// The engine's defaults the form starts from.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Defaults {
+    concurrency: usize,
+    max_concurrency: usize,
 }
 
 #[tauri::command]
 pub fn app_info(app: AppHandle, state: State<'_, AppState>) -> AppInfo {
     AppInfo {
         version: env!("CARGO_PKG_VERSION"),
+        defaults: Defaults {
+            concurrency: JobConfig::DEFAULT_CONCURRENCY,
+            max_concurrency: JobConfig::MAX_CONCURRENCY,
+        },
         demo_requested: state.demo_requested,
         downloads_dir: app
             .path()
@@ -40,7 +53,7 @@ fn settings_file(app: &AppHandle) -> Result<PathBuf> {
     app.path()
         .app_config_dir()
         .map(settings::path)
-        .map_err(|e| CmdError::new("internal", format!("no config folder: {e}")))
+        .map_err(|e| CmdError::new(ErrorKind::Internal, format!("no config folder: {e}")))
 }
 
 #[tauri::command]
@@ -50,8 +63,12 @@ pub fn load_settings(app: AppHandle) -> Result<Settings> {
 
 #[tauri::command]
 pub fn save_settings(app: AppHandle, settings: Settings) -> Result<()> {
-    settings::save(&settings_file(&app)?, &settings)
-        .map_err(|e| CmdError::new("internal", format!("could not save the settings: {e}")))
+    settings::save(&settings_file(&app)?, &settings).map_err(|e| {
+        CmdError::new(
+            ErrorKind::Internal,
+            format!("could not save the settings: {e}"),
+        )
+    })
 }
 
 #[derive(Serialize)]
@@ -105,24 +122,23 @@ pub fn validate_ids(text: String) -> IdCheck {
 pub async fn read_id_file(path: String) -> Result<String> {
     let meta = tokio::fs::metadata(&path)
         .await
-        .map_err(|e| CmdError::new("input", format!("cannot read {path}: {e}")))?;
+        .map_err(|e| CmdError::new(ErrorKind::Input, format!("cannot read {path}: {e}")))?;
     if meta.len() > 64 << 20 {
         return Err(CmdError::new(
-            "input",
+            ErrorKind::Input,
             format!("{path} is larger than 64 MiB; is it a list of IDs?"),
         ));
     }
     let bytes = tokio::fs::read(&path)
         .await
-        .map_err(|e| CmdError::new("input", format!("cannot read {path}: {e}")))?;
-    String::from_utf8(bytes)
-        .map_err(|_| CmdError::new("input", format!("{path} is not a text file")))
+        .map_err(|e| CmdError::new(ErrorKind::Input, format!("cannot read {path}: {e}")))?;
+    tdp_engine::input::decode_text(bytes, &path).map_err(|e| CmdError::new(ErrorKind::Input, e))
 }
 
 fn account_for(base_url: &str, org: &str) -> Result<String> {
     let base = normalise_base_url(base_url)?;
     if org.trim().is_empty() {
-        return Err(CmdError::new("config", "enter the org slug"));
+        return Err(CmdError::new(ErrorKind::Config, "enter the org slug"));
     }
     Ok(credentials::account(org, &api_host(&base)))
 }
@@ -133,7 +149,7 @@ async fn keychain<T: Send + 'static>(
 ) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| CmdError::new("internal", e.to_string()))?
+        .map_err(|e| CmdError::new(ErrorKind::Internal, e.to_string()))?
         .map_err(CmdError::from)
 }
 
@@ -185,8 +201,9 @@ pub async fn save_token(
     let account = account_for(&base_url, &org)?;
     let token = Token::new(token);
     if token.is_empty() {
-        return Err(CmdError::new("input", "enter the auth token"));
+        return Err(CmdError::new(ErrorKind::Input, "enter the auth token"));
     }
+    token.check()?;
     state.remember_for_session(&account, token.clone());
     if remember {
         keychain(move || credentials::save(&account, token.expose(), DEFAULT_TIMEOUT)).await?;
@@ -211,7 +228,7 @@ async fn token_for(state: &AppState, base_url: &str, org: &str) -> Result<Token>
     match keychain(move || credentials::load(&acc, DEFAULT_TIMEOUT)).await? {
         Some(t) => Ok(Token::new(t)),
         None => Err(CmdError::new(
-            "auth",
+            ErrorKind::Auth,
             "no auth token: enter one (and tick \"Remember in keychain\" to keep it)",
         )),
     }
@@ -243,17 +260,8 @@ pub async fn check_connection(
         Err(TdpError::NotFound(_)) | Ok(_) => Ok(ConnectionCheck {
             message: format!("Connected: the token works for org {}", org.trim()),
         }),
-        Err(TdpError::Unauthorized(m)) => Err(CmdError::new(
-            "auth",
-            format!("TDP rejected the auth token ({m}); get a fresh token"),
-        )),
-        Err(TdpError::Forbidden(m)) => Err(CmdError::new(
-            "forbidden",
-            format!(
-                "The token works, but not for org {} ({m}); check the org slug",
-                org.trim()
-            ),
-        )),
+        // TDP answers 403 for a token of another org: the job's own words say so.
+        Err(TdpError::Forbidden(m)) => Err(JobError::Forbidden(m).into()),
         Err(e) => Err(e.into()),
     }
 }
@@ -277,15 +285,21 @@ pub async fn start_job(
     on_event: Channel<crate::forward::Batch>,
 ) -> Result<u64> {
     if state.any_job_running() {
-        return Err(CmdError::new("busy", "a download is already running"));
+        return Err(CmdError::new(
+            ErrorKind::Busy,
+            "a download is already running",
+        ));
     }
     if request.dest.trim().is_empty() {
-        return Err(CmdError::new("destination", "choose a destination folder"));
+        return Err(CmdError::new(
+            ErrorKind::Destination,
+            "choose a destination folder",
+        ));
     }
     let parsed = tdp_engine::parse_ids(&request.ids);
     if parsed.counts().valid == 0 {
         return Err(CmdError::new(
-            "input",
+            ErrorKind::Input,
             "there is no valid file ID to download",
         ));
     }
@@ -300,7 +314,10 @@ pub async fn start_job(
     } else {
         Layout::Flat
     };
-    if let Some(c) = request.concurrency.filter(|c| (1..=256).contains(c)) {
+    if let Some(c) = request
+        .concurrency
+        .filter(|c| (1..=JobConfig::MAX_CONCURRENCY).contains(c))
+    {
         cfg.concurrency = c;
     }
     let cancel = CancellationToken::new();
@@ -321,7 +338,7 @@ pub async fn start_job(
                 })]);
             }
             // A token TDP rejected is not kept for the session.
-            Ok(r) if matches!(r.fatal, Some(tdp_engine::JobError::Unauthorized(_))) => {
+            Ok(r) if r.fatal.as_ref().map(JobError::kind) == Some(ErrorKind::Auth) => {
                 state.forget_session_token(&account);
             }
             Ok(_) => {}
@@ -341,7 +358,7 @@ pub fn open_folder(app: AppHandle, path: String) -> Result<()> {
     use tauri_plugin_opener::OpenerExt;
     app.opener()
         .open_path(path.clone(), None::<&str>)
-        .map_err(|e| CmdError::new("internal", format!("could not open {path}: {e}")))
+        .map_err(|e| CmdError::new(ErrorKind::Internal, format!("could not open {path}: {e}")))
 }
 
 #[derive(Serialize)]
@@ -359,13 +376,16 @@ pub struct DemoInfo {
 pub async fn start_demo(app: AppHandle, state: State<'_, AppState>) -> Result<DemoInfo> {
     let mut demo = state.demo.lock().await;
     if demo.is_none() {
-        let d = crate::demo::start()
-            .await
-            .map_err(|e| CmdError::new("internal", format!("could not start the demo: {e}")))?;
+        let d = crate::demo::start().await.map_err(|e| {
+            CmdError::new(
+                ErrorKind::Internal,
+                format!("could not start the demo: {e}"),
+            )
+        })?;
         *demo = Some(d);
     }
     let Some(d) = demo.as_ref() else {
-        return Err(CmdError::new("internal", "the demo did not start"));
+        return Err(CmdError::new(ErrorKind::Internal, "the demo did not start"));
     };
     let account = account_for(&d.sim.base_url(), d.sim.org())?;
     state.remember_for_session(&account, Token::new(d.sim.token()));

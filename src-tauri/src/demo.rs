@@ -1,6 +1,6 @@
 //! "Try with demo data": the engine's simulator, started inside the app on loopback.
 
-use tdp_engine::sim::{demo_files, Shaping, SimConfig, Simulator};
+use tdp_sim::{demo_files, Shaping, SimConfig, Simulator};
 
 pub struct Demo {
     pub sim: Simulator,

@@ -1,17 +1,19 @@
-//! Errors as they cross to the window: a kind the UI can match on and a message for people.
+//! Errors as they cross to the window: the engine's kind (the UI matches on its word) and the
+//! engine's message for people.
 
 use serde::Serialize;
+use tdp_engine::credentials::KeychainError;
+use tdp_engine::tdp::TdpError;
+use tdp_engine::{ErrorKind, JobError};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CmdError {
-    /// auth, forbidden, network, not-found, keychain, keychain-locked, disk-full,
-    /// destination, input, config, busy, internal.
-    pub kind: &'static str,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
 impl CmdError {
-    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         CmdError {
             kind,
             message: message.into(),
@@ -19,34 +21,24 @@ impl CmdError {
     }
 }
 
-impl From<tdp_engine::credentials::KeychainError> for CmdError {
-    fn from(e: tdp_engine::credentials::KeychainError) -> Self {
-        use tdp_engine::credentials::KeychainError as K;
+impl From<KeychainError> for CmdError {
+    fn from(e: KeychainError) -> Self {
         let kind = match e {
-            K::Locked => "keychain-locked",
-            _ => "keychain",
+            KeychainError::Locked => ErrorKind::KeychainLocked,
+            _ => ErrorKind::Keychain,
         };
         CmdError::new(kind, e.to_string())
     }
 }
 
-impl From<tdp_engine::tdp::TdpError> for CmdError {
-    fn from(e: tdp_engine::tdp::TdpError) -> Self {
-        use tdp_engine::tdp::TdpError as T;
-        let kind = match &e {
-            T::InvalidBaseUrl(_) | T::InsecureBaseUrl(_) | T::MissingOrg => "config",
-            T::Unauthorized(_) => "auth",
-            T::Forbidden(_) => "forbidden",
-            T::NotFound(_) => "not-found",
-            T::Network(_) => "network",
-            _ => "internal",
-        };
-        CmdError::new(kind, e.to_string())
+impl From<TdpError> for CmdError {
+    fn from(e: TdpError) -> Self {
+        CmdError::new(e.kind(), e.to_string())
     }
 }
 
-impl From<tdp_engine::JobError> for CmdError {
-    fn from(e: tdp_engine::JobError) -> Self {
+impl From<JobError> for CmdError {
+    fn from(e: JobError) -> Self {
         CmdError::new(e.kind(), e.to_string())
     }
 }

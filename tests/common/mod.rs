@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: a simulator per test, jobs run in process, and
 //! checks of bytes on disk.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use md5::{Digest, Md5};
 use std::path::Path;
@@ -8,8 +8,8 @@ use std::time::Duration;
 use tdp_engine::input::Entry;
 use tdp_engine::report::{ReportRow, Status};
 use tdp_engine::retry::RetryPolicy;
-use tdp_engine::sim::{content, SimConfig, SimFile, Simulator};
 use tdp_engine::{CancellationToken, Event, EventSender, JobConfig, JobResult, ParsedIds, Token};
+use tdp_sim::{content, SimConfig, SimFile, Simulator};
 
 pub async fn start(files: Vec<SimFile>, tweak: impl FnOnce(&mut SimConfig)) -> Simulator {
     let mut cfg = SimConfig::new(files);
@@ -71,7 +71,35 @@ pub async fn run_cancellable(
         .expect("job starts");
     let events = collector.await.expect("collector");
     let rows = tdp_engine::report::read(&result.report_path).expect("the report is on disk");
+    assert_kinds(&rows);
+    assert_csv_ends_with_kind(&result.report_path);
     (Finished { rows, result }, events)
+}
+
+/// Every failed, invalid or unfinished row says what kind of error it met.
+pub fn assert_kinds(rows: &[ReportRow]) {
+    for r in rows {
+        if matches!(
+            r.status,
+            Status::Failed | Status::Invalid | Status::Cancelled
+        ) {
+            assert!(
+                r.kind.is_some(),
+                "a {:?} row without a kind: {r:?}",
+                r.status
+            );
+        }
+    }
+}
+
+/// The CSV beside the report keeps its old columns in place and adds `kind` last.
+pub fn assert_csv_ends_with_kind(json: &Path) {
+    let csv = std::fs::read_to_string(tdp_engine::report::csv_path(json)).expect("the CSV");
+    let header = csv.lines().next().unwrap_or("");
+    assert_eq!(
+        header,
+        "line,input,fileId,status,path,bytes,etag,md5,verified,decoded,attempts,error,kind"
+    );
 }
 
 pub fn md5_hex(bytes: &[u8]) -> String {
@@ -145,65 +173,4 @@ pub fn valid_ids(input: &ParsedIds) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-/// What a child process did: exit code, peak resident memory (from `wait4`), output.
-pub struct Measured {
-    pub code: i32,
-    pub max_rss_kib: u64,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// Runs a command to its end and measures its peak RSS from outside, as `time -v` would.
-// wait4 reaps the child itself, so `Child::wait` must not be called.
-#[allow(clippy::zombie_processes)]
-pub fn run_measured(cmd: &mut std::process::Command) -> Measured {
-    use std::io::Read;
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain old data that wait4 fills in; pid is our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4");
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -libc::WTERMSIG(status)
-    };
-    Measured {
-        code,
-        max_rss_kib: usage.ru_maxrss as u64,
-        stdout: t_out.join().unwrap(),
-        stderr: t_err.join().unwrap(),
-    }
-}
-
-/// The CLI binary, with the environment a user would have plus the token.
-pub fn cli(token: Option<&str>) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tdp-download"));
-    cmd.env_remove("TDP_TOKEN");
-    if let Some(t) = token {
-        cmd.env("TDP_TOKEN", t);
-    }
-    cmd
 }

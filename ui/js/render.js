@@ -6,6 +6,11 @@ const ERROR_TITLES = {
   auth: 'Wrong or expired token',
   forbidden: 'No access to this org',
   network: 'Cannot reach TDP',
+  tls: 'Secure connection failed',
+  throttled: 'TDP is busy',
+  server: 'TDP or storage failed',
+  protocol: 'Unexpected answer',
+  integrity: 'The bytes did not verify',
   'not-found': 'Not found in TDP',
   keychain: 'Keychain unavailable',
   'keychain-locked': 'Keychain locked',
@@ -51,7 +56,8 @@ export function render(h, state, fileList) {
   setValue(h.ids, state.ids);
   setValue(h.dest, state.dest);
   setValue(h.layout, state.layout);
-  setValue(h.concurrency, state.concurrency);
+  setValue(h.concurrency, state.concurrency ?? '');
+  if (state.defaults.maxConcurrency) h.concurrency.max = String(state.defaults.maxConcurrency);
   setText(h.version, state.version ? `TDP Bulk Downloader ${state.version}` : '');
 
   // Connection: whether a token is saved, never the token itself.

@@ -21,7 +21,8 @@ export function createStore() {
     idCheck: null,
     dest: '',
     layout: 'flat',
-    concurrency: 32,
+    concurrency: null,
+    defaults: { concurrency: null, maxConcurrency: null },
     demo: false,
     job: null,
   };
@@ -150,7 +151,7 @@ export function createStore() {
       }
       case 'fileRetrying': {
         const r = row(job, ev.fileId);
-        if (!FINAL.has(r.state)) { r.state = 'retrying'; r.reason = ev.reason; }
+        if (!FINAL.has(r.state)) { r.state = 'retrying'; r.reason = ev.reason; r.kind = ev.kind; }
         break;
       }
       case 'fileDone': {
@@ -165,7 +166,7 @@ export function createStore() {
       }
       case 'fileFailed': {
         const r = row(job, ev.fileId);
-        Object.assign(r, { state: 'failed', reason: ev.reason });
+        Object.assign(r, { state: 'failed', reason: ev.reason, kind: ev.kind });
         break;
       }
       case 'jobFinished':
@@ -189,10 +190,12 @@ export function createStore() {
       const info = await call('app_info');
       state.version = info.version;
       state.downloadsDir = info.downloadsDir || '';
+      // The engine's defaults, from the app: written in one place (JobConfig).
+      state.defaults = info.defaults;
       const s = await call('load_settings');
       const saved = {
         baseUrl: s.baseUrl || '', org: s.org || '', dest: s.dest || '',
-        layout: s.layout || 'flat', concurrency: s.concurrency || 32,
+        layout: s.layout || 'flat', concurrency: s.concurrency || info.defaults.concurrency,
       };
       // What the person typed (or the demo filled in) meanwhile wins over saved settings.
       for (const [k, v] of Object.entries(saved)) if (!touched.has(k)) state[k] = v;

@@ -1,14 +1,14 @@
-//! `tdp-download bench`: starts the simulator once per scenario and runs, as child processes
-//! on identical shaping, this engine's CLI and a replica of the notebook's algorithm; prints
+//! Starts the simulator once per scenario and runs, as child processes on identical shaping,
+//! `tdp-download` and a replica of the notebook's algorithm (`tdp-bench replica`); prints
 //! wall times, their ratio, throughput, peak RSS (from `wait4`), the lower bound and the
 //! replica's analytic time.
 
-use super::size::human;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
-use tdp_engine::sim::{sim_id, Shaping, SimConfig, SimFile, Simulator};
+use tdp_engine::size::human;
+use tdp_sim::{sim_id, Shaping, SimConfig, SimFile, Simulator};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -184,8 +184,16 @@ pub async fn run(args: BenchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let cli = exe.with_file_name(format!("tdp-download{}", std::env::consts::EXE_SUFFIX));
+    if !cli.is_file() {
+        eprintln!(
+            "error: {} is missing: build with scripts/build-release.sh first",
+            cli.display()
+        );
+        return ExitCode::from(2);
+    }
     println!(
-        "tdp-download bench ({} build)",
+        "tdp-bench ({} build)",
         if cfg!(debug_assertions) {
             "debug"
         } else {
@@ -194,7 +202,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
     );
     let mut rows = Vec::new();
     for s in wanted {
-        match scenario(s, &exe, &tmp).await {
+        match scenario(s, &exe, &cli, &tmp).await {
             Ok(r) => rows.push(r),
             Err(e) => {
                 eprintln!("error in scenario {}: {e}", s.name);
@@ -239,7 +247,7 @@ fn tempfile_dir(given: Option<PathBuf>) -> PathBuf {
     given.unwrap_or_else(|| std::env::temp_dir().join(format!("tdp-bench-{}", std::process::id())))
 }
 
-async fn scenario(s: &Scenario, exe: &Path, tmp: &Path) -> Result<Row, String> {
+async fn scenario(s: &Scenario, exe: &Path, cli: &Path, tmp: &Path) -> Result<Row, String> {
     eprintln!("== {}: {} files of {}", s.name, s.files, human(s.size));
     let files: Vec<SimFile> = (0..s.files as u64)
         .map(|i| {
@@ -272,7 +280,7 @@ async fn scenario(s: &Scenario, exe: &Path, tmp: &Path) -> Result<Row, String> {
     .map_err(|e| e.to_string())?;
 
     let ours_out = fresh(&dir.join("ours"));
-    let mut cmd = Command::new(exe);
+    let mut cmd = Command::new(cli);
     cmd.env("TDP_TOKEN", sim.token())
         .args([
             "--base-url",

@@ -1,18 +1,19 @@
 //! `tdp-download`: bulk download of TDP files from the command line, on the same engine as
 //! the desktop app.
 
-mod cli;
+mod render;
+mod sim_cmd;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use cli::render::render;
-use cli::size::human;
+use render::render;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tdp_engine::credentials;
+use tdp_engine::size::human;
 use tdp_engine::tdp::{api_host, normalise_base_url};
-use tdp_engine::{CancellationToken, EventSender, JobConfig, Layout, Token};
+use tdp_engine::{CancellationToken, ErrorKind, EventSender, JobConfig, Layout, Scope, Token};
 
 /// Downloads many files from the TetraScience Data Platform data lake: resumable, verified,
 /// with a report of every input line.
@@ -23,7 +24,8 @@ use tdp_engine::{CancellationToken, EventSender, JobConfig, Layout, Token};
 ///
 /// Exit codes: 0 every valid ID is in place and no line was invalid; 1 some files failed or
 /// some lines were invalid; 2 usage, configuration or authentication error, or the job could
-/// not go on (destination not writable, disk full); 130 interrupted (a rerun resumes).
+/// not go on (destination not writable, disk full, TLS); 130 interrupted (a rerun resumes).
+/// The report's `kind` column says what kind of error each failed line met.
 #[derive(Debug, Parser)]
 #[command(name = "tdp-download", version, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -36,12 +38,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a local TDP + S3 simulator to try the tool without a TDP account.
-    Sim(cli::sim_cmd::SimArgs),
-    /// Measure this engine against a replica of the published notebook on the simulator.
-    Bench(cli::bench::BenchArgs),
-    /// The notebook's algorithm, for the benchmark only.
-    #[command(hide = true)]
-    Replica(cli::replica::ReplicaArgs),
+    Sim(sim_cmd::SimArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -70,10 +67,10 @@ struct DownloadArgs {
     #[arg(value_name = "ID")]
     id_args: Vec<String>,
     /// Simultaneous S3 connections.
-    #[arg(long, default_value_t = 32, value_name = "N")]
+    #[arg(long, default_value_t = JobConfig::DEFAULT_CONCURRENCY, value_name = "N")]
     concurrency: usize,
     /// Most URL look-ups in flight (adapts down when TDP throttles).
-    #[arg(long, default_value_t = 128, value_name = "N")]
+    #[arg(long, default_value_t = JobConfig::DEFAULT_API_CONCURRENCY, value_name = "N")]
     api_concurrency: usize,
     #[arg(long, value_enum, default_value = "flat")]
     layout: LayoutArg,
@@ -85,12 +82,12 @@ struct DownloadArgs {
     #[arg(long, short)]
     quiet: bool,
     /// Seconds without data before a connection counts as stalled.
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    #[arg(long, default_value_t = JobConfig::DEFAULT_READ_TIMEOUT_SECS, value_name = "SECS")]
     read_timeout: u64,
     /// Attempts in a row without progress before a file fails.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    #[arg(long, default_value_t = JobConfig::DEFAULT_RETRIES, value_name = "N")]
     retries: u32,
-    /// Print event counts at the end (for the benchmark).
+    /// Print event counts at the end (for the benchmark, tdp-bench).
     #[arg(long, hide = true)]
     count_events: bool,
 }
@@ -134,12 +131,10 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Some(Command::Sim(args)) => match cli::sim_cmd::run(args).await {
+            Some(Command::Sim(args)) => match sim_cmd::run(args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => usage_error(&e),
             },
-            Some(Command::Bench(args)) => cli::bench::run(args).await,
-            Some(Command::Replica(args)) => cli::replica::run(args).await,
             None => download(cli.download).await,
         }
     })
@@ -148,16 +143,18 @@ fn main() -> ExitCode {
 fn read_ids(args: &DownloadArgs) -> Result<tdp_engine::ParsedIds, String> {
     let mut parsed = tdp_engine::ParsedIds::default();
     if let Some(src) = &args.ids {
-        let text = if src == "-" {
-            let mut s = String::new();
+        let (bytes, name) = if src == "-" {
+            let mut b = Vec::new();
             std::io::stdin()
-                .read_to_string(&mut s)
+                .read_to_end(&mut b)
                 .map_err(|e| format!("cannot read IDs from standard input: {e}"))?;
-            s
+            (b, "standard input")
         } else {
-            std::fs::read_to_string(src)
-                .map_err(|e| format!("cannot read the ID file {src}: {e}"))?
+            let b =
+                std::fs::read(src).map_err(|e| format!("cannot read the ID file {src}: {e}"))?;
+            (b, src.as_str())
         };
+        let text = tdp_engine::input::decode_text(bytes, name)?;
         parsed = tdp_engine::parse_ids(&text);
     }
     if !args.id_args.is_empty() {
@@ -192,7 +189,7 @@ fn token_for(base_url: &str, org: &str) -> Result<Token, String> {
 
 async fn download(args: DownloadArgs) -> ExitCode {
     let (Some(base_url), Some(org), Some(out)) = (&args.base_url, &args.org, &args.out) else {
-        return usage_error("--base-url, --org and --out are required to download (or use a subcommand: sim, bench)");
+        return usage_error("--base-url, --org and --out are required to download (or try it on the simulator: tdp-download sim)");
     };
     if args.concurrency == 0 || args.api_concurrency == 0 {
         return usage_error("--concurrency and --api-concurrency must be at least 1");
@@ -211,6 +208,10 @@ async fn download(args: DownloadArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = token.check() {
+        eprintln!("error: {e}");
+        return ExitCode::from(e.kind().exit_code(Scope::Job));
+    }
     let mut cfg = JobConfig::new(base_url, org, out);
     cfg.concurrency = args.concurrency;
     cfg.api_concurrency = args.api_concurrency;
@@ -239,17 +240,18 @@ async fn download(args: DownloadArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(e.kind().exit_code(Scope::Job));
         }
     };
     let s = &result.summary;
     for row in &result.problems {
         eprintln!(
-            "  line {}: {} {}: {}",
+            "  line {}: {} {}: {}{}",
             row.line,
             row.status.as_str(),
             row.input,
-            row.error.as_deref().unwrap_or("")
+            row.error.as_deref().unwrap_or(""),
+            row.kind.map(|k| format!(" [{k}]")).unwrap_or_default()
         );
     }
     let listed = result.problems.len();
@@ -282,12 +284,13 @@ async fn download(args: DownloadArgs) -> ExitCode {
     }
     if let Some(fatal) = &result.fatal {
         eprintln!("error: {fatal}");
-        return ExitCode::from(2);
+        return ExitCode::from(fatal.kind().exit_code(Scope::Job));
     }
     if result.cancelled {
-        return ExitCode::from(130);
+        return ExitCode::from(ErrorKind::Cancelled.exit_code(Scope::Job));
     }
     if s.failed > 0 || s.invalid > 0 || result.report_error.is_some() {
+        // Some file failed or some line was invalid: each row says its kind.
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS

@@ -1,8 +1,8 @@
 //! Shows job events: a progress bar on a terminal, plain lines otherwise.
 
-use super::size::human;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::{Duration, Instant};
+use tdp_engine::size::human;
 use tdp_engine::{Event, EventReceiver};
 
 pub async fn render(mut rx: EventReceiver, terminal: bool, quiet: bool, count: bool) {
@@ -65,8 +65,12 @@ pub async fn render(mut rx: EventReceiver, terminal: bool, quiet: bool, count: b
                     None => {}
                 }
             }
-            Event::FileFailed { file_id, reason } => {
-                let line = format!("failed {file_id}: {reason}");
+            Event::FileFailed {
+                file_id,
+                kind,
+                reason,
+            } => {
+                let line = format!("failed {file_id}: {reason} [{kind}]");
                 match &bar {
                     Some(b) => b.println(line),
                     None => eprintln!("{line}"),

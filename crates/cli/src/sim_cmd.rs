@@ -1,10 +1,10 @@
 //! `tdp-download sim`: a local TDP + S3 to try the CLI and the app without a TDP account.
 
-use super::size::{human, parse_size};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
-use tdp_engine::sim::{demo_files, Shaping, SimConfig, Simulator};
+use tdp_engine::size::{human, parse_size};
+use tdp_sim::{demo_files, Shaping, SimConfig, Simulator};
 
 #[derive(Debug, Args)]
 pub struct SimArgs {

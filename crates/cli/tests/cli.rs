@@ -1,12 +1,16 @@
 //! `tdp-download` as scripts and people use it: flags, exit codes, the simulator subcommand,
 //! and bounded memory measured from outside the process.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
+mod child;
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
+use child::*;
 use common::*;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use tdp_engine::sim::{demo_files, sim_id, FileKind, SimFile};
+use tdp_sim::{demo_files, sim_id, FileKind, SimFile};
 
 async fn measured(mut cmd: std::process::Command) -> Measured {
     tokio::task::spawn_blocking(move || run_measured(&mut cmd))
@@ -63,8 +67,9 @@ async fn exit_codes_are_the_documented_ones() {
     cmd.args([files[0].id.as_str(), sim_id(32, 0).as_str(), "hello"]);
     let m = measured(cmd).await;
     assert_eq!(m.code, 1, "{}", m.stderr);
-    assert!(m.stderr.contains("not found in TDP"), "{}", m.stderr);
+    assert!(m.stderr.contains("[not-found]"), "{}", m.stderr);
     assert!(m.stderr.contains("line 3: invalid hello"), "{}", m.stderr);
+    assert!(m.stderr.contains("[input]"), "{}", m.stderr);
 
     // 2: a wrong token, one clear message, nothing downloaded.
     let mut cmd = download_cmd(
@@ -185,4 +190,83 @@ async fn memory_stays_bounded_for_a_one_gib_file() {
     let mib = m.max_rss_kib / 1024;
     eprintln!("peak RSS of tdp-download for 1 GiB: {mib} MiB");
     assert!(mib < 100, "peak RSS {mib} MiB");
+}
+
+/// ID lists as Notepad and Excel save them: every file arrives, exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_lists_saved_by_notepad_and_excel_download_every_file() {
+    let files = demo_files(34, 4, Some(1500));
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<&str> = files.iter().map(|f| f.id.as_str()).collect();
+    let crlf = |lines: Vec<String>| lines.join("\r\n") + "\r\n";
+    let utf16le = |text: String| {
+        let mut b = vec![0xFF, 0xFE];
+        b.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        b
+    };
+    let forms: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "notepad-utf8-bom.txt",
+            [
+                b"\xEF\xBB\xBF".to_vec(),
+                crlf(ids.iter().map(|s| s.to_string()).collect()).into_bytes(),
+            ]
+            .concat(),
+        ),
+        (
+            "notepad-utf8.txt",
+            crlf(ids.iter().map(|s| s.to_string()).collect()).into_bytes(),
+        ),
+        (
+            "excel-csv-utf8.csv",
+            [
+                b"\xEF\xBB\xBF".to_vec(),
+                crlf(
+                    std::iter::once("fileId,name,comment".to_string())
+                        .chain(ids.iter().map(|id| format!("\"{id}\",\"a, b\",\"=1+2\"")))
+                        .collect(),
+                )
+                .into_bytes(),
+            ]
+            .concat(),
+        ),
+        (
+            "excel-unicode-text.txt",
+            utf16le(crlf(
+                std::iter::once("fileId\tname".to_string())
+                    .chain(ids.iter().map(|id| format!("{id}\tx y")))
+                    .collect(),
+            )),
+        ),
+    ];
+    for (name, bytes) in forms {
+        let list = dir.path().join(name);
+        std::fs::write(&list, bytes).unwrap();
+        let out = dir.path().join(format!("out-{name}"));
+        let mut cmd = download_cmd(Some(sim.token()), &sim.base_url(), sim.org(), &out);
+        cmd.arg("--ids").arg(&list);
+        let m = measured(cmd).await;
+        assert_eq!(m.code, 0, "{name}: {}", m.stderr);
+        assert!(m.stderr.contains("4 downloaded"), "{name}: {}", m.stderr);
+        let rows = tdp_engine::report::read(&out.join("tdp-download-report.json")).unwrap();
+        assert_all_landed(&out, &rows, &files);
+    }
+    // Another encoding is refused, naming the file.
+    let latin1 = dir.path().join("latin1.txt");
+    std::fs::write(&latin1, b"caf\xe9\n").unwrap();
+    let mut cmd = download_cmd(
+        Some(sim.token()),
+        &sim.base_url(),
+        sim.org(),
+        &dir.path().join("x"),
+    );
+    cmd.arg("--ids").arg(&latin1);
+    let m = measured(cmd).await;
+    assert_eq!(m.code, 2, "{}", m.stderr);
+    assert!(
+        m.stderr.contains("latin1.txt is neither UTF-8 nor UTF-16"),
+        "{}",
+        m.stderr
+    );
 }

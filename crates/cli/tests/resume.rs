@@ -1,13 +1,17 @@
 //! Jobs that die or run out of disk resume where they stopped, fetching little twice and
 //! never leaving wrong bytes under a final name.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
+mod child;
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
+use child::*;
 use common::*;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
-use tdp_engine::sim::{sim_id, SimFile};
+use tdp_sim::{sim_id, SimFile};
 
 fn files(seed: u64, n: u64, size: u64) -> Vec<SimFile> {
     (0..n)
@@ -155,8 +159,20 @@ async fn a_full_disk_stops_the_job_clearly_and_it_resumes_after_space_is_freed()
         .await
         .unwrap();
     assert_eq!(m.code, 2, "{}", m.stderr);
-    assert!(m.stderr.contains("disk is full"), "{}", m.stderr);
     assert!(m.stderr.contains("run the same job again"), "{}", m.stderr);
+    let rows = tdp_engine::report::read(&report).unwrap();
+    assert_kinds(&rows);
+    let unfinished: Vec<_> = rows
+        .iter()
+        .filter(|r| r.status == tdp_engine::report::Status::Cancelled)
+        .collect();
+    assert!(!unfinished.is_empty());
+    assert!(
+        unfinished
+            .iter()
+            .all(|r| r.kind == Some(tdp_engine::ErrorKind::DiskFull)),
+        "{unfinished:?}"
+    );
     // What completed is kept and right; the rest waits as .part files.
     let mut complete = 0;
     for (i, f) in files.iter().enumerate() {

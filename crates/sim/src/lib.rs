@@ -1,8 +1,8 @@
 //! A TDP + S3 simulator speaking real HTTP on 127.0.0.1: `datalake/retrieve` with TDP's auth
 //! and error behaviour, and S3 objects behind pre-signed URLs (signature, expiry, Range, ETag,
 //! KMS-style ETags, gzip objects), with latency and bandwidth shaping, injected faults and
-//! counters readable over HTTP. Used by the tests, the benchmarks, `tdp-download sim` and the
-//! app's demo mode.
+//! counters readable over HTTP. Used by the tests, the benchmark (tdp-bench), `tdp-download sim`
+//! and the app's demo mode. It shares no code with the engine: it is the other side of the wire.
 
 pub mod content;
 mod counters;

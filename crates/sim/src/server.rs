@@ -127,15 +127,15 @@ impl SimState {
         hex::encode(h.finalize())
     }
 
+    /// A URL shaped as S3 signs them: issued now (`X-Amz-Date`), valid for `ttl` rounded up
+    /// to whole seconds (`X-Amz-Expires`), which is what [`answer_s3`] enforces.
     fn presign(&self, obj: &Obj, ttl: Duration) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let expires_ms = (now + ttl).as_millis();
+        let date = amz_date(SystemTime::now());
+        let expires = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
         let path = format!("/{BUCKET}/{}", utf8_percent_encode(&obj.file.key, KEY_SET));
         let query = format!(
-            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIASIMULATOR%2F{day}%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date={day}T000000Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host&x-sim-expires-ms={expires_ms}",
-            day = now.as_secs() / 86_400,
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIASIMULATOR%2F{day}%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date={date}&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host",
+            day = &date[..8],
         );
         let sig = self.sign("GET", &path, &query);
         format!("{}{path}?{query}&X-Amz-Signature={sig}", self.s3_base)
@@ -458,6 +458,34 @@ async fn s3_object(
     resp
 }
 
+/// `X-Amz-Date`'s ISO 8601 basic format, UTC: `20261126T204100Z`.
+fn amz_date(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let dt = time::OffsetDateTime::from_unix_timestamp(secs as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        dt.year(),
+        u8::from(dt.month()),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    )
+}
+
+fn parse_amz_date(v: &str) -> Option<SystemTime> {
+    let num = |r: std::ops::Range<usize>| v.get(r)?.parse::<u32>().ok();
+    if v.len() != 16 || v.as_bytes()[8] != b'T' || !v.ends_with('Z') {
+        return None;
+    }
+    let month = time::Month::try_from(num(4..6)? as u8).ok()?;
+    let date = time::Date::from_calendar_date(num(0..4)? as i32, month, num(6..8)? as u8).ok()?;
+    let t = time::Time::from_hms(num(9..11)? as u8, num(11..13)? as u8, num(13..15)? as u8).ok()?;
+    let secs = date.with_time(t).assume_utc().unix_timestamp();
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
 /// Splits `X-Amz-Signature` off a raw query string.
 fn split_signature(query: &str) -> (String, Option<&str>) {
     let mut rest = Vec::new();
@@ -519,14 +547,13 @@ async fn answer_s3(
             "The request signature we calculated does not match the signature you provided.",
         );
     }
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis();
-    let expires_ms: u128 = query_param(query, "x-sim-expires-ms")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    if now_ms > expires_ms {
+    // As S3 does: the link is good until X-Amz-Date + X-Amz-Expires seconds.
+    let issued = query_param(query, "X-Amz-Date").and_then(parse_amz_date);
+    let lifetime: Option<u64> = query_param(query, "X-Amz-Expires").and_then(|v| v.parse().ok());
+    let valid_until = issued
+        .zip(lifetime)
+        .map(|(i, l)| i + Duration::from_secs(l));
+    if valid_until.is_none_or(|until| SystemTime::now() > until) {
         return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
     }
     let key_enc = uri

@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::time::Duration;
 use tdp_e2e::{md5_of_file, require_environment, App, Launch};
-use tdp_engine::sim::{content, demo_files, sim_id, Faults, SimConfig, SimFile, Simulator};
+use tdp_sim::{content, demo_files, sim_id, Faults, SimConfig, SimFile, Simulator};
 
 async fn summary_shown(a: &App) -> bool {
     a.visible("summary").await

@@ -1,0 +1,64 @@
+//! Helpers of the CLI's tests: the tdp-download binary as a child process, measured from
+//! outside.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+/// What a child process did: exit code, peak resident memory (from `wait4`), output.
+pub struct Measured {
+    pub code: i32,
+    pub max_rss_kib: u64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs a command to its end and measures its peak RSS from outside, as `time -v` would.
+// wait4 reaps the child itself, so `Child::wait` must not be called.
+#[allow(clippy::zombie_processes)]
+pub fn run_measured(cmd: &mut std::process::Command) -> Measured {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain old data that wait4 fills in; pid is our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -libc::WTERMSIG(status)
+    };
+    Measured {
+        code,
+        max_rss_kib: usage.ru_maxrss as u64,
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    }
+}
+
+/// The CLI binary, with the environment a user would have plus the token.
+pub fn cli(token: Option<&str>) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tdp-download"));
+    cmd.env_remove("TDP_TOKEN");
+    if let Some(t) = token {
+        cmd.env("TDP_TOKEN", t);
+    }
+    cmd
+}

@@ -1,0 +1,366 @@
+//! One vocabulary for what went wrong, shared by the report, the events, the CLI's exit codes
+//! and the app: a small [`ErrorKind`], the errors of TDP and of storage classified side by
+//! side, and the errors that stop a whole job. Each message people read is written here once.
+
+use crate::http_error::describe;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What kind of thing went wrong, as a stable word (`auth`, `not-found`, `disk-full`, ...)
+/// that the report's `kind` column, the events, the exit codes and the window all use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The settings are wrong or missing: base URL, org slug, no token.
+    Config,
+    /// TDP rejected the auth token.
+    Auth,
+    /// Access denied: by TDP for the org or a file, or by storage for a link.
+    Forbidden,
+    /// TDP does not know the file ID, or storage has no object for it.
+    NotFound,
+    /// TDP or storage kept throttling.
+    Throttled,
+    /// TDP or storage kept answering with server errors.
+    Server,
+    /// Connections failed, broke or stalled.
+    Network,
+    /// A TLS connection could not be set up (e.g. a certificate that is not trusted).
+    Tls,
+    /// The bytes did not verify (length, MD5, gzip), or the object kept changing.
+    Integrity,
+    /// The disk is full.
+    DiskFull,
+    /// The destination cannot be written.
+    Destination,
+    /// An answer that TDP or storage should not give.
+    Protocol,
+    /// An input line that is not a file ID, or an input that cannot be read.
+    Input,
+    /// The OS keychain is not available.
+    Keychain,
+    /// The OS keychain is locked.
+    KeychainLocked,
+    /// Another job is using the destination.
+    Busy,
+    /// Not finished because the job was cancelled.
+    Cancelled,
+    /// A bug: something that should not happen did.
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "config",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::NotFound => "not-found",
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::Server => "server",
+            ErrorKind::Network => "network",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Integrity => "integrity",
+            ErrorKind::DiskFull => "disk-full",
+            ErrorKind::Destination => "destination",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Input => "input",
+            ErrorKind::Keychain => "keychain",
+            ErrorKind::KeychainLocked => "keychain-locked",
+            ErrorKind::Busy => "busy",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// The CLI's exit code for an error of this kind that ended `scope` (README table).
+    pub fn exit_code(self, scope: Scope) -> u8 {
+        match (scope, self) {
+            (Scope::File, _) => 1,
+            (Scope::Job, ErrorKind::Cancelled) => 130,
+            (Scope::Job, _) => 2,
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an error ended: one file (the others go on) or the whole job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    File,
+    Job,
+}
+
+/// Why one file could not be downloaded: its kind and the words for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A transport error, shared so that errors stay cheap to clone.
+pub type HttpError = Arc<reqwest::Error>;
+
+/// Whether a failed request is worth another try, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Never: the answer will not change.
+    No,
+    /// After a back-off (network, server, throttling).
+    Later,
+    /// At once, with a fresh pre-signed URL.
+    FreshUrl,
+    /// From the start: the object changed.
+    StartOver,
+}
+
+/// The TDP API's answers, as the engine acts on them.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TdpError {
+    #[error("{0:?} is not a valid TDP base URL (expected e.g. https://api.tetrascience.com)")]
+    InvalidBaseUrl(String),
+    #[error("refusing to send the auth token over plain http to {0}: use https (plain http is allowed only for 127.0.0.1 or localhost)")]
+    InsecureBaseUrl(String),
+    #[error("the org slug is empty")]
+    MissingOrg,
+    #[error("no auth token was given")]
+    MissingToken,
+    #[error("the auth token contains a line break or other characters a token cannot have: copy it again and paste it on one line")]
+    InvalidToken,
+    #[error(
+        "TDP rejected the auth token ({0}). Check the token (it may have expired) and try again"
+    )]
+    Unauthorized(String),
+    #[error("access denied in TDP ({0})")]
+    Forbidden(String),
+    #[error("not found in TDP ({0})")]
+    NotFound(String),
+    #[error("TDP refused the request ({0})")]
+    BadRequest(String),
+    #[error("TDP is throttling requests (429)")]
+    Throttled { retry_after: Option<Duration> },
+    #[error("TDP server error {status} ({message})")]
+    Server {
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("could not reach TDP: {}", describe(.0))]
+    Network(#[source] HttpError),
+    #[error("unexpected answer from TDP: {0}")]
+    Protocol(String),
+    #[error("could not set up the HTTP client: {}", describe(.0))]
+    Client(#[source] HttpError),
+}
+
+impl TdpError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            TdpError::InvalidBaseUrl(_)
+            | TdpError::InsecureBaseUrl(_)
+            | TdpError::MissingOrg
+            | TdpError::MissingToken
+            | TdpError::InvalidToken => ErrorKind::Config,
+            TdpError::Unauthorized(_) => ErrorKind::Auth,
+            TdpError::Forbidden(_) => ErrorKind::Forbidden,
+            TdpError::NotFound(_) => ErrorKind::NotFound,
+            TdpError::Throttled { .. } => ErrorKind::Throttled,
+            TdpError::Server { .. } => ErrorKind::Server,
+            TdpError::Network(e) => transport_kind(e),
+            TdpError::BadRequest(_) | TdpError::Protocol(_) => ErrorKind::Protocol,
+            TdpError::Client(_) => ErrorKind::Internal,
+        }
+    }
+
+    pub fn retry(&self) -> Retry {
+        match self {
+            TdpError::Throttled { .. } | TdpError::Server { .. } => Retry::Later,
+            TdpError::Network(e) if transport_kind(e) == ErrorKind::Network => Retry::Later,
+            _ => Retry::No,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            TdpError::Throttled { retry_after } | TdpError::Server { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Storage's (S3's) answers to a pre-signed GET, as the engine acts on them.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum S3Error {
+    #[error("the download link expired ({0})")]
+    Expired(String),
+    #[error("storage refused the download link (signature does not match)")]
+    SignatureMismatch,
+    #[error("storage denied access ({0})")]
+    AccessDenied(String),
+    #[error("the file's object is missing from storage")]
+    NoSuchKey,
+    #[error("the file changed in storage while it was being downloaded")]
+    ObjectChanged,
+    #[error("the object is empty")]
+    Empty,
+    #[error("storage is throttling requests ({0})")]
+    Throttled(String, Option<Duration>),
+    #[error("storage error {0} ({1})")]
+    Server(u16, String, Option<Duration>),
+    /// A request that failed in transport; never carries the URL (it holds a signature).
+    #[error("{}", describe(.0))]
+    Network(#[source] HttpError),
+    /// The body ended before its length.
+    #[error("the connection closed after {got} of {total} bytes")]
+    Truncated { got: u64, total: u64 },
+    #[error("unexpected answer from storage: {0}")]
+    Protocol(String),
+}
+
+impl S3Error {
+    /// A transport error, with the pre-signed URL taken out.
+    pub fn network(e: reqwest::Error) -> Self {
+        S3Error::Network(Arc::new(e.without_url()))
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            S3Error::Expired(_) | S3Error::SignatureMismatch | S3Error::AccessDenied(_) => {
+                ErrorKind::Forbidden
+            }
+            S3Error::NoSuchKey => ErrorKind::NotFound,
+            S3Error::ObjectChanged | S3Error::Empty => ErrorKind::Integrity,
+            S3Error::Throttled(..) => ErrorKind::Throttled,
+            S3Error::Server(..) => ErrorKind::Server,
+            S3Error::Network(e) => transport_kind(e),
+            S3Error::Truncated { .. } => ErrorKind::Network,
+            S3Error::Protocol(_) => ErrorKind::Protocol,
+        }
+    }
+
+    pub fn retry(&self) -> Retry {
+        match self {
+            // A link that stopped working is replaced; credentials behind it may expire
+            // before the URL says, so a plain 403 is treated the same.
+            S3Error::Expired(_) | S3Error::SignatureMismatch | S3Error::AccessDenied(_) => {
+                Retry::FreshUrl
+            }
+            S3Error::NoSuchKey => Retry::No,
+            S3Error::ObjectChanged | S3Error::Empty => Retry::StartOver,
+            S3Error::Network(e) if transport_kind(e) != ErrorKind::Network => Retry::No,
+            S3Error::Throttled(..)
+            | S3Error::Server(..)
+            | S3Error::Network(_)
+            | S3Error::Truncated { .. }
+            | S3Error::Protocol(_) => Retry::Later,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            S3Error::Throttled(_, ra) | S3Error::Server(_, _, ra) => *ra,
+            _ => None,
+        }
+    }
+}
+
+/// The kind of a transport error: TLS set-up failures are not network blips and retrying
+/// them does not help.
+fn transport_kind(e: &reqwest::Error) -> ErrorKind {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string().to_ascii_lowercase();
+        if text.contains("certificate") || text.contains("handshake") {
+            return ErrorKind::Tls;
+        }
+        source = s.source();
+    }
+    ErrorKind::Network
+}
+
+/// Why a whole job could not start or had to stop.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Tdp(#[from] TdpError),
+    #[error(transparent)]
+    Storage(#[from] S3Error),
+    #[error(
+        "TDP denied access ({0}). Check the org slug and that your account may read these files"
+    )]
+    Forbidden(String),
+    #[error("the disk is full at {0}. Free some space and run the same job again: it resumes where it stopped")]
+    DiskFull(PathBuf),
+    #[error("cannot write to {path}: {source}. Choose a writable folder")]
+    Destination {
+        path: PathBuf,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl JobError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            JobError::Tdp(e) => e.kind(),
+            JobError::Storage(e) => e.kind(),
+            JobError::Forbidden(_) => ErrorKind::Forbidden,
+            JobError::DiskFull(_) => ErrorKind::DiskFull,
+            JobError::Destination { .. } => ErrorKind::Destination,
+            JobError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_stable_words() {
+        for (k, w) in [
+            (ErrorKind::Auth, "auth"),
+            (ErrorKind::NotFound, "not-found"),
+            (ErrorKind::DiskFull, "disk-full"),
+            (ErrorKind::KeychainLocked, "keychain-locked"),
+        ] {
+            assert_eq!(k.as_str(), w);
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{w}\""));
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_scope() {
+        assert_eq!(ErrorKind::NotFound.exit_code(Scope::File), 1);
+        assert_eq!(ErrorKind::Auth.exit_code(Scope::Job), 2);
+        assert_eq!(ErrorKind::Cancelled.exit_code(Scope::Job), 130);
+    }
+}
