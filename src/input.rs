@@ -1,9 +1,11 @@
 //! File IDs as users paste them: one per line or separated by commas, semicolons, tabs or
-//! spaces, or a CSV whose header names a `fileId` column. Every input line is kept, so the
-//! report can account for each one.
+//! spaces, or a CSV whose header names a `fileId` column. Every input line is accounted for
+//! in the report, produced again from the input when the report is written.
 
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
@@ -27,10 +29,28 @@ pub struct InputLine {
     pub entry: Entry,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A parsed input: the unique valid IDs, the counts, the first invalid lines, and its sources,
+/// from which every line is produced again on demand ([`ParsedIds::lines`]). Nothing is kept
+/// per invalid line, so a 64 MiB file of anything costs its text and no more.
+#[derive(Debug, Clone, Default)]
 pub struct ParsedIds {
-    pub lines: Vec<InputLine>,
+    sources: Vec<Source>,
+    ids: Vec<String>,
+    counts: InputCounts,
+    sample: Vec<InputLine>,
+    next_line: usize,
+}
+
+/// Where lines come from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A file, standard input or pasted text; its lines count from 1.
+    Text(Arc<String>),
+    /// Command-line arguments; each argument's position is its line.
+    Args {
+        args: Arc<[String]>,
+        first_line: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -41,29 +61,187 @@ pub struct InputCounts {
     pub duplicates: usize,
 }
 
+/// How many invalid lines [`ParsedIds::invalid_sample`] keeps.
+pub const INVALID_SAMPLE: usize = 100;
+
 impl ParsedIds {
+    fn from_sources(sources: Vec<Source>) -> ParsedIds {
+        let (mut ids, mut counts, mut sample, mut next_line) =
+            (Vec::new(), InputCounts::default(), Vec::new(), 1);
+        for l in entries(&sources) {
+            next_line = next_line.max(l.line + 1);
+            match l.entry {
+                Entry::Valid { id } => {
+                    counts.valid += 1;
+                    ids.push(id);
+                }
+                Entry::Duplicate { .. } => counts.duplicates += 1,
+                Entry::Invalid { .. } => {
+                    counts.invalid += 1;
+                    if sample.len() < INVALID_SAMPLE {
+                        sample.push(l);
+                    }
+                }
+            }
+        }
+        ParsedIds {
+            sources,
+            ids,
+            counts,
+            sample,
+            next_line,
+        }
+    }
+
     /// The IDs to download, in input order, each once.
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
     pub fn unique_ids(&self) -> Vec<String> {
-        self.lines
-            .iter()
-            .filter_map(|l| match &l.entry {
-                Entry::Valid { id } => Some(id.clone()),
-                _ => None,
-            })
-            .collect()
+        self.ids.clone()
     }
 
     pub fn counts(&self) -> InputCounts {
-        let mut c = InputCounts::default();
-        for l in &self.lines {
-            match l.entry {
-                Entry::Valid { .. } => c.valid += 1,
-                Entry::Invalid { .. } => c.invalid += 1,
-                Entry::Duplicate { .. } => c.duplicates += 1,
+        self.counts
+    }
+
+    /// Entries in all (valid, duplicate and invalid): one report row each.
+    pub fn total(&self) -> usize {
+        self.counts.valid + self.counts.invalid + self.counts.duplicates
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total() == 0
+    }
+
+    /// The line number after the last one seen (where arguments given next start).
+    pub fn next_line(&self) -> usize {
+        self.next_line.max(1)
+    }
+
+    /// The first [`INVALID_SAMPLE`] invalid lines, to show at once.
+    pub fn invalid_sample(&self) -> &[InputLine] {
+        &self.sample
+    }
+
+    /// Every entry again, in input order, made one at a time from the sources.
+    pub fn lines(&self) -> impl Iterator<Item = InputLine> + '_ {
+        entries(&self.sources)
+    }
+
+    /// Appends another input, re-checking duplicates across both.
+    pub fn merge(self, other: ParsedIds) -> ParsedIds {
+        let mut sources = self.sources;
+        sources.extend(other.sources);
+        ParsedIds::from_sources(sources)
+    }
+}
+
+/// A token of a source before it is classified.
+struct Raw<'a> {
+    line: usize,
+    text: Cow<'a, str>,
+    /// Set when the source already knows the line is unusable (an unreadable CSV row).
+    problem: Option<&'static str>,
+}
+
+/// The entries of `sources` in order, classified (valid, duplicate, invalid) as they come.
+fn entries(sources: &[Source]) -> impl Iterator<Item = InputLine> + '_ {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    sources.iter().flat_map(raw_tokens).map(move |raw| {
+        let input = raw.text.trim().to_string();
+        let entry = match raw.problem {
+            Some(reason) => Entry::Invalid {
+                reason: reason.to_string(),
+            },
+            None => match normalise_id(&input) {
+                Err(reason) => Entry::Invalid { reason },
+                Ok(id) => match seen.get(&id) {
+                    Some(&first_line) => Entry::Duplicate { id, first_line },
+                    None => {
+                        seen.insert(id.clone(), raw.line);
+                        Entry::Valid { id }
+                    }
+                },
+            },
+        };
+        InputLine {
+            line: raw.line,
+            input,
+            entry,
+        }
+    })
+}
+
+fn raw_tokens(source: &Source) -> Box<dyn Iterator<Item = Raw<'_>> + '_> {
+    match source {
+        Source::Args { args, first_line } => {
+            let first = *first_line;
+            Box::new(args.iter().enumerate().flat_map(move |(i, arg)| {
+                tokens(arg).map(move |t| Raw {
+                    line: first + i,
+                    text: Cow::Borrowed(t),
+                    problem: None,
+                })
+            }))
+        }
+        Source::Text(text) => {
+            // A BOM that came along with pasted or piped text is not part of the first ID.
+            let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+            let first_line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            match header_column(first_line) {
+                Some((delim, col)) => csv_tokens(text, delim, col),
+                None => Box::new(text.lines().enumerate().flat_map(|(i, line)| {
+                    tokens(line).map(move |t| Raw {
+                        line: i + 1,
+                        text: Cow::Borrowed(t),
+                        problem: None,
+                    })
+                })),
             }
         }
-        c
     }
+}
+
+fn tokens(line: &str) -> impl Iterator<Item = &str> {
+    line.split(is_separator).filter(|t| !t.trim().is_empty())
+}
+
+/// The `col` cells of a CSV whose header names a fileId column, row by row.
+fn csv_tokens(text: &str, delim: u8, col: usize) -> Box<dyn Iterator<Item = Raw<'_>> + '_> {
+    let reader = csv::ReaderBuilder::new()
+        .delimiter(delim)
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    Box::new(
+        reader
+            .into_records()
+            .filter_map(move |record| match record {
+                Ok(rec) => {
+                    let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+                    match rec.get(col) {
+                        Some(v) if !v.trim().is_empty() => Some(Raw {
+                            line,
+                            text: Cow::Owned(v.to_string()),
+                            problem: None,
+                        }),
+                        _ if rec.iter().all(|f| f.trim().is_empty()) => None,
+                        _ => Some(Raw {
+                            line,
+                            text: Cow::Owned(rec.iter().collect::<Vec<_>>().join(",")),
+                            problem: Some("no fileId in this row"),
+                        }),
+                    }
+                }
+                Err(e) => Some(Raw {
+                    line: e.position().map(|p| p.line() as usize).unwrap_or(0),
+                    text: Cow::Borrowed(""),
+                    problem: Some("unreadable CSV row"),
+                }),
+            }),
+    )
 }
 
 /// Normalises a file ID, or says why it is not one.
@@ -71,9 +249,11 @@ pub fn normalise_id(token: &str) -> Result<String, String> {
     let t = token.trim().trim_matches('"');
     match uuid::Uuid::try_parse(t) {
         Ok(u) if t.len() == 36 => Ok(u.hyphenated().to_string()),
-        _ => Err(format!(
-            "not a TDP file ID (expected a UUID such as 3f2b8c1e-5d4a-4e2b-9c1d-7a6b5c4d3e2f): {t:?}"
-        )),
+        // The input is in its own column: the reason does not repeat it.
+        _ => Err(
+            "not a TDP file ID (expected a UUID such as 3f2b8c1e-5d4a-4e2b-9c1d-7a6b5c4d3e2f)"
+                .to_string(),
+        ),
     }
 }
 
@@ -123,108 +303,22 @@ pub fn decode_text(mut bytes: Vec<u8>, source: &str) -> Result<String, String> {
     })
 }
 
-/// Parses one text (a file, stdin or pasted text).
+/// Parses one text (pasted text; a copy is kept).
 pub fn parse_ids(text: &str) -> ParsedIds {
-    // A BOM that came along with pasted or piped text is not part of the first ID.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut out = Builder::default();
-    let first_line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    if let Some((delim, col)) = header_column(first_line) {
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delim)
-            .has_headers(true)
-            .flexible(true)
-            .from_reader(text.as_bytes());
-        for record in reader.records() {
-            match record {
-                Ok(rec) => {
-                    let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
-                    match rec.get(col) {
-                        Some(v) if !v.trim().is_empty() => out.push(line, v),
-                        Some(_) | None if rec.iter().all(|f| f.trim().is_empty()) => {}
-                        _ => out.invalid(
-                            line,
-                            &rec.iter().collect::<Vec<_>>().join(","),
-                            "no fileId in this row",
-                        ),
-                    }
-                }
-                Err(e) => {
-                    let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
-                    out.invalid(line, "", &format!("unreadable CSV row: {e}"));
-                }
-            }
-        }
-        return out.done();
-    }
-    for (i, line) in text.lines().enumerate() {
-        for token in line.split(is_separator).filter(|t| !t.trim().is_empty()) {
-            out.push(i + 1, token);
-        }
-    }
-    out.done()
+    parse_text(text.to_string())
+}
+
+/// Parses one text (a file or standard input), keeping it without a copy.
+pub fn parse_text(text: String) -> ParsedIds {
+    ParsedIds::from_sources(vec![Source::Text(Arc::new(text))])
 }
 
 /// Parses IDs given as command-line arguments; each argument's position is its line.
 pub fn parse_args(args: &[String], first_line: usize) -> ParsedIds {
-    let mut out = Builder::default();
-    for (i, arg) in args.iter().enumerate() {
-        for token in arg.split(is_separator).filter(|t| !t.trim().is_empty()) {
-            out.push(first_line + i, token);
-        }
-    }
-    out.done()
-}
-
-impl ParsedIds {
-    /// Appends another source, re-checking duplicates across both.
-    pub fn merge(self, other: ParsedIds) -> ParsedIds {
-        let mut out = Builder::default();
-        for l in self.lines.into_iter().chain(other.lines) {
-            match l.entry {
-                Entry::Invalid { reason } => out.invalid(l.line, &l.input, &reason),
-                _ => out.push(l.line, &l.input),
-            }
-        }
-        out.done()
-    }
-}
-
-#[derive(Default)]
-struct Builder {
-    lines: Vec<InputLine>,
-    seen: HashMap<String, usize>,
-}
-
-impl Builder {
-    fn push(&mut self, line: usize, token: &str) {
-        let input = token.trim().to_string();
-        let entry = match normalise_id(&input) {
-            Err(reason) => Entry::Invalid { reason },
-            Ok(id) => match self.seen.get(&id) {
-                Some(&first_line) => Entry::Duplicate { id, first_line },
-                None => {
-                    self.seen.insert(id.clone(), line);
-                    Entry::Valid { id }
-                }
-            },
-        };
-        self.lines.push(InputLine { line, input, entry });
-    }
-
-    fn invalid(&mut self, line: usize, input: &str, reason: &str) {
-        self.lines.push(InputLine {
-            line,
-            input: input.to_string(),
-            entry: Entry::Invalid {
-                reason: reason.to_string(),
-            },
-        });
-    }
-
-    fn done(self) -> ParsedIds {
-        ParsedIds { lines: self.lines }
-    }
+    ParsedIds::from_sources(vec![Source::Args {
+        args: args.into(),
+        first_line,
+    }])
 }
 
 #[cfg(test)]
@@ -236,7 +330,7 @@ mod tests {
 
     fn valid(text: &str) -> Vec<String> {
         let p = parse_ids(text);
-        assert_eq!(p.counts().invalid, 0, "{:?}", p.lines);
+        assert_eq!(p.counts().invalid, 0, "{:?}", p.invalid_sample());
         p.unique_ids()
     }
 
@@ -286,16 +380,14 @@ mod tests {
         assert_eq!(p.unique_ids(), vec![A.to_string(), B.to_string()]);
         let c = p.counts();
         assert_eq!((c.valid, c.invalid, c.duplicates), (2, 1, 2));
-        let bad = p
-            .lines
-            .iter()
-            .find(|l| matches!(l.entry, Entry::Invalid { .. }))
-            .unwrap();
+        let bad = &p.invalid_sample()[0];
         assert_eq!((bad.line, bad.input.as_str()), (3, "not-an-id"));
+        let lines: Vec<InputLine> = p.lines().collect();
         assert!(matches!(
-            p.lines[3].entry,
+            lines[3].entry,
             Entry::Duplicate { first_line: 1, .. }
         ));
+        assert_eq!(lines.len(), p.total());
     }
 
     #[test]
@@ -303,11 +395,7 @@ mod tests {
         let text = format!("name,fileId,size\na.csv,{A},3\nb.csv,\"{B}\",4\nc.csv,oops,5\n");
         let p = parse_ids(&text);
         assert_eq!(p.unique_ids(), vec![A.to_string(), B.to_string()]);
-        let bad = p
-            .lines
-            .iter()
-            .find(|l| matches!(l.entry, Entry::Invalid { .. }))
-            .unwrap();
+        let bad = &p.invalid_sample()[0];
         assert_eq!(bad.line, 4);
     }
 

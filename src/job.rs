@@ -267,7 +267,7 @@ pub async fn run(
     let counts = input.counts();
     let files = counts.valid;
     events.send(Event::JobStarted {
-        total_lines: input.lines.len(),
+        total_lines: input.total(),
         valid: counts.valid,
         invalid: counts.invalid,
         duplicates: counts.duplicates,
@@ -304,10 +304,7 @@ pub async fn run(
     let num = |id: &str| uuid::Uuid::try_parse(id).map(|u| u.as_u128()).unwrap_or(0);
     let mut outcomes: HashMap<u128, Kept> = HashMap::with_capacity(files);
     let mut tasks = JoinSet::new();
-    let mut pending = input.lines.iter().filter_map(|l| match &l.entry {
-        crate::input::Entry::Valid { id } => Some(id.clone()),
-        _ => None,
-    });
+    let mut pending = input.ids().iter().cloned();
     loop {
         while tasks.len() < in_flight && !job_cancel.is_cancelled() {
             let Some(id) = pending.next() else { break };
@@ -341,7 +338,7 @@ pub async fn run(
     let fatal = ctx.fatal.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let cancelled = cancel.is_cancelled();
     let mut summary = Summary {
-        total_lines: input.lines.len(),
+        total_lines: input.total(),
         valid: counts.valid,
         invalid: counts.invalid,
         duplicates: counts.duplicates,
@@ -394,18 +391,14 @@ pub async fn run(
         }
     }
     let problems: Vec<report::ReportRow> = input
-        .lines
-        .iter()
-        .map(|l| report::row(l, &lookup, stopped_by))
+        .lines()
+        .map(|l| report::row(&l, &lookup, stopped_by))
         .filter(|r| matches!(r.status, Status::Failed | Status::Invalid))
         .take(MAX_PROBLEMS)
         .collect();
     // Written here, not on a blocking thread: the transfers are over, and the rows are made
     // one at a time from the input so that a large job never holds them all.
-    let mut rows = input
-        .lines
-        .iter()
-        .map(|l| report::row(l, &lookup, stopped_by));
+    let mut rows = input.lines().map(|l| report::row(&l, &lookup, stopped_by));
     let report_error = report::write(&report_path, &summary, &mut rows)
         .err()
         .map(|e| format!("could not write the report {}: {e}", report_path.display()));

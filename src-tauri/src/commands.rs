@@ -92,7 +92,7 @@ pub struct IdCheck {
 fn check_ids(parsed: &ParsedIds) -> IdCheck {
     let c = parsed.counts();
     let invalid_lines = parsed
-        .lines
+        .invalid_sample()
         .iter()
         .filter_map(|l| match &l.entry {
             Entry::Invalid { reason } => Some(InvalidLine {
@@ -102,7 +102,6 @@ fn check_ids(parsed: &ParsedIds) -> IdCheck {
             }),
             _ => None,
         })
-        .take(100)
         .collect();
     IdCheck {
         valid: c.valid,
@@ -112,9 +111,13 @@ fn check_ids(parsed: &ParsedIds) -> IdCheck {
     }
 }
 
+/// Async, so it runs off the main thread: a large pasted or imported list never freezes the
+/// window.
 #[tauri::command]
-pub fn validate_ids(text: String) -> IdCheck {
-    check_ids(&tdp_engine::parse_ids(&text))
+pub async fn validate_ids(text: String) -> Result<IdCheck> {
+    tauri::async_runtime::spawn_blocking(move || check_ids(&tdp_engine::input::parse_text(text)))
+        .await
+        .map_err(|e| CmdError::new(ErrorKind::Internal, e.to_string()))
 }
 
 /// Reads a .txt or .csv of IDs that the user picked in the file dialog.

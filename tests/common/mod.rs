@@ -5,7 +5,6 @@
 use md5::{Digest, Md5};
 use std::path::Path;
 use std::time::Duration;
-use tdp_engine::input::Entry;
 use tdp_engine::report::{ReportRow, Status};
 use tdp_engine::retry::RetryPolicy;
 use tdp_engine::{CancellationToken, Event, EventSender, JobConfig, JobResult, ParsedIds, Token};
@@ -165,12 +164,5 @@ pub fn assert_no_partials(dest: &Path, rows: &[ReportRow]) {
 }
 
 pub fn valid_ids(input: &ParsedIds) -> Vec<String> {
-    input
-        .lines
-        .iter()
-        .filter_map(|l| match &l.entry {
-            Entry::Valid { id } => Some(id.clone()),
-            _ => None,
-        })
-        .collect()
+    input.unique_ids()
 }

@@ -155,13 +155,13 @@ fn read_ids(args: &DownloadArgs) -> Result<tdp_engine::ParsedIds, String> {
             (b, src.as_str())
         };
         let text = tdp_engine::input::decode_text(bytes, name)?;
-        parsed = tdp_engine::parse_ids(&text);
+        parsed = tdp_engine::input::parse_text(text);
     }
     if !args.id_args.is_empty() {
-        let next = parsed.lines.last().map(|l| l.line + 1).unwrap_or(1);
+        let next = parsed.next_line();
         parsed = parsed.merge(tdp_engine::parse_args(&args.id_args, next));
     }
-    if parsed.lines.is_empty() {
+    if parsed.is_empty() {
         return Err(
             "no file IDs given: use --ids FILE, --ids - (standard input) or list IDs as arguments"
                 .into(),

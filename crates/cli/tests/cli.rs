@@ -270,3 +270,52 @@ async fn id_lists_saved_by_notepad_and_excel_download_every_file() {
         m.stderr
     );
 }
+
+/// A 64 MiB file of lines that are not IDs: one report row per line, memory bounded by the
+/// file's own size, measured from outside the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_64_mib_file_of_non_ids_is_reported_line_by_line_in_bounded_memory() {
+    use std::io::{BufRead, Write};
+    let sim = start(Vec::new(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("not-ids.txt");
+    let mut lines = 0u64;
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&list).unwrap());
+        let mut written = 0u64;
+        while written < 64 << 20 {
+            // About 36 bytes, valid UTF-8, never an ID, one entry per line.
+            let line = format!("sample-{lines:09}-plate-A1-well-ok\n");
+            w.write_all(line.as_bytes()).unwrap();
+            written += line.len() as u64;
+            lines += 1;
+        }
+    }
+    let out = dir.path().join("out");
+    let mut cmd = download_cmd(Some(sim.token()), &sim.base_url(), sim.org(), &out);
+    cmd.arg("--ids").arg(&list).arg("--quiet");
+    let m = measured(cmd).await;
+    let tail: Vec<&str> = m.stderr.lines().rev().take(5).collect();
+    assert_eq!(m.code, 1, "{tail:?}");
+    let json = out.join("tdp-download-report.json");
+    let csv = out.join("tdp-download-report.csv");
+    let rows = std::io::BufReader::new(std::fs::File::open(&csv).unwrap())
+        .lines()
+        .count() as u64
+        - 1;
+    let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len() as f64 / (1 << 20) as f64;
+    println!(
+        "{lines} lines of non-IDs: peak RSS {:.1} MiB; report {:.0} MiB JSON + {:.0} MiB CSV, {rows} rows",
+        m.max_rss_kib as f64 / 1024.0,
+        size(&json),
+        size(&csv)
+    );
+    assert_eq!(rows, lines, "one report row per input line");
+    std::fs::remove_file(&json).unwrap();
+    std::fs::remove_file(&csv).unwrap();
+    assert!(
+        m.max_rss_kib < 100 * 1024,
+        "peak RSS {} KiB for a 64 MiB file",
+        m.max_rss_kib
+    );
+}
