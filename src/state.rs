@@ -570,6 +570,28 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
+    fn a_link_planted_at_the_journal_is_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.txt");
+        std::fs::write(&outside, b"not yours").unwrap();
+        let dest = dir.path().join("dest");
+        std::fs::create_dir_all(dest.join(STATE_DIR)).unwrap();
+        let journal = dest.join(STATE_DIR).join(JOURNAL);
+        std::os::unix::fs::symlink(&outside, &journal).unwrap();
+        let mut s = Store::open(&dest, &[]).unwrap();
+        s.assign_path("aaaaaaaa-0000-4000-8000-000000000000", "a.bin")
+            .unwrap();
+        assert_eq!(std::fs::read(&outside).unwrap(), b"not yours");
+        assert!(journal.symlink_metadata().unwrap().is_file());
+        // A link in place of a .part is refused, not written through.
+        let part = dest.join(STATE_DIR).join("x.part");
+        std::os::unix::fs::symlink(&outside, &part).unwrap();
+        assert!(no_follow().write(true).open(&part).is_err());
+        assert_eq!(std::fs::read(&outside).unwrap(), b"not yours");
+    }
+
+    #[cfg(unix)]
+    #[test]
     fn a_symlinked_state_folder_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let elsewhere = tempfile::tempdir().unwrap();

@@ -319,3 +319,18 @@ async fn a_64_mib_file_of_non_ids_is_reported_line_by_line_in_bounded_memory() {
         m.max_rss_kib
     );
 }
+
+/// A token pasted with a line break is refused before any request, with words that say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_with_a_line_break_is_refused_with_a_clear_message() {
+    let files = demo_files(35, 2, Some(100));
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!("{}\r\n", sim.token()).replace("\r\n", "\nmore");
+    let mut cmd = download_cmd(Some(&token), &sim.base_url(), sim.org(), dir.path());
+    cmd.arg(&files[0].id);
+    let m = measured(cmd).await;
+    assert_eq!(m.code, 2, "{}", m.stderr);
+    assert!(m.stderr.contains("paste it on one line"), "{}", m.stderr);
+    assert_eq!(sim.counters().total("retrieve"), 0);
+}
