@@ -323,6 +323,9 @@ pub enum JobError {
         #[source]
         source: Arc<std::io::Error>,
     },
+    /// Another job holds the destination's state folder.
+    #[error("{0}")]
+    Busy(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -335,6 +338,7 @@ impl JobError {
             JobError::Forbidden(_) => ErrorKind::Forbidden,
             JobError::DiskFull(_) => ErrorKind::DiskFull,
             JobError::Destination { .. } => ErrorKind::Destination,
+            JobError::Busy(_) => ErrorKind::Busy,
             JobError::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -6,6 +6,7 @@ use crate::error::{ErrorKind, TdpError};
 use crate::events::{Event, EventSender, Progress, Summary};
 use crate::input::ParsedIds;
 use crate::limiter::AdaptiveLimit;
+use crate::lock::LockError;
 use crate::naming::Layout;
 use crate::report::{self, FileOutcome, Status, DEFAULT_REPORT};
 use crate::retry::RetryPolicy;
@@ -222,6 +223,9 @@ fn disk_error(dest: &Path, e: &std::io::Error, path: &Path) -> JobError {
 }
 
 fn state_error(dest: &Path, e: &StateError) -> JobError {
+    if let StateError::Lock(LockError::Busy { .. }) = e {
+        return JobError::Busy(e.to_string());
+    }
     match e.io() {
         Some(io) => disk_error(dest, io, dest),
         None => JobError::Internal(e.to_string()),

@@ -20,6 +20,7 @@ pub mod durable;
 mod http_error;
 mod job;
 mod limiter;
+mod lock;
 mod naming;
 mod ranges;
 mod s3;

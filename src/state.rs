@@ -3,6 +3,7 @@
 //! files completed. Reruns read it to skip, resume and name files as before.
 
 use crate::durable;
+use crate::lock::{self, FolderLock, LockError};
 use crate::naming::with_suffix;
 use crate::ranges::Ranges;
 use crate::s3::ObjectInfo;
@@ -117,6 +118,8 @@ pub enum StateError {
     },
     #[error("no free file name for {0}")]
     NoFreeName(String),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl StateError {
@@ -125,7 +128,8 @@ impl StateError {
             StateError::Destination { source, .. } | StateError::Journal { source, .. } => {
                 Some(source)
             }
-            StateError::NoFreeName(_) => None,
+            StateError::Lock(LockError::Io { source, .. }) => Some(source),
+            StateError::NoFreeName(_) | StateError::Lock(LockError::Busy { .. }) => None,
         }
     }
 }
@@ -177,6 +181,8 @@ pub struct Store {
     taken: HashMap<u64, u128>,
     reserved: HashSet<String>,
     journal: File,
+    /// One job per folder, for as long as the store is open.
+    _lock: FolderLock,
 }
 
 /// `a/b/c` → a path below `base`.
@@ -210,6 +216,8 @@ impl Store {
                 ),
             });
         }
+        // Before anything in the folder is read or written: one job per folder.
+        let lock = lock::acquire(&dir, dest)?;
         let path = dir.join(JOURNAL);
         let jerr = |source| StateError::Journal {
             path: path.clone(),
@@ -264,6 +272,7 @@ impl Store {
             taken,
             reserved,
             journal,
+            _lock: lock,
         })
     }
 

@@ -334,3 +334,77 @@ async fn a_token_with_a_line_break_is_refused_with_a_clear_message() {
     assert!(m.stderr.contains("paste it on one line"), "{}", m.stderr);
     assert_eq!(sim.counters().total("retrieve"), 0);
 }
+
+/// Two jobs on one folder (the app and a CLI, two windows): the second refuses at once and
+/// says who holds the folder; the first completes; a rerun skips everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_job_on_the_same_folder_refuses_and_the_first_completes() {
+    let files: Vec<SimFile> = (0..6)
+        .map(|i| SimFile::new(sim_id(36, i), format!("org/raw/f{i}.bin"), 2_000_000))
+        .collect();
+    let sim = start(files.clone(), |c| {
+        c.shaping.per_connection_bps = Some(500_000);
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ids = dir.path().join("ids.txt");
+    std::fs::write(
+        &ids,
+        files
+            .iter()
+            .map(|f| format!("{}\n", f.id))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let dest = dir.path().join("out");
+    let job = || {
+        let mut c = download_cmd(Some(sim.token()), &sim.base_url(), sim.org(), &dest);
+        c.arg("--ids").arg(&ids).arg("--quiet");
+        c
+    };
+    let mut first = job()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let info = dest.join(".tdp-download").join("lock.info");
+    for _ in 0..200 {
+        if info.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(info.exists(), "the first job holds the folder");
+
+    let second = measured(job()).await;
+    assert_eq!(second.code, 2, "{}", second.stderr);
+    let holder = format!("another download is using {}", dest.display());
+    assert!(second.stderr.contains(&holder), "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!("process {}", first.id())),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "refused while the first ran"
+    );
+
+    let status = tokio::task::spawn_blocking(move || first.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let rows = tdp_engine::report::read(&dest.join("tdp-download-report.json")).unwrap();
+    assert_all_landed(&dest, &rows, &files);
+    let served = sim.counters().bytes_served;
+
+    let third = measured(job()).await;
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert!(third.stderr.contains("6 skipped"), "{}", third.stderr);
+    assert_eq!(
+        sim.counters().bytes_served,
+        served,
+        "no body bytes fetched again"
+    );
+}
