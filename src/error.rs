@@ -323,6 +323,8 @@ pub enum JobError {
         #[source]
         source: Arc<std::io::Error>,
     },
+    #[error("the network has been unreachable for {} s (neither TDP nor storage answered). Run the same job again when it is back: it resumes where it stopped", .0.as_secs())]
+    NetworkLost(Duration),
     /// Another job holds the destination's state folder.
     #[error("{0}")]
     Busy(String),
@@ -339,6 +341,7 @@ impl JobError {
             JobError::DiskFull(_) => ErrorKind::DiskFull,
             JobError::Destination { .. } => ErrorKind::Destination,
             JobError::Busy(_) => ErrorKind::Busy,
+            JobError::NetworkLost(_) => ErrorKind::Network,
             JobError::Internal(_) => ErrorKind::Internal,
         }
     }

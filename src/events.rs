@@ -18,6 +18,16 @@ pub enum FileStage {
     Verifying,
 }
 
+/// What the job as a whole is doing; each change is announced by [`Event::JobState`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JobState {
+    Running,
+    /// TDP and storage do not answer: nothing is charged to any file; the job goes on by
+    /// itself when they answer again.
+    WaitingForNetwork,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveFile {
@@ -104,6 +114,8 @@ pub enum Event {
         kind: ErrorKind,
         reason: String,
     },
+    #[serde(rename_all = "camelCase")]
+    JobState { state: JobState },
     #[serde(rename_all = "camelCase")]
     JobFinished { summary: Summary },
 }

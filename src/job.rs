@@ -8,6 +8,7 @@ use crate::input::ParsedIds;
 use crate::limiter::AdaptiveLimit;
 use crate::lock::LockError;
 use crate::naming::Layout;
+use crate::network::NetGate;
 use crate::report::{self, FileOutcome, Status, DEFAULT_REPORT};
 use crate::retry::RetryPolicy;
 use crate::s3::S3Client;
@@ -49,6 +50,8 @@ pub struct JobConfig {
     pub checkpoint_bytes: u64,
     /// ...or this much time, whichever comes first: what a crash can lose.
     pub checkpoint_interval: Duration,
+    /// How long the job waits for a lost network before it stops (a rerun resumes).
+    pub network_patience: Duration,
     /// A gzip object may decode to at most this many times its stored size. Deflate cannot
     /// exceed about 1032:1, so only a crafted stream (a "gzip bomb") meets the bound.
     pub gzip_max_ratio: u64,
@@ -61,6 +64,7 @@ impl JobConfig {
     pub const DEFAULT_API_CONCURRENCY: usize = 128;
     pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 30;
     pub const DEFAULT_RETRIES: u32 = RetryPolicy::DEFAULT_BUDGET;
+    pub const DEFAULT_NETWORK_PATIENCE_SECS: u64 = 15 * 60;
 
     pub fn new(base_url: &str, org: &str, dest: &Path) -> Self {
         JobConfig {
@@ -80,6 +84,7 @@ impl JobConfig {
             checkpoint_bytes: 8 << 20,
             checkpoint_interval: Duration::from_millis(500),
             gzip_max_ratio: 1100,
+            network_patience: Duration::from_secs(Self::DEFAULT_NETWORK_PATIENCE_SECS),
         }
     }
 
@@ -165,6 +170,7 @@ pub(crate) struct Ctx {
     pub cancel: CancellationToken,
     fatal: Mutex<Option<JobError>>,
     pub gate: Mutex<AuthGate>,
+    pub net: NetGate,
     rng: Mutex<fastrand::Rng>,
     pub files_total: usize,
 }
@@ -285,7 +291,19 @@ pub async fn run(
     // so S3 slots never wait on the API; bounded, so memory does not grow with the job.
     let in_flight = concurrency + api.max(concurrency);
     let job_cancel = cancel.child_token();
+    // Probes answer fast or not at all: never wait longer than a stalled read would.
+    let probe_timeout = cfg
+        .read_timeout
+        .clamp(Duration::from_secs(1), Duration::from_secs(5));
+    let net = NetGate::new(
+        tdp.base().clone(),
+        cfg.network_patience,
+        probe_timeout,
+        events.clone(),
+    )
+    .map_err(|e| TdpError::Client(Arc::new(e)))?;
     let ctx = Arc::new(Ctx {
+        net,
         tdp,
         s3,
         api_lane: AdaptiveLimit::new(api.min(32), api),

@@ -22,6 +22,7 @@ mod job;
 mod limiter;
 mod lock;
 mod naming;
+mod network;
 mod ranges;
 mod s3;
 mod sink;

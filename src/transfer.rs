@@ -6,6 +6,7 @@ use crate::error::{ErrorKind, Failure, JobError, Retry, S3Error, TdpError};
 use crate::events::{Event, FileStage};
 use crate::job::{Ctx, Forbidden};
 use crate::naming::{disposition_filename, object_key, relative_path};
+use crate::network::Verdict;
 use crate::ranges::Ranges;
 use crate::report::{FileOutcome, Status};
 use crate::retry::Attempts;
@@ -82,6 +83,7 @@ impl FileRun {
             }
         }
         let url = resolve(ctx, self).await?;
+        ctx.net.storage_seen(&url);
         if let Ok(parsed) = url::Url::parse(&url) {
             *lock(&self.key) = object_key(&parsed);
         }
@@ -122,6 +124,7 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<String, FileError> {
             }
             Err(e) => e,
         };
+        let failed_at = Instant::now();
         match &err {
             // Every file would get the same answer: the job stops with it.
             TdpError::Unauthorized(_) => {
@@ -175,6 +178,9 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<String, FileError> {
             }
             e if e.retry() == Retry::Later => {
                 drop(permit);
+                if e.kind() == ErrorKind::Network && outage(ctx, run, failed_at).await? {
+                    continue;
+                }
                 failures += 1;
                 if failures >= ctx.cfg.retry.budget {
                     return Err(FileError::Failed(Failure::new(
@@ -190,6 +196,20 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<String, FileError> {
                 return Err(FileError::Failed(Failure::new(e.kind(), e.to_string())));
             }
         }
+    }
+}
+
+/// Asks the job's network gate about a connection-level failure: true when it was an outage
+/// that is over (retry at no cost), false when the network answers (the file's own failure).
+async fn outage(ctx: &Ctx, run: &FileRun, failed_at: Instant) -> Result<bool, FileError> {
+    match ctx.net.after_failure(failed_at, &run.cancel).await {
+        Verdict::Online => Ok(false),
+        Verdict::Restored => Ok(true),
+        Verdict::Lost(waited) => {
+            ctx.stop(JobError::NetworkLost(waited));
+            Err(FileError::Cancelled)
+        }
+        Verdict::Cancelled => Err(FileError::Cancelled),
     }
 }
 
@@ -572,6 +592,7 @@ async fn fetch_range(
             AttemptError::File(f) => return Err(f),
             AttemptError::S3(e) => e,
         };
+        let failed_at = Instant::now();
         let progressed = written > 0;
         if progressed {
             refreshes = 0;
@@ -598,6 +619,10 @@ async fn fetch_range(
             }
             Retry::No => return Err(FileError::Failed(Failure::new(e.kind(), e.to_string()))),
             Retry::Later => {
+                // Bytes that arrived are kept either way; an outage costs the file nothing.
+                if e.kind() == ErrorKind::Network && outage(ctx, run, failed_at).await? {
+                    continue;
+                }
                 let failures = lock(&run.attempts).stalled + 1;
                 ctx.backoff(failures, e.retry_after())
             }

@@ -125,7 +125,10 @@ export function render(h, state, fileList) {
     h.bar.value = p.filesDone;
     setText(h['files-count'], `${p.filesDone.toLocaleString()} of ${plural(total, 'file', 'files')}`);
     setText(h['bytes-count'], bytes(p.bytesDone));
-    setText(h.speed, running ? `${bytes(Math.round(p.bytesPerSecond))}/s` : '');
+    const speed = job.waitingForNetwork
+      ? 'waiting for the network: the download goes on by itself when it is back'
+      : `${bytes(Math.round(p.bytesPerSecond))}/s`;
+    setText(h.speed, running ? speed : '');
     const perFile = p.filesDone ? p.bytesDone / p.filesDone : 0;
     const eta = p.bytesPerSecond > 0 && perFile > 0 ? ((total - p.filesDone) * perFile) / p.bytesPerSecond : NaN;
     setText(h.eta, running && isFinite(eta) ? `about ${duration(eta)} left` : '');

@@ -169,6 +169,9 @@ export function createStore() {
         Object.assign(r, { state: 'failed', reason: ev.reason, kind: ev.kind });
         break;
       }
+      case 'jobState':
+        job.waitingForNetwork = ev.state === 'waitingForNetwork';
+        break;
       case 'jobFinished':
         job.summary = ev.summary;
         job.running = false;

@@ -84,6 +84,10 @@ struct DownloadArgs {
     /// Seconds without data before a connection counts as stalled.
     #[arg(long, default_value_t = JobConfig::DEFAULT_READ_TIMEOUT_SECS, value_name = "SECS")]
     read_timeout: u64,
+    /// Seconds to wait for a lost network (TDP and storage not answering) before stopping;
+    /// nothing is charged to any file meanwhile, and a rerun resumes.
+    #[arg(long, default_value_t = JobConfig::DEFAULT_NETWORK_PATIENCE_SECS, value_name = "SECS")]
+    network_patience: u64,
     /// Attempts in a row without progress before a file fails.
     #[arg(long, default_value_t = JobConfig::DEFAULT_RETRIES, value_name = "N")]
     retries: u32,
@@ -222,6 +226,7 @@ async fn download(args: DownloadArgs) -> ExitCode {
     cfg.report = args.report.clone();
     cfg.read_timeout = Duration::from_secs(args.read_timeout.max(1));
     cfg.retry.budget = args.retries.max(1);
+    cfg.network_patience = Duration::from_secs(args.network_patience.max(1));
 
     let (tx, rx) = EventSender::channel();
     let terminal = std::io::stderr().is_terminal();

@@ -2,6 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::{Duration, Instant};
+use tdp_engine::events::JobState;
 use tdp_engine::size::human;
 use tdp_engine::{Event, EventReceiver};
 
@@ -94,6 +95,18 @@ pub async fn render(mut rx: EventReceiver, terminal: bool, quiet: bool, count: b
                 file_id, reason, ..
             } if bar.is_none() && !quiet => {
                 eprintln!("retrying {file_id}: {reason}");
+            }
+            Event::JobState { state } => {
+                let line = match state {
+                    JobState::WaitingForNetwork => {
+                        "waiting for the network: TDP and storage do not answer; the job goes on by itself when they do"
+                    }
+                    JobState::Running => "the network is back: going on",
+                };
+                match &bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
             }
             Event::JobFinished { .. } => break,
             _ => {}

@@ -54,6 +54,15 @@ pub struct Faults {
     pub s3_corrupt: f64,
 }
 
+/// A network outage, as laptops and VPNs cause them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// Every request and every body in flight is cut (Wi-Fi roaming, a VPN reconnect).
+    Reset,
+    /// Connections are accepted and nothing is answered; bodies stall (a dead route).
+    Silent,
+}
+
 /// Everything a simulator is started with.
 #[derive(Debug, Clone)]
 pub struct SimConfig {

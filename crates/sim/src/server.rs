@@ -4,7 +4,7 @@ use super::content::{draw, fill, hash_str, md5_of};
 use super::counters::{Counters, CountersSnapshot};
 use super::files::{FileKind, SimFile};
 use super::shaping::{StreamPacer, TotalPacer};
-use super::{Faults, Shaping, SimConfig};
+use super::{Faults, Outage, Shaping, SimConfig};
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -89,6 +89,7 @@ struct SimState {
     counters: Counters,
     attempts: Mutex<HashMap<(String, &'static str), u64>>,
     s3_base: String,
+    outage: Mutex<Option<(Outage, tokio::time::Instant)>>,
 }
 
 impl SimState {
@@ -104,6 +105,13 @@ impl SimState {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The outage in force now, if any.
+    fn outage(&self) -> Option<Outage> {
+        let o = *self.outage.lock().unwrap_or_else(|e| e.into_inner());
+        o.filter(|(_, until)| tokio::time::Instant::now() < *until)
+            .map(|(kind, _)| kind)
     }
 
     fn shaping(&self) -> Shaping {
@@ -193,14 +201,20 @@ impl Simulator {
             counters: Counters::default(),
             attempts: Mutex::new(HashMap::new()),
             s3_base: format!("http://{s3_addr}"),
+            outage: Mutex::new(None),
         });
 
         let shutdown = CancellationToken::new();
+        let outages = axum::middleware::from_fn_with_state(state.clone(), network);
         let api = Router::new()
             .route("/v1/datalake/retrieve", get(retrieve))
             .route("/_sim/counters", get(counters))
+            .layer(outages.clone())
             .with_state(state.clone());
-        let s3 = Router::new().fallback(s3_object).with_state(state.clone());
+        let s3 = Router::new()
+            .fallback(s3_object)
+            .layer(outages)
+            .with_state(state.clone());
         for (listener, router) in [(api_listener, api), (s3_listener, s3)] {
             let stop = shutdown.clone();
             tokio::spawn(async move {
@@ -254,6 +268,12 @@ impl Simulator {
 
     pub fn file(&self, id: &str) -> Option<&SimFile> {
         self.state.by_id.get(id).map(|o| &o.file)
+    }
+
+    /// Starts a network outage of `kind` for `duration`, from now, on both services.
+    pub fn outage(&self, kind: Outage, duration: Duration) {
+        let until = tokio::time::Instant::now() + duration;
+        *self.state.outage.lock().unwrap_or_else(|e| e.into_inner()) = Some((kind, until));
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -484,6 +504,36 @@ fn parse_amz_date(v: &str) -> Option<SystemTime> {
     let t = time::Time::from_hms(num(9..11)? as u8, num(11..13)? as u8, num(13..15)? as u8).ok()?;
     let secs = date.with_time(t).assume_utc().unix_timestamp();
     Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+/// During an outage nothing but the simulator's own counters answers: requests are cut
+/// (headers, then a reset body) or left without an answer.
+async fn network(
+    State(st): State<Arc<SimState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.uri().path().starts_with("/_sim/") {
+        return next.run(req).await;
+    }
+    match st.outage() {
+        Some(Outage::Reset) => {
+            let cut = futures_util::stream::once(async { Err::<Bytes, _>(outage_reset()) });
+            Response::new(Body::from_stream(cut))
+        }
+        Some(Outage::Silent) => {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            Response::new(Body::empty())
+        }
+        None => next.run(req).await,
+    }
+}
+
+fn outage_reset() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "simulated network outage",
+    )
 }
 
 /// Splits `X-Amz-Signature` off a raw query string.
@@ -723,6 +773,14 @@ impl Drop for BodyState {
 
 impl BodyState {
     async fn next_chunk(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        match self.st.outage() {
+            Some(Outage::Reset) => return Some(Err(outage_reset())),
+            Some(Outage::Silent) => {
+                tokio::time::sleep(Duration::from_secs(600)).await;
+                return None;
+            }
+            None => {}
+        }
         let limit = match self.failure {
             Some((at, _)) => at.min(self.end),
             None => self.end,
