@@ -35,15 +35,7 @@ async fn exit_codes_are_the_documented_ones() {
     let files = demo_files(31, 6, Some(2000));
     let sim = start(files.clone(), |_| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    let ids = dir.path().join("ids.txt");
-    std::fs::write(
-        &ids,
-        files
-            .iter()
-            .map(|f| format!("{}\n", f.id))
-            .collect::<String>(),
-    )
-    .unwrap();
+    let ids = write_ids(dir.path(), &files);
 
     // 0: every valid ID in place.
     let mut cmd = download_cmd(
@@ -347,15 +339,7 @@ async fn a_second_job_on_the_same_folder_refuses_and_the_first_completes() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let ids = dir.path().join("ids.txt");
-    std::fs::write(
-        &ids,
-        files
-            .iter()
-            .map(|f| format!("{}\n", f.id))
-            .collect::<String>(),
-    )
-    .unwrap();
+    let ids = write_ids(dir.path(), &files);
     let dest = dir.path().join("out");
     let job = || {
         let mut c = download_cmd(Some(sim.token()), &sim.base_url(), sim.org(), &dest);

@@ -19,19 +19,6 @@ fn files(seed: u64, n: u64, size: u64) -> Vec<SimFile> {
         .collect()
 }
 
-fn write_ids(dir: &Path, files: &[SimFile]) -> std::path::PathBuf {
-    let p = dir.join("ids.txt");
-    std::fs::write(
-        &p,
-        files
-            .iter()
-            .map(|f| format!("{}\n", f.id))
-            .collect::<String>(),
-    )
-    .unwrap();
-    p
-}
-
 fn assert_dest(dest: &Path, files: &[SimFile]) {
     for (i, f) in files.iter().enumerate() {
         assert_eq!(

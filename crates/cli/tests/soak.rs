@@ -30,15 +30,7 @@ async fn soak_a_45_s_outage_4_s_into_a_60_file_job_ends_with_every_file_verified
     // Slow enough that the outage lands mid-job.
     let sim = Arc::new(start(files.clone(), |c| c.shaping.total_bps = Some(150_000_000)).await);
     let dir = tempfile::tempdir().unwrap();
-    let ids = dir.path().join("ids.txt");
-    std::fs::write(
-        &ids,
-        files
-            .iter()
-            .map(|f| format!("{}\n", f.id))
-            .collect::<String>(),
-    )
-    .unwrap();
+    let ids = write_ids(dir.path(), &files);
     let out = dir.path().join("out");
     let mut cmd = cli(Some(sim.token()));
     cmd.args([

@@ -62,3 +62,17 @@ pub fn cli(token: Option<&str>) -> std::process::Command {
     }
     cmd
 }
+
+/// The IDs of `files`, one per line, in `dir/ids.txt`.
+pub fn write_ids(dir: &std::path::Path, files: &[tdp_sim::SimFile]) -> std::path::PathBuf {
+    let p = dir.join("ids.txt");
+    std::fs::write(
+        &p,
+        files
+            .iter()
+            .map(|f| format!("{}\n", f.id))
+            .collect::<String>(),
+    )
+    .unwrap();
+    p
+}
