@@ -151,7 +151,7 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<String, FileError> {
                     Forbidden::Undecided => {
                         drop(permit);
                         failures += 1;
-                        sleep(run, ctx.backoff(failures, None)).await?;
+                        sleep(&run.cancel, ctx.backoff(failures, None)).await?;
                     }
                 }
             }
@@ -173,12 +173,12 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<String, FileError> {
                     )));
                 }
                 let wait = ctx.backoff(throttled.min(6), *retry_after);
-                sleep(run, wait).await?;
+                sleep(&run.cancel, wait).await?;
                 continue;
             }
             e if e.retry() == Retry::Later => {
                 drop(permit);
-                if e.kind() == ErrorKind::Network && outage(ctx, run, failed_at).await? {
+                if e.kind() == ErrorKind::Network && outage(ctx, &run.cancel, failed_at).await? {
                     continue;
                 }
                 failures += 1;
@@ -189,7 +189,7 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<String, FileError> {
                     )));
                 }
                 run.retrying(ctx, e.kind(), e.to_string());
-                sleep(run, ctx.backoff(failures, e.retry_after())).await?;
+                sleep(&run.cancel, ctx.backoff(failures, e.retry_after())).await?;
             }
             e => {
                 ctx.gate().other();
@@ -201,8 +201,12 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<String, FileError> {
 
 /// Asks the job's network gate about a connection-level failure: true when it was an outage
 /// that is over (retry at no cost), false when the network answers (the file's own failure).
-async fn outage(ctx: &Ctx, run: &FileRun, failed_at: Instant) -> Result<bool, FileError> {
-    match ctx.net.after_failure(failed_at, &run.cancel).await {
+async fn outage(
+    ctx: &Ctx,
+    cancel: &CancellationToken,
+    failed_at: Instant,
+) -> Result<bool, FileError> {
+    match ctx.net.after_failure(failed_at, cancel).await {
         Verdict::Online => Ok(false),
         Verdict::Restored => Ok(true),
         Verdict::Lost(waited) => {
@@ -213,10 +217,10 @@ async fn outage(ctx: &Ctx, run: &FileRun, failed_at: Instant) -> Result<bool, Fi
     }
 }
 
-async fn sleep(run: &FileRun, d: Duration) -> Result<(), FileError> {
+async fn sleep(cancel: &CancellationToken, d: Duration) -> Result<(), FileError> {
     tokio::select! {
         _ = tokio::time::sleep(d) => Ok(()),
-        _ = run.cancel.cancelled() => Err(FileError::Cancelled),
+        _ = cancel.cancelled() => Err(FileError::Cancelled),
     }
 }
 
@@ -380,6 +384,8 @@ fn already_complete(ctx: &Ctx, id: &str) -> Option<FileOutcome> {
 
 /// One full try at a file: whatever is missing of it, then the final checks.
 async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, FileError> {
+    // This try's own cancellation: a failing range stops its siblings, not the next try.
+    let attempt = run.cancel.child_token();
     let st = ctx.store().file(&run.id);
     let resumable = st.object.is_some() && run.part.exists();
     if let (true, Some(obj)) = (resumable, st.object.clone()) {
@@ -392,7 +398,7 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
             start_over(ctx, run)?;
         }
         let first_end = ctx.cfg.part_size.max(1) - 1;
-        fetch_range(ctx, run, 0, first_end).await?;
+        fetch_range(ctx, run, &attempt, 0, first_end).await?;
     }
     let info = run.info().ok_or_else(|| {
         FileError::Failed(Failure::new(
@@ -417,12 +423,13 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
     }
     let mut tasks = Vec::with_capacity(spans.len());
     for (s, e) in spans {
-        let (ctx, run) = (ctx.clone(), run.clone());
+        let (ctx, run, attempt) = (ctx.clone(), run.clone(), attempt.clone());
         tasks.push(tokio::spawn(async move {
-            let r = fetch_range(&ctx, &run, s, e - 1).await;
+            let r = fetch_range(&ctx, &run, &attempt, s, e - 1).await;
             if r.is_err() {
-                // One range failing ends the file: stop its siblings.
-                run.cancel.cancel();
+                // One range failing ends this attempt: stop its siblings (a fresh start
+                // gets a token of its own).
+                attempt.cancel();
             }
             r
         }));
@@ -528,25 +535,26 @@ enum AttemptError {
 async fn fetch_range(
     ctx: &Arc<Ctx>,
     run: &Arc<FileRun>,
+    attempt: &CancellationToken,
     start: u64,
     end: u64,
 ) -> Result<(), FileError> {
     let mut pos = start;
     let mut refreshes = 0u32;
     loop {
-        if run.cancel.is_cancelled() {
+        if attempt.is_cancelled() {
             return Err(FileError::Cancelled);
         }
         let (url, generation) = run.url(ctx).await?;
         let mut permit = Some(tokio::select! {
             p = ctx.s3_slots.clone().acquire_owned() => p.map_err(|_| FileError::Cancelled)?,
-            _ = run.cancel.cancelled() => return Err(FileError::Cancelled),
+            _ = attempt.cancelled() => return Err(FileError::Cancelled),
         });
         let etag = run.info().and_then(|i| i.etag);
         lock(&run.attempts).started();
         let got = tokio::select! {
             r = ctx.s3.get(&url, pos, Some(end), etag.as_deref()) => r,
-            _ = run.cancel.cancelled() => return Err(FileError::Cancelled),
+            _ = attempt.cancelled() => return Err(FileError::Cancelled),
         };
         let mut written = 0;
         let err = match got {
@@ -559,7 +567,7 @@ async fn fetch_range(
                         resp.start
                     )))
                 } else {
-                    let (n, r) = stream_body(ctx, run, resp, pos, stop, &mut permit).await;
+                    let (n, r) = stream_body(ctx, run, attempt, resp, pos, stop, &mut permit).await;
                     written = n;
                     pos += n;
                     match r {
@@ -620,7 +628,7 @@ async fn fetch_range(
             Retry::No => return Err(FileError::Failed(Failure::new(e.kind(), e.to_string()))),
             Retry::Later => {
                 // Bytes that arrived are kept either way; an outage costs the file nothing.
-                if e.kind() == ErrorKind::Network && outage(ctx, run, failed_at).await? {
+                if e.kind() == ErrorKind::Network && outage(ctx, attempt, failed_at).await? {
                     continue;
                 }
                 let failures = lock(&run.attempts).stalled + 1;
@@ -636,7 +644,7 @@ async fn fetch_range(
             )));
         }
         run.retrying(ctx, e.kind(), e.to_string());
-        sleep(run, wait).await?;
+        sleep(attempt, wait).await?;
     }
 }
 
@@ -671,6 +679,7 @@ fn internal(e: impl std::fmt::Display) -> FileError {
 async fn stream_body(
     ctx: &Arc<Ctx>,
     run: &Arc<FileRun>,
+    attempt: &CancellationToken,
     mut resp: ObjectResponse,
     start: u64,
     stop: u64,
@@ -686,7 +695,7 @@ async fn stream_body(
     let ended = loop {
         let chunk = tokio::select! {
             c = resp.resp.chunk() => c,
-            _ = run.cancel.cancelled() => break Err(AttemptError::File(FileError::Cancelled)),
+            _ = attempt.cancelled() => break Err(AttemptError::File(FileError::Cancelled)),
         };
         match chunk {
             Ok(Some(bytes)) => {

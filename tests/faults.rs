@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use std::time::Duration;
 use tdp_engine::report::Status;
-use tdp_engine::ErrorKind;
+use tdp_engine::{ErrorKind, Event};
 use tdp_sim::{demo_files, sim_id, Faults, SimFile, Simulator};
 
 async fn run_all(sim: &Simulator, files: &[SimFile], unknown: &[String]) -> Finished {
@@ -289,4 +289,43 @@ async fn all_faults_at_once_over_300_files() {
     let (sim, files) = with_faults(50, 300, faults).await;
     let unknown: Vec<String> = (0..5).map(|i| sim_id(500, i)).collect();
     run_all(&sim, &files, &unknown).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_changed_mid_download_is_started_over_and_lands() {
+    // The third request of every file answers 412 (the object changed); the file is split
+    // into ranges, so a sibling range is in flight when it happens.
+    let files: Vec<SimFile> = (0..3)
+        .map(|i| SimFile::new(sim_id(47, i), format!("org/raw/c{i}.bin"), 1_000_000))
+        .collect();
+    let sim = start(files.clone(), |c| {
+        c.faults = Faults {
+            s3_changed_at_request: Some(3),
+            ..Faults::default()
+        };
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&sim, dir.path());
+    cfg.split_threshold = 128 << 10;
+    cfg.part_size = 128 << 10;
+    let (result, events) = run(cfg, sim.token(), &ids_of(&files)).await;
+    assert!(sim.counters().count("s3 412") >= files.len() as u64);
+    assert_eq!(
+        (
+            result.summary.downloaded,
+            result.summary.cancelled,
+            result.summary.failed
+        ),
+        (files.len(), 0, 0),
+        "{:?}",
+        result.summary
+    );
+    assert_all_landed(dir.path(), &result.rows, &files);
+    for f in &files {
+        let restarted = events.iter().any(|e| {
+            matches!(e, Event::FileRetrying { file_id, kind: ErrorKind::Integrity, .. } if *file_id == f.id)
+        });
+        assert!(restarted, "{} was started over", f.key);
+    }
 }

@@ -294,7 +294,8 @@ async fn download(args: DownloadArgs) -> ExitCode {
     if result.cancelled {
         return ExitCode::from(ErrorKind::Cancelled.exit_code(Scope::Job));
     }
-    if s.failed > 0 || s.invalid > 0 || result.report_error.is_some() {
+    // From the rows: a file that is not in place (failed or left unfinished) is never exit 0.
+    if s.failed > 0 || s.cancelled > 0 || s.invalid > 0 || result.report_error.is_some() {
         // Some file failed or some line was invalid: each row says its kind.
         return ExitCode::from(1);
     }

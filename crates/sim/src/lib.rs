@@ -52,6 +52,9 @@ pub struct Faults {
     pub short_url_ttl: f64,
     /// One byte of the body is flipped (what a faulty proxy or disk would do).
     pub s3_corrupt: f64,
+    /// A file's n-th S3 request answers 412 if it carries If-Match, as if the object had
+    /// changed between two requests of one download.
+    pub s3_changed_at_request: Option<u64>,
 }
 
 /// A network outage, as laptops and VPNs cause them.

@@ -640,7 +640,7 @@ async fn answer_s3(
     }
     let etag = obj.etag().await;
     if let Some(want) = headers.get("if-match").and_then(|v| v.to_str().ok()) {
-        if want.trim_matches('"') != etag {
+        if want.trim_matches('"') != etag || faults.s3_changed_at_request == Some(attempt) {
             return s3_error(
                 StatusCode::PRECONDITION_FAILED,
                 "PreconditionFailed",
