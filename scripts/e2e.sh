@@ -30,7 +30,43 @@ export DISPLAY=":$(cat "$work/display")"
 
 # The same cargo selection as scripts/build-release.sh (so nothing is rebuilt); the name
 # filter picks the E2E tests, one at a time (each owns the screen and the keyring).
-dbus-run-session -- bash -c '
-  echo -n e2e-keyring-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-  cargo test --release --locked --workspace --lib --bins --tests -- --test-threads=1 "e2e_window::${E2E_FILTER:-}"
-'
+e2e() {
+  dbus-run-session -- bash -c '
+    echo -n e2e-keyring-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+    cargo test --release --locked --workspace --lib --bins --tests -- --test-threads=1 "$@"
+  ' e2e "$@"
+}
+log=$work/e2e.log
+set +e
+e2e "e2e_window::${E2E_FILTER:-}" >"$log" 2>&1
+rc=$?
+set -e
+if [ "$rc" -eq 0 ] || ! grep -q 'page crash or hang' "$log"; then
+  cat "$log"
+  exit "$rc"
+fi
+# WebKit's web process crashed or hung under the test (an environment failure, seen about once
+# in ten runs on 2 cores, not one of our assertions): the failed tests run once more, and the
+# counts say so. Any other failure fails at once.
+count() { sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' "$1" |
+  awk '{p+=$1; f+=$2} END {print p+0, f+0}'; }
+sed 's/^test result:/(first run) test result:/' "$log"
+read -r passed first_failed < <(count "$log")
+failed_tests=$(awk '/^failures:$/ {f=1; next} f && /^    e2e_window::/ {print $1}' "$log" | sort -u)
+if [ -z "$failed_tests" ] || [ "$(echo "$failed_tests" | wc -l)" -ne "$first_failed" ]; then
+  exit "$rc"
+fi
+failed=0
+for t in $failed_tests; do
+  echo "== WebKit's page crashed or hung: running $t once more"
+  set +e
+  e2e --exact "$t" >"$log.again" 2>&1
+  set -e
+  sed 's/^test result:/(again) test result:/' "$log.again"
+  read -r p f < <(count "$log.again")
+  passed=$((passed + p))
+  failed=$((failed + f))
+  [ "$p" -gt 0 ] || [ "$f" -gt 0 ] || failed=$((failed + 1))
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
