@@ -196,6 +196,11 @@ impl TdpError {
         }
     }
 
+    /// Whether every file would get the same answer, so that the job stops with it.
+    pub fn scope(&self) -> Scope {
+        job_wide(self.kind())
+    }
+
     pub fn retry(&self) -> Retry {
         match self {
             TdpError::Throttled { .. } | TdpError::Server { .. } => Retry::Later,
@@ -264,6 +269,11 @@ impl S3Error {
         }
     }
 
+    /// Whether every file would get the same answer, so that the job stops with it.
+    pub fn scope(&self) -> Scope {
+        job_wide(self.kind())
+    }
+
     pub fn retry(&self) -> Retry {
         match self {
             // A link that stopped working is replaced; credentials behind it may expire
@@ -287,6 +297,14 @@ impl S3Error {
             S3Error::Throttled(_, ra) | S3Error::Server(_, _, ra) => *ra,
             _ => None,
         }
+    }
+}
+
+/// The kinds that no file can get past: the settings, the token, a TLS set-up.
+fn job_wide(kind: ErrorKind) -> Scope {
+    match kind {
+        ErrorKind::Config | ErrorKind::Auth | ErrorKind::Tls => Scope::Job,
+        _ => Scope::File,
     }
 }
 

@@ -94,6 +94,27 @@ pub struct ReportRow {
     pub kind: Option<ErrorKind>,
 }
 
+impl ReportRow {
+    /// The row of an input line before anything is known of it.
+    pub fn of_line(line: usize, input: &str) -> ReportRow {
+        ReportRow {
+            line,
+            input: input.to_string(),
+            file_id: None,
+            status: Status::Invalid,
+            path: None,
+            bytes: None,
+            etag: None,
+            md5: None,
+            verified: None,
+            decoded: false,
+            attempts: 0,
+            error: None,
+            kind: None,
+        }
+    }
+}
+
 /// The report row of one input line; `lookup` tells what became of a file ID, and
 /// `stopped_by` why files that never started did not (the kind that stopped the job).
 pub fn row(
@@ -101,21 +122,7 @@ pub fn row(
     lookup: &dyn Fn(&str) -> Option<FileOutcome>,
     stopped_by: ErrorKind,
 ) -> ReportRow {
-    let mut row = ReportRow {
-        line: l.line,
-        input: l.input.clone(),
-        file_id: None,
-        status: Status::Invalid,
-        path: None,
-        bytes: None,
-        etag: None,
-        md5: None,
-        verified: None,
-        decoded: false,
-        attempts: 0,
-        error: None,
-        kind: None,
-    };
+    let mut row = ReportRow::of_line(l.line, &l.input);
     match &l.entry {
         Entry::Invalid { reason } => {
             row.error = Some(reason.clone());
@@ -263,19 +270,9 @@ mod tests {
 
     fn invalid_row(line: usize, input: &str) -> ReportRow {
         ReportRow {
-            line,
-            input: input.to_string(),
-            file_id: None,
-            status: Status::Invalid,
-            path: None,
-            bytes: None,
-            etag: None,
-            md5: None,
-            verified: None,
-            decoded: false,
-            attempts: 0,
             error: Some("not a TDP file ID".into()),
             kind: Some(ErrorKind::Input),
+            ..ReportRow::of_line(line, input)
         }
     }
 

@@ -2,7 +2,7 @@
 //! several ranges over the S3 slots into its `.part`, resume and retry what breaks, verify,
 //! and move it into place.
 
-use crate::error::{ErrorKind, Failure, JobError, Retry, S3Error, TdpError};
+use crate::error::{ErrorKind, Failure, JobError, Retry, S3Error, Scope, TdpError};
 use crate::events::{Event, FileStage};
 use crate::job::{Ctx, Forbidden};
 use crate::naming::{disposition_filename, object_key, relative_path};
@@ -126,12 +126,7 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<String, FileError> {
         };
         let failed_at = Instant::now();
         match &err {
-            // Every file would get the same answer: the job stops with it.
-            TdpError::Unauthorized(_) => {
-                ctx.stop(JobError::Tdp(err.clone()));
-                return Err(FileError::Cancelled);
-            }
-            e if e.kind() == ErrorKind::Tls => {
+            e if e.scope() == Scope::Job => {
                 ctx.stop(JobError::Tdp(e.clone()));
                 return Err(FileError::Cancelled);
             }
@@ -620,8 +615,7 @@ async fn fetch_range(
                 continue;
             }
             Retry::StartOver => return Err(FileError::Changed),
-            // Every file would meet the same TLS failure: the job stops with it.
-            Retry::No if e.kind() == ErrorKind::Tls => {
+            Retry::No if e.scope() == Scope::Job => {
                 ctx.stop(JobError::Storage(e));
                 return Err(FileError::Cancelled);
             }

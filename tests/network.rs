@@ -17,6 +17,16 @@ fn files(seed: u64) -> Vec<SimFile> {
         .collect()
 }
 
+/// A simulator slow enough that an outage lands mid-job.
+async fn shaped(files: &[SimFile]) -> Arc<Simulator> {
+    Arc::new(
+        start(files.to_vec(), |c| {
+            c.shaping.per_connection_bps = Some(2_000_000)
+        })
+        .await,
+    )
+}
+
 /// A config whose own retry budget an outage would use up many times over.
 fn impatient(sim: &Simulator, dest: &std::path::Path) -> JobConfig {
     let mut cfg = config(sim, dest);
@@ -49,12 +59,7 @@ async fn an_outage_mid_job_is_waited_out_and_no_file_fails() {
     // timeout).
     for (seed, kind) in [(61, Outage::Reset), (62, Outage::Silent)] {
         let files = files(seed);
-        let sim = Arc::new(
-            start(files.clone(), |c| {
-                c.shaping.per_connection_bps = Some(2_000_000)
-            })
-            .await,
-        );
+        let sim = shaped(&files).await;
         let dir = tempfile::tempdir().unwrap();
         outage_after(
             &sim,
@@ -84,12 +89,7 @@ async fn an_outage_mid_job_is_waited_out_and_no_file_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_longer_than_the_patience_stops_the_job_and_a_rerun_completes() {
     let files = files(63);
-    let sim = Arc::new(
-        start(files.clone(), |c| {
-            c.shaping.per_connection_bps = Some(2_000_000)
-        })
-        .await,
-    );
+    let sim = shaped(&files).await;
     let dir = tempfile::tempdir().unwrap();
     outage_after(
         &sim,

@@ -26,22 +26,11 @@ enum Command {
     Replica(replica::ReplicaArgs),
 }
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    runtime.block_on(async move {
-        match cli.command {
-            Some(Command::Replica(args)) => replica::run(args).await,
-            None => bench::run(cli.bench).await,
-        }
-    })
+    match cli.command {
+        Some(Command::Replica(args)) => replica::run(args).await,
+        None => bench::run(cli.bench).await,
+    }
 }
