@@ -28,6 +28,12 @@ pub fn account(org: &str, api_host: &str) -> String {
     format!("{}@{}", org.trim(), api_host)
 }
 
+/// The account under which a proxy's password is kept: the proxy address as given (with its
+/// user name, never a password).
+pub fn proxy_account(proxy: &str) -> String {
+    format!("proxy {}", proxy.trim())
+}
+
 fn classify(e: keyring::Error) -> KeychainError {
     match e {
         keyring::Error::PlatformFailure(inner) => KeychainError::Unavailable(inner.to_string()),

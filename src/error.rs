@@ -2,7 +2,8 @@
 //! and the app: a small [`ErrorKind`], the errors of TDP and of storage classified side by
 //! side, and the errors that stop a whole job. Each message people read is written here once.
 
-use crate::http_error::describe;
+use crate::http_error::{classify, describe, Transport};
+use crate::trust::{Problem, UntrustedCertificate};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ pub enum ErrorKind {
     Network,
     /// A TLS connection could not be set up (e.g. a certificate that is not trusted).
     Tls,
+    /// The proxy wants credentials, refused them, or would not connect to a host.
+    Proxy,
     /// The bytes did not verify (length, MD5, gzip), or the object kept changing.
     Integrity,
     /// The disk is full.
@@ -64,6 +67,7 @@ impl ErrorKind {
             ErrorKind::Server => "server",
             ErrorKind::Network => "network",
             ErrorKind::Tls => "tls",
+            ErrorKind::Proxy => "proxy",
             ErrorKind::Integrity => "integrity",
             ErrorKind::DiskFull => "disk-full",
             ErrorKind::Destination => "destination",
@@ -171,6 +175,8 @@ pub enum TdpError {
     },
     #[error("could not reach TDP: {}", describe(.0))]
     Network(#[source] HttpError),
+    #[error(transparent)]
+    Blocked(Blocked),
     #[error("unexpected answer from TDP: {0}")]
     Protocol(String),
     #[error("could not set up the HTTP client: {}", describe(.0))]
@@ -178,6 +184,14 @@ pub enum TdpError {
 }
 
 impl TdpError {
+    /// A request that failed in transport, classified.
+    pub fn transport(e: reqwest::Error, host: &str) -> Self {
+        match Blocked::from_transport(&e, Service::Tdp, host) {
+            Some(b) => TdpError::Blocked(b),
+            None => TdpError::Network(Arc::new(e)),
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             TdpError::InvalidBaseUrl(_)
@@ -190,7 +204,8 @@ impl TdpError {
             TdpError::NotFound(_) => ErrorKind::NotFound,
             TdpError::Throttled { .. } => ErrorKind::Throttled,
             TdpError::Server { .. } => ErrorKind::Server,
-            TdpError::Network(e) => transport_kind(e),
+            TdpError::Network(_) => ErrorKind::Network,
+            TdpError::Blocked(b) => b.kind(),
             TdpError::BadRequest(_) | TdpError::Protocol(_) => ErrorKind::Protocol,
             TdpError::Client(_) => ErrorKind::Internal,
         }
@@ -204,7 +219,7 @@ impl TdpError {
     pub fn retry(&self) -> Retry {
         match self {
             TdpError::Throttled { .. } | TdpError::Server { .. } => Retry::Later,
-            TdpError::Network(e) if transport_kind(e) == ErrorKind::Network => Retry::Later,
+            TdpError::Network(_) => Retry::Later,
             _ => Retry::No,
         }
     }
@@ -241,6 +256,8 @@ pub enum S3Error {
     /// A request that failed in transport; never carries the URL (it holds a signature).
     #[error("{}", describe(.0))]
     Network(#[source] HttpError),
+    #[error(transparent)]
+    Blocked(Blocked),
     /// The body ended before its length.
     #[error("the connection closed after {got} of {total} bytes")]
     Truncated { got: u64, total: u64 },
@@ -251,7 +268,15 @@ pub enum S3Error {
 impl S3Error {
     /// A transport error, with the pre-signed URL taken out.
     pub fn network(e: reqwest::Error) -> Self {
-        S3Error::Network(Arc::new(e.without_url()))
+        let host = e
+            .url()
+            .and_then(|u| u.host_str())
+            .unwrap_or("storage")
+            .to_string();
+        match Blocked::from_transport(&e, Service::Storage, &host) {
+            Some(b) => S3Error::Blocked(b),
+            None => S3Error::Network(Arc::new(e.without_url())),
+        }
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -263,7 +288,8 @@ impl S3Error {
             S3Error::ObjectChanged | S3Error::Empty => ErrorKind::Integrity,
             S3Error::Throttled(..) => ErrorKind::Throttled,
             S3Error::Server(..) => ErrorKind::Server,
-            S3Error::Network(e) => transport_kind(e),
+            S3Error::Network(_) => ErrorKind::Network,
+            S3Error::Blocked(b) => b.kind(),
             S3Error::Truncated { .. } => ErrorKind::Network,
             S3Error::Protocol(_) => ErrorKind::Protocol,
         }
@@ -281,9 +307,8 @@ impl S3Error {
             S3Error::Expired(_) | S3Error::SignatureMismatch | S3Error::AccessDenied(_) => {
                 Retry::FreshUrl
             }
-            S3Error::NoSuchKey => Retry::No,
+            S3Error::NoSuchKey | S3Error::Blocked(_) => Retry::No,
             S3Error::ObjectChanged | S3Error::Empty => Retry::StartOver,
-            S3Error::Network(e) if transport_kind(e) != ErrorKind::Network => Retry::No,
             S3Error::Throttled(..)
             | S3Error::Server(..)
             | S3Error::Network(_)
@@ -300,26 +325,132 @@ impl S3Error {
     }
 }
 
-/// The kinds that no file can get past: the settings, the token, a TLS set-up.
+/// The kinds that no file can get past: the settings, the token, TLS, the proxy.
 fn job_wide(kind: ErrorKind) -> Scope {
     match kind {
-        ErrorKind::Config | ErrorKind::Auth | ErrorKind::Tls => Scope::Job,
+        ErrorKind::Config | ErrorKind::Auth | ErrorKind::Tls | ErrorKind::Proxy => Scope::Job,
         _ => Scope::File,
     }
 }
 
-/// The kind of a transport error: TLS set-up failures are not network blips and retrying
-/// them does not help.
-fn transport_kind(e: &reqwest::Error) -> ErrorKind {
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string().to_ascii_lowercase();
-        if text.contains("certificate") || text.contains("handshake") {
-            return ErrorKind::Tls;
-        }
-        source = s.source();
+/// Which side a request went to; TLS inspection and proxy allow-lists often treat the TDP API
+/// and storage differently, so messages name them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Tdp,
+    Storage,
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Service::Tdp => "TDP",
+            Service::Storage => "storage",
+        })
     }
-    ErrorKind::Network
+}
+
+/// The network is there, but something on the way refuses the connection: a certificate this
+/// computer does not trust (TLS inspection), or a proxy. Retrying does not help; every file
+/// would meet the same, so the job stops and says what to do.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Blocked {
+    #[error("{}", untrusted_message(*.service, .cert))]
+    Certificate {
+        service: Service,
+        cert: UntrustedCertificate,
+    },
+    #[error("could not set up a secure connection to {service} ({host}): {detail}. A proxy or firewall may be in the way: ask IT")]
+    Tls {
+        service: Service,
+        host: String,
+        detail: String,
+    },
+    #[error("{}", proxy_auth_message(.scheme.as_deref()))]
+    ProxyAuth { scheme: Option<String> },
+    #[error("the proxy refused to connect to {service} ({host}); it may block that site. Ask IT to allow {host}")]
+    ProxyRefused { service: Service, host: String },
+}
+
+impl Blocked {
+    pub(crate) fn from_transport(e: &reqwest::Error, service: Service, host: &str) -> Option<Self> {
+        match classify(e) {
+            Transport::Untrusted(cert) => Some(Blocked::Certificate { service, cert }),
+            Transport::Tls(detail) => Some(Blocked::Tls {
+                service,
+                host: host.to_string(),
+                detail,
+            }),
+            Transport::ProxyAuth => Some(Blocked::ProxyAuth { scheme: None }),
+            Transport::ProxyRefused => Some(Blocked::ProxyRefused {
+                service,
+                host: host.to_string(),
+            }),
+            Transport::Network => None,
+        }
+    }
+
+    /// A plain-HTTP request's 407 answer, with the scheme the proxy asked for.
+    pub(crate) fn proxy_auth(headers: &reqwest::header::HeaderMap) -> Self {
+        let scheme = headers
+            .get_all("proxy-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split_whitespace().next())
+            .find(|s| !s.eq_ignore_ascii_case("basic"))
+            .map(str::to_string);
+        Blocked::ProxyAuth { scheme }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Blocked::Certificate { .. } | Blocked::Tls { .. } => ErrorKind::Tls,
+            Blocked::ProxyAuth { .. } | Blocked::ProxyRefused { .. } => ErrorKind::Proxy,
+        }
+    }
+}
+
+fn untrusted_message(service: Service, cert: &UntrustedCertificate) -> String {
+    let who = match service {
+        Service::Tdp => format!("TDP ({})", cert.host),
+        Service::Storage => format!("Storage ({})", cert.host),
+    };
+    let issuer = cert.issuer.as_deref().unwrap_or("an unnamed issuer");
+    match cert.problem {
+        Problem::UnknownIssuer => format!(
+            "{who} presented a certificate from '{issuer}', which this computer does not trust. \
+             If your company inspects TLS, ask IT to install that CA in this computer's \
+             certificate store, or give the CA's certificate file with --ca-cert (in the app: Network \
+             settings, Extra CA certificate)"
+        ),
+        Problem::Expired | Problem::NotYetValid => format!(
+            "{who} presented a certificate {}, issued by '{issuer}'. Check this computer's date \
+             and time; if they are right, ask IT about the certificate",
+            cert.problem
+        ),
+        _ => format!(
+            "{who} presented a certificate {}, issued by '{issuer}'. A proxy or firewall may be \
+             answering in its place: ask IT",
+            cert.problem
+        ),
+    }
+}
+
+fn proxy_auth_message(scheme: Option<&str>) -> String {
+    match scheme {
+        Some(s) if ["ntlm", "negotiate", "kerberos"].contains(&s.to_ascii_lowercase().as_str()) => {
+            format!(
+                "the proxy asks for Windows sign-in ({s}), which this app cannot do. Run a local \
+                 relay that signs in for you, such as px or cntlm, and give its address as the \
+                 proxy (e.g. --proxy http://127.0.0.1:3128)"
+            )
+        }
+        _ => "the proxy asked for a user name and password (407 Proxy Authentication \
+              Required) or refused the ones it was given. Give the proxy as \
+              http://USER@HOST:PORT and its password in TDP_PROXY_PASSWORD (the app keeps it in \
+              the keychain)"
+            .to_string(),
+    }
 }
 
 /// Why a whole job could not start or had to stop.
@@ -346,6 +477,9 @@ pub enum JobError {
     /// Another job holds the destination's state folder.
     #[error("{0}")]
     Busy(String),
+    /// The network settings cannot be used: a CA file, a proxy address.
+    #[error(transparent)]
+    Connect(#[from] crate::connect::ConnectError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -360,6 +494,7 @@ impl JobError {
             JobError::Destination { .. } => ErrorKind::Destination,
             JobError::Busy(_) => ErrorKind::Busy,
             JobError::NetworkLost(_) => ErrorKind::Network,
+            JobError::Connect(_) => ErrorKind::Config,
             JobError::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -1,6 +1,7 @@
 //! A download job: the scheduler that runs files through the API lane and the S3 slots,
 //! keeps the journal, emits events and writes the report.
 
+use crate::connect::{Connector, NetworkSettings};
 pub use crate::error::JobError;
 use crate::error::{ErrorKind, TdpError};
 use crate::events::{Event, EventSender, Progress, Summary};
@@ -55,6 +56,8 @@ pub struct JobConfig {
     /// A gzip object may decode to at most this many times its stored size. Deflate cannot
     /// exceed about 1032:1, so only a crafted stream (a "gzip bomb") meets the bound.
     pub gzip_max_ratio: u64,
+    /// Extra CAs and an explicit proxy.
+    pub network: NetworkSettings,
 }
 
 impl JobConfig {
@@ -85,6 +88,7 @@ impl JobConfig {
             checkpoint_interval: Duration::from_millis(500),
             gzip_max_ratio: 1100,
             network_patience: Duration::from_secs(Self::DEFAULT_NETWORK_PATIENCE_SECS),
+            network: NetworkSettings::default(),
         }
     }
 
@@ -257,14 +261,16 @@ pub async fn run(
 ) -> Result<JobResult, JobError> {
     let started = Instant::now();
     token.check()?;
+    let connector = Connector::new(&cfg.network)?;
     let tdp = TdpClient::new(
         &cfg.base_url,
         &cfg.org,
         token,
+        &connector,
         cfg.connect_timeout,
         cfg.read_timeout,
     )?;
-    let s3 = S3Client::new(cfg.connect_timeout, cfg.read_timeout)
+    let s3 = S3Client::new(&connector, cfg.connect_timeout, cfg.read_timeout)
         .map_err(|e| TdpError::Client(Arc::new(e)))?;
     let report_path = cfg.report_path();
     let reserved = reserved_names(&cfg.dest, &report_path);
@@ -297,6 +303,7 @@ pub async fn run(
         .clamp(Duration::from_secs(1), Duration::from_secs(5));
     let net = NetGate::new(
         tdp.base().clone(),
+        &connector,
         cfg.network_patience,
         probe_timeout,
         events.clone(),

@@ -5,6 +5,7 @@
 //! The public surface is what the CLI and the app use: [`run`] a job from a [`JobConfig`] and
 //! [`ParsedIds`], watch its [`Event`]s, read its report; errors speak [`ErrorKind`].
 
+pub mod connect;
 pub mod credentials;
 pub mod error;
 pub mod events;
@@ -14,6 +15,7 @@ pub mod retry;
 pub mod size;
 pub mod state;
 pub mod tdp;
+pub mod trust;
 
 #[doc(hidden)]
 pub mod durable;

@@ -8,6 +8,7 @@
 //! that failed meanwhile retries for free once the probe succeeds. Past the patience, the job
 //! stops (a rerun resumes it).
 
+use crate::connect::Connector;
 use crate::events::{Event, EventSender, JobState};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -50,11 +51,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(15);
 impl NetGate {
     pub(crate) fn new(
         tdp: Url,
+        connector: &Connector,
         patience: Duration,
         probe_timeout: Duration,
         events: EventSender,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let http = connector
+            .builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(probe_timeout)
             .timeout(probe_timeout)

@@ -1,6 +1,8 @@
 //! GETs against pre-signed S3 URLs. This client never carries TDP headers, never follows
 //! redirects and never decodes content: the bytes are kept exactly as stored.
 
+use crate::connect::Connector;
+use crate::error::Blocked;
 pub use crate::error::S3Error;
 use crate::retry::parse_retry_after;
 use serde::{Deserialize, Serialize};
@@ -93,8 +95,13 @@ fn xml_field<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
 }
 
 impl S3Client {
-    pub fn new(connect_timeout: Duration, read_timeout: Duration) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    pub fn new(
+        connector: &Connector,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let http = connector
+            .builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_gzip()
             .no_brotli()
@@ -164,6 +171,7 @@ impl S3Client {
     }
 
     async fn error(resp: reqwest::Response, status: u16) -> S3Error {
+        let headers = resp.headers().clone();
         let retry_after =
             header(&resp, "retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
         let range_total = header(&resp, "content-range")
@@ -176,6 +184,7 @@ impl S3Client {
         let code = xml_field(&text, "Code").unwrap_or("").to_string();
         let message = xml_field(&text, "Message").unwrap_or("").to_string();
         match (status, code.as_str()) {
+            (407, _) => S3Error::Blocked(Blocked::proxy_auth(&headers)),
             (403, "AccessDenied") if message.to_ascii_lowercase().contains("expired") => {
                 S3Error::Expired(message)
             }

@@ -1,6 +1,8 @@
 //! The TDP API client: `datalake/retrieve` with the TDP auth headers, answers classified so
 //! the scheduler can tell "stop the job" from "fail this file" from "try again".
 
+use crate::connect::Connector;
+use crate::error::Blocked;
 pub use crate::error::TdpError;
 use crate::retry::parse_retry_after;
 use std::fmt;
@@ -114,6 +116,7 @@ impl TdpClient {
         base_url: &str,
         org: &str,
         token: Token,
+        connector: &Connector,
         connect_timeout: Duration,
         read_timeout: Duration,
     ) -> Result<Self, TdpError> {
@@ -121,7 +124,8 @@ impl TdpClient {
         if org.trim().is_empty() {
             return Err(TdpError::MissingOrg);
         }
-        let http = reqwest::Client::builder()
+        let http = connector
+            .builder()
             // reqwest keeps custom headers such as ts-auth-token across a cross-host redirect.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(connect_timeout)
@@ -158,8 +162,11 @@ impl TdpClient {
             .header("x-org-slug", &self.org)
             .send()
             .await
-            .map_err(|e| TdpError::Network(Arc::new(e)))?;
+            .map_err(|e| TdpError::transport(e, self.base.host_str().unwrap_or("TDP")))?;
         let status = resp.status().as_u16();
+        if status == 407 {
+            return Err(TdpError::Blocked(Blocked::proxy_auth(resp.headers())));
+        }
         let retry_after = resp
             .headers()
             .get("retry-after")
@@ -173,7 +180,7 @@ impl TdpClient {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| TdpError::Network(Arc::new(e)))?;
+            .map_err(|e| TdpError::transport(e, self.base.host_str().unwrap_or("TDP")))?;
         if status == 200 {
             let parsed: RetrieveBody = serde_json::from_slice(&body)
                 .map_err(|_| TdpError::Protocol("retrieve did not answer JSON".into()))?;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
+use tdp_engine::connect::{Connector, NetworkSettings};
 use tdp_engine::credentials::{self, DEFAULT_TIMEOUT};
 use tdp_engine::input::{Entry, ParsedIds};
 use tdp_engine::tdp::{api_host, normalise_base_url, TdpClient, TdpError};
@@ -237,6 +238,49 @@ async fn token_for(state: &AppState, base_url: &str, org: &str) -> Result<Token>
     }
 }
 
+/// The form's network settings: an extra CA file and an explicit proxy.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NetworkRequest {
+    ca_cert: String,
+    proxy: String,
+}
+
+/// The settings for the engine; the proxy's password comes from the keychain.
+async fn network_settings(n: &NetworkRequest) -> Result<NetworkSettings> {
+    let proxy = Some(n.proxy.trim().to_string()).filter(|p| !p.is_empty());
+    let proxy_password = match &proxy {
+        Some(p) if p.contains('@') => {
+            let account = credentials::proxy_account(p);
+            keychain(move || credentials::load(&account, DEFAULT_TIMEOUT))
+                .await?
+                .map(Token::new)
+        }
+        _ => None,
+    };
+    let ca_cert = n.ca_cert.trim();
+    Ok(NetworkSettings {
+        ca_certs: if ca_cert.is_empty() {
+            Vec::new()
+        } else {
+            vec![PathBuf::from(ca_cert)]
+        },
+        proxy,
+        proxy_password,
+    })
+}
+
+/// Keeps a proxy's password in the keychain (an empty one removes it).
+#[tauri::command]
+pub async fn save_proxy_password(proxy: String, password: String) -> Result<()> {
+    let account = credentials::proxy_account(&proxy);
+    if password.is_empty() {
+        keychain(move || credentials::forget(&account, DEFAULT_TIMEOUT)).await
+    } else {
+        keychain(move || credentials::save(&account, &password, DEFAULT_TIMEOUT)).await
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionCheck {
@@ -249,12 +293,16 @@ pub async fn check_connection(
     state: State<'_, AppState>,
     base_url: String,
     org: String,
+    network: Option<NetworkRequest>,
 ) -> Result<ConnectionCheck> {
     let token = token_for(&state, &base_url, &org).await?;
+    let settings = network_settings(&network.unwrap_or_default()).await?;
+    let connector = Connector::new(&settings).map_err(JobError::from)?;
     let client = TdpClient::new(
         &base_url,
         &org,
         token,
+        &connector,
         Duration::from_secs(10),
         Duration::from_secs(20),
     )?;
@@ -278,6 +326,8 @@ pub struct StartRequest {
     dest: String,
     layout: String,
     concurrency: Option<usize>,
+    #[serde(default)]
+    network: NetworkRequest,
 }
 
 #[tauri::command]
@@ -323,6 +373,7 @@ pub async fn start_job(
     {
         cfg.concurrency = c;
     }
+    cfg.network = network_settings(&request.network).await?;
     let cancel = CancellationToken::new();
     let id = state.add_job(cancel.clone());
     let (tx, rx) = EventSender::channel();

@@ -12,6 +12,10 @@ pub struct Settings {
     pub dest: String,
     pub layout: String,
     pub concurrency: Option<usize>,
+    /// An extra CA certificate file (PEM).
+    pub ca_cert: String,
+    /// An explicit proxy address; its password is in the keychain, never here.
+    pub proxy: String,
 }
 
 pub fn path(config_dir: PathBuf) -> PathBuf {
@@ -33,6 +37,8 @@ pub fn load(file: &std::path::Path) -> Settings {
         org: text("org"),
         dest: text("dest"),
         layout: text("layout"),
+        ca_cert: text("caCert"),
+        proxy: text("proxy"),
         concurrency: v.get("concurrency").and_then(|c| {
             c.as_u64()
                 .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
@@ -41,7 +47,28 @@ pub fn load(file: &std::path::Path) -> Settings {
     }
 }
 
+/// A proxy address without any password typed into it: passwords live in the keychain.
+fn without_password(proxy: &str) -> String {
+    let (scheme, rest) = proxy.split_once("://").unwrap_or(("", proxy));
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            let prefix = if scheme.is_empty() {
+                String::new()
+            } else {
+                format!("{scheme}://")
+            };
+            format!("{prefix}{user}@{host}")
+        }
+        None => proxy.to_string(),
+    }
+}
+
 pub fn save(file: &std::path::Path, s: &Settings) -> std::io::Result<()> {
+    let s = &Settings {
+        proxy: without_password(&s.proxy),
+        ..s.clone()
+    };
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -51,4 +78,16 @@ pub fn save(file: &std::path::Path, s: &Settings) -> std::io::Result<()> {
         serde_json::to_vec_pretty(s).map_err(std::io::Error::other)?,
     )?;
     std::fs::rename(tmp, file)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_proxy_password_is_never_saved() {
+        assert_eq!(
+            super::without_password("http://alice:secret@proxy:3128"),
+            "http://alice@proxy:3128"
+        );
+        assert_eq!(super::without_password("proxy:3128"), "proxy:3128");
+    }
 }

@@ -11,7 +11,7 @@ const store = createStore();
 const { actions } = store;
 const fileList = createFileList(hooks.viewport, hooks.spacer);
 
-const fields = { 'base-url': 'baseUrl', org: 'org', ids: 'ids', dest: 'dest', layout: 'layout', concurrency: 'concurrency' };
+const fields = { 'base-url': 'baseUrl', org: 'org', ids: 'ids', dest: 'dest', layout: 'layout', concurrency: 'concurrency', proxy: 'proxy', 'ca-cert': 'caCert' };
 for (const [hook, name] of Object.entries(fields)) {
   // 'input' as people type, 'change' for edits that fire no input event (e.g. a cleared field).
   for (const ev of ['input', 'change']) {
@@ -28,11 +28,19 @@ function takeTypedToken() {
   return t;
 }
 
-hooks.check.addEventListener('click', () => actions.checkConnection(takeTypedToken()));
+// The proxy password goes to the keychain with the next check or download, then the field
+// is cleared, as the token's is.
+function takeProxyPassword() {
+  const p = hooks['proxy-password'].value;
+  hooks['proxy-password'].value = '';
+  return p;
+}
+
+hooks.check.addEventListener('click', () => actions.checkConnection(takeTypedToken(), takeProxyPassword()));
 hooks.forget.addEventListener('click', () => actions.forgetToken());
 hooks.import.addEventListener('click', () => actions.importIds());
 hooks.browse.addEventListener('click', () => actions.browse());
-hooks.start.addEventListener('click', () => actions.start(takeTypedToken()));
+hooks.start.addEventListener('click', () => actions.start(takeTypedToken(), undefined, takeProxyPassword()));
 hooks.cancel.addEventListener('click', () => actions.cancel());
 hooks.retry.addEventListener('click', () => actions.retryFailed());
 hooks.open.addEventListener('click', () => actions.openFolder());

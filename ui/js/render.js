@@ -57,6 +57,8 @@ export function render(h, state, fileList) {
   setValue(h.dest, state.dest);
   setValue(h.layout, state.layout);
   setValue(h.concurrency, state.concurrency ?? '');
+  setValue(h.proxy, state.proxy);
+  setValue(h['ca-cert'], state.caCert);
   if (state.defaults.maxConcurrency) h.concurrency.max = String(state.defaults.maxConcurrency);
   setText(h.version, state.version ? `TDP Bulk Downloader ${state.version}` : '');
 

@@ -22,6 +22,8 @@ export function createStore() {
     dest: '',
     layout: 'flat',
     concurrency: null,
+    proxy: '',
+    caCert: '',
     defaults: { concurrency: null, maxConcurrency: null },
     demo: false,
     job: null,
@@ -48,8 +50,23 @@ export function createStore() {
       settings: {
         baseUrl: state.baseUrl, org: state.org, dest: state.dest,
         layout: state.layout, concurrency: state.concurrency,
+        proxy: state.proxy, caCert: state.caCert,
       },
     }).catch(() => {});
+  }
+
+  const network = () => ({ proxy: state.proxy, caCert: state.caCert });
+
+  // A typed proxy password goes to the keychain, under the proxy's address.
+  async function takeProxyPassword(password) {
+    if (!password || !state.proxy.trim()) return true;
+    try {
+      await call('save_proxy_password', { proxy: state.proxy, password });
+      return true;
+    } catch (e) {
+      state.connStatus = { text: errorText(e), tone: 'bad' };
+      return false;
+    }
   }
 
   function saveSettings() {
@@ -199,6 +216,7 @@ export function createStore() {
       const saved = {
         baseUrl: s.baseUrl || '', org: s.org || '', dest: s.dest || '',
         layout: s.layout || 'flat', concurrency: s.concurrency || info.defaults.concurrency,
+        proxy: s.proxy || '', caCert: s.caCert || '',
       };
       // What the person typed (or the demo filled in) meanwhile wins over saved settings.
       for (const [k, v] of Object.entries(saved)) if (!touched.has(k)) state[k] = v;
@@ -218,13 +236,13 @@ export function createStore() {
       saveSettings();
       changed();
     },
-    async checkConnection(token) {
+    async checkConnection(token, proxyPassword) {
       state.connStatus = { text: 'Checking…', tone: '' };
       changed();
       await writeSettings();
-      if (!(await takeToken(token))) { changed(); return; }
+      if (!(await takeToken(token)) || !(await takeProxyPassword(proxyPassword))) { changed(); return; }
       try {
-        const r = await call('check_connection', { baseUrl: state.baseUrl, org: state.org });
+        const r = await call('check_connection', { baseUrl: state.baseUrl, org: state.org, network: network() });
         state.connStatus = { text: r.message, tone: 'ok' };
       } catch (e) {
         state.connStatus = { text: errorText(e), tone: 'bad' };
@@ -257,7 +275,7 @@ export function createStore() {
       const path = await tauri().dialog.open({ directory: true, multiple: false, defaultPath: state.dest || undefined });
       if (path) actions.setField('dest', path);
     },
-    async start(token, ids) {
+    async start(token, ids, proxyPassword) {
       if (state.job && state.job.running) return;
       if (ids !== undefined) actions.setField('ids', ids);
       const job = newJob();
@@ -267,6 +285,12 @@ export function createStore() {
       if (!(await takeToken(token))) {
         job.running = false;
         job.error = { kind: 'auth', message: state.connStatus.text };
+        changed();
+        return;
+      }
+      if (!(await takeProxyPassword(proxyPassword))) {
+        job.running = false;
+        job.error = { kind: 'keychain', message: state.connStatus.text };
         changed();
         return;
       }
@@ -281,6 +305,7 @@ export function createStore() {
           request: {
             baseUrl: state.baseUrl, org: state.org, ids: state.ids, dest: state.dest,
             layout: state.layout, concurrency: Number(state.concurrency) || null,
+            network: network(),
           },
           onEvent: channel,
         });

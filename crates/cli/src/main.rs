@@ -24,7 +24,8 @@ use tdp_engine::{CancellationToken, ErrorKind, EventSender, JobConfig, Layout, S
 ///
 /// Exit codes: 0 every valid ID is in place and no line was invalid; 1 some files failed or
 /// some lines were invalid; 2 usage, configuration or authentication error, or the job could
-/// not go on (destination not writable, disk full, TLS); 130 interrupted (a rerun resumes).
+/// not go on (destination not writable, disk full, an untrusted certificate, a proxy that
+/// refuses); 130 interrupted (a rerun resumes).
 /// The report's `kind` column says what kind of error each failed line met.
 #[derive(Debug, Parser)]
 #[command(name = "tdp-download", version, args_conflicts_with_subcommands = true)]
@@ -88,6 +89,15 @@ struct DownloadArgs {
     /// nothing is charged to any file meanwhile, and a rerun resumes.
     #[arg(long, default_value_t = JobConfig::DEFAULT_NETWORK_PATIENCE_SECS, value_name = "SECS")]
     network_patience: u64,
+    /// A CA certificate file (PEM) to trust besides the OS store and the bundled roots, e.g.
+    /// your company's TLS-inspection CA; may be given more than once.
+    #[arg(long, value_name = "PEM")]
+    ca_cert: Vec<PathBuf>,
+    /// A proxy for TDP and storage, e.g. http://proxy.example.com:3128 or
+    /// http://USER@proxy:3128 with the password in TDP_PROXY_PASSWORD. Without it,
+    /// HTTPS_PROXY, HTTP_PROXY, NO_PROXY and the system's proxy settings apply.
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
     /// Attempts in a row without progress before a file fails.
     #[arg(long, default_value_t = JobConfig::DEFAULT_RETRIES, value_name = "N")]
     retries: u32,
@@ -227,6 +237,9 @@ async fn download(args: DownloadArgs) -> ExitCode {
     cfg.read_timeout = Duration::from_secs(args.read_timeout.max(1));
     cfg.retry.budget = args.retries.max(1);
     cfg.network_patience = Duration::from_secs(args.network_patience.max(1));
+    cfg.network.ca_certs = args.ca_cert.clone();
+    cfg.network.proxy = args.proxy.clone();
+    cfg.network.proxy_password = std::env::var("TDP_PROXY_PASSWORD").ok().map(Token::new);
 
     let (tx, rx) = EventSender::channel();
     let terminal = std::io::stderr().is_terminal();

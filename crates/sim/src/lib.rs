@@ -5,6 +5,7 @@
 //! and the app's demo mode. It shares no code with the engine: it is the other side of the wire.
 
 pub mod content;
+pub mod corporate;
 mod counters;
 mod files;
 mod server;

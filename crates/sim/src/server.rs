@@ -88,7 +88,7 @@ struct SimState {
     url_ttl: Duration,
     counters: Counters,
     attempts: Mutex<HashMap<(String, &'static str), u64>>,
-    s3_base: String,
+    s3_base: RwLock<String>,
     outage: Mutex<Option<(Outage, tokio::time::Instant)>>,
 }
 
@@ -146,7 +146,12 @@ impl SimState {
             day = &date[..8],
         );
         let sig = self.sign("GET", &path, &query);
-        format!("{}{path}?{query}&X-Amz-Signature={sig}", self.s3_base)
+        let base = self
+            .s3_base
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        format!("{base}{path}?{query}&X-Amz-Signature={sig}")
     }
 }
 
@@ -200,7 +205,7 @@ impl Simulator {
             url_ttl: cfg.url_ttl,
             counters: Counters::default(),
             attempts: Mutex::new(HashMap::new()),
-            s3_base: format!("http://{s3_addr}"),
+            s3_base: RwLock::new(format!("http://{s3_addr}")),
             outage: Mutex::new(None),
         });
 
@@ -240,6 +245,15 @@ impl Simulator {
 
     pub fn s3_addr(&self) -> SocketAddr {
         self.s3_addr
+    }
+
+    /// Where pre-signed URLs point from now on, e.g. an HTTPS front of [`Self::s3_addr`].
+    pub fn set_storage_base(&self, base: &str) {
+        *self
+            .state
+            .s3_base
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = base.trim_end_matches('/').to_string();
     }
 
     pub fn token(&self) -> &str {
