@@ -518,6 +518,25 @@ mod tests {
     }
 
     #[test]
+    fn a_proxy_that_wants_windows_sign_in_is_named() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.append("proxy-authenticate", "Negotiate".parse().unwrap());
+        headers.append("proxy-authenticate", "NTLM".parse().unwrap());
+        let b = Blocked::proxy_auth(&headers);
+        assert_eq!(b.kind(), ErrorKind::Proxy);
+        assert_eq!(TdpError::Blocked(b.clone()).scope(), Scope::Job);
+        assert!(b.to_string().contains("px or cntlm"), "{b}");
+        let mut basic = reqwest::header::HeaderMap::new();
+        basic.append(
+            "proxy-authenticate",
+            "Basic realm=\"corp\"".parse().unwrap(),
+        );
+        assert!(Blocked::proxy_auth(&basic)
+            .to_string()
+            .contains("TDP_PROXY_PASSWORD"));
+    }
+
+    #[test]
     fn exit_codes_follow_the_scope() {
         assert_eq!(ErrorKind::NotFound.exit_code(Scope::File), 1);
         assert_eq!(ErrorKind::Auth.exit_code(Scope::Job), 2);

@@ -7,6 +7,7 @@ const ERROR_TITLES = {
   forbidden: 'No access to this org',
   network: 'Cannot reach TDP',
   tls: 'Secure connection failed',
+  proxy: 'The proxy refused',
   throttled: 'TDP is busy',
   server: 'TDP or storage failed',
   protocol: 'Unexpected answer',

@@ -94,7 +94,8 @@ struct DownloadArgs {
     #[arg(long, value_name = "PEM")]
     ca_cert: Vec<PathBuf>,
     /// A proxy for TDP and storage, e.g. http://proxy.example.com:3128 or
-    /// http://USER@proxy:3128 with the password in TDP_PROXY_PASSWORD. Without it,
+    /// http://USER@proxy:3128 with the password in TDP_PROXY_PASSWORD (or the keychain entry
+    /// the app saves for that address). Without it,
     /// HTTPS_PROXY, HTTP_PROXY, NO_PROXY and the system's proxy settings apply.
     #[arg(long, value_name = "URL")]
     proxy: Option<String>,
@@ -201,6 +202,25 @@ fn token_for(base_url: &str, org: &str) -> Result<Token, String> {
     }
 }
 
+/// The explicit proxy's password: TDP_PROXY_PASSWORD, else the keychain entry the app saves
+/// for that proxy address. Never from the command line.
+fn proxy_password(proxy: Option<&str>) -> Option<Token> {
+    if let Ok(p) = std::env::var("TDP_PROXY_PASSWORD") {
+        return Some(Token::new(p));
+    }
+    let proxy = proxy.filter(|p| p.contains('@'))?;
+    match credentials::load(
+        &credentials::proxy_account(proxy),
+        credentials::DEFAULT_TIMEOUT,
+    ) {
+        Ok(p) => p.map(Token::new),
+        Err(e) => {
+            tracing::warn!("no proxy password from the keychain: {e}");
+            None
+        }
+    }
+}
+
 async fn download(args: DownloadArgs) -> ExitCode {
     let (Some(base_url), Some(org), Some(out)) = (&args.base_url, &args.org, &args.out) else {
         return usage_error("--base-url, --org and --out are required to download (or try it on the simulator: tdp-download sim)");
@@ -239,7 +259,7 @@ async fn download(args: DownloadArgs) -> ExitCode {
     cfg.network_patience = Duration::from_secs(args.network_patience.max(1));
     cfg.network.ca_certs = args.ca_cert.clone();
     cfg.network.proxy = args.proxy.clone();
-    cfg.network.proxy_password = std::env::var("TDP_PROXY_PASSWORD").ok().map(Token::new);
+    cfg.network.proxy_password = proxy_password(args.proxy.as_deref());
 
     let (tx, rx) = EventSender::channel();
     let terminal = std::io::stderr().is_terminal();

@@ -107,6 +107,7 @@ async fn an_untrusted_certificate_stops_the_job_and_names_the_issuer() {
         &ids,
     );
     let m = measured(cmd).await;
+    eprintln!("--- untrusted TDP:\n{}", m.stderr);
     assert_eq!(m.code, 2, "{}", m.stderr);
     assert!(
         m.stderr.contains(&format!(
@@ -301,6 +302,7 @@ async fn a_proxy_carries_tdp_and_storage() {
         cmd.arg("--ca-cert").arg(&pem).args(["--proxy", &with_user]);
         cmd.env("TDP_PROXY_PASSWORD", "wrong");
         let m = measured(cmd).await;
+        eprintln!("--- {name}:\n{}", m.stderr);
         assert_eq!(m.code, 2, "{name}: {}", m.stderr);
         assert!(
             m.stderr.contains("407 Proxy Authentication Required"),

@@ -1,6 +1,7 @@
 use std::path::Path;
 use std::time::Duration;
 use tdp_e2e::{md5_of_file, require_environment, App, Launch};
+use tdp_sim::corporate::{TestCa, TlsFront};
 use tdp_sim::{content, demo_files, sim_id, Faults, SimConfig, SimFile, Simulator};
 
 async fn summary_shown(a: &App) -> bool {
@@ -132,6 +133,73 @@ fn hex_md5(f: &SimFile) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_inspection_ca_is_named_and_the_extra_ca_setting_fixes_it() {
+    require_environment();
+    let files = demo_files(91, 6, Some(5000));
+    let sim = sim_with(files.clone(), |_| {}).await;
+    let ca = TestCa::new("Example Corp Inspection CA");
+    let api_addr = sim.base_url()["http://".len()..].parse().unwrap();
+    let api = TlsFront::start(api_addr, &ca.issue(&["localhost"]))
+        .await
+        .unwrap();
+    let s3 = TlsFront::start(sim.s3_addr(), &ca.issue(&["127.0.0.1"]))
+        .await
+        .unwrap();
+    sim.set_storage_base(&format!("https://127.0.0.1:{}", s3.addr().port()));
+    let home = tempfile::tempdir().unwrap();
+    let app = App::start(Launch::plain(home.path())).await;
+    app.type_into(
+        "base-url",
+        &format!("https://localhost:{}", api.addr().port()),
+    )
+    .await;
+    app.type_into("org", sim.org()).await;
+    app.type_into("token", sim.token()).await;
+    let dest = fill_files(&app, &files, home.path()).await;
+    app.click("start").await;
+    app.wait_for("the error", |a| {
+        Box::pin(async move { a.visible("error").await })
+    })
+    .await;
+    app.screenshot("5-untrusted-certificate").await;
+    assert_eq!(app.attr("error", "data-kind").await.as_deref(), Some("tls"));
+    let text = app.text("error").await;
+    assert!(
+        text.contains("presented a certificate from 'Example Corp Inspection CA'"),
+        "{text}"
+    );
+    assert!(text.contains("Extra CA certificate"), "{text}");
+    assert_eq!(sim.counters().total("retrieve"), 0);
+
+    // The CA file IT gave, in the network settings: the same job downloads everything.
+    let pem = home.path().join("corp-ca.pem");
+    std::fs::write(&pem, ca.pem()).unwrap();
+    app.click("network-toggle").await;
+    app.type_into("ca-cert", &pem.to_string_lossy()).await;
+    app.screenshot("6-network-settings").await;
+    app.click("start").await;
+    // The first job's summary stays until the new one ends: wait for the new one's count.
+    app.wait_for("the second job's summary", |a| {
+        Box::pin(async move { a.attr("summary", "data-downloaded").await.as_deref() == Some("6") })
+    })
+    .await;
+    assert_eq!(
+        app.attr("summary", "data-downloaded").await.as_deref(),
+        Some("6")
+    );
+    let rows = report_rows(&dest);
+    for f in &files {
+        let row = rows
+            .iter()
+            .find(|r| r["fileId"] == f.id.as_str())
+            .expect("row");
+        let path = dest.join(row["path"].as_str().expect("path"));
+        assert_eq!(md5_of_file(&path), hex_md5(f), "{}", f.key);
+    }
+    app.close().await;
 }
 
 async fn sim_with(files: Vec<SimFile>, tweak: impl FnOnce(&mut SimConfig)) -> Simulator {
