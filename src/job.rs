@@ -58,6 +58,9 @@ pub struct JobConfig {
     pub gzip_max_ratio: u64,
     /// Extra CAs and an explicit proxy.
     pub network: NetworkSettings,
+    /// The longest file name to give out, in bytes; None asks the file system. For tests.
+    #[doc(hidden)]
+    pub name_max: Option<usize>,
 }
 
 impl JobConfig {
@@ -89,6 +92,7 @@ impl JobConfig {
             gzip_max_ratio: 1100,
             network_patience: Duration::from_secs(Self::DEFAULT_NETWORK_PATIENCE_SECS),
             network: NetworkSettings::default(),
+            name_max: None,
         }
     }
 
@@ -290,6 +294,10 @@ pub async fn run(
         files,
     });
     let mut store = store;
+    store.set_name_max(
+        cfg.name_max
+            .unwrap_or_else(|| crate::naming::name_limit(&cfg.dest)),
+    );
     store.reserve(files);
     let concurrency = cfg.concurrency.max(1);
     let api = cfg.api_concurrency.max(1);

@@ -4,7 +4,8 @@
 use percent_encoding::percent_decode_str;
 use std::path::PathBuf;
 
-const MAX_NAME_BYTES: usize = 255;
+/// The longest name most file systems take (ext4, APFS; NTFS counts UTF-16 units).
+pub const MAX_NAME_BYTES: usize = 255;
 const RESERVED: [&str; 22] = [
     "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
     "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
@@ -22,7 +23,8 @@ pub enum Layout {
 }
 
 /// One path component made safe everywhere: no separators, reserved characters or control
-/// characters, no trailing dots or spaces, no reserved device names, at most 255 bytes.
+/// characters, no trailing dots or spaces, no reserved device names. Its length is the
+/// state's business: it knows the file system's limit.
 pub fn safe_component(name: &str) -> String {
     let mut s: String = name
         .chars()
@@ -47,7 +49,7 @@ pub fn safe_component(name: &str) -> String {
     if RESERVED.contains(&stem.as_str()) {
         s.insert(0, '_');
     }
-    truncate_keeping_extension(&s, MAX_NAME_BYTES)
+    s
 }
 
 /// Splits `name.ext` into ("name", ".ext"); a leading dot is not an extension.
@@ -75,8 +77,9 @@ fn truncate_keeping_extension(name: &str, max: usize) -> String {
     format!("{}{ext}", &stem[..keep])
 }
 
-/// The name with a deterministic suffix from the file ID, for a name already taken.
-pub fn with_suffix(name: &str, file_id: &str, long: bool) -> String {
+/// The name with a deterministic suffix from the file ID, for a name already taken; at most
+/// `limit` bytes.
+pub fn with_suffix(name: &str, file_id: &str, long: bool, limit: usize) -> String {
     let (stem, ext) = split_extension(name);
     let short: String = if long {
         file_id.to_string()
@@ -84,8 +87,55 @@ pub fn with_suffix(name: &str, file_id: &str, long: bool) -> String {
         file_id.chars().filter(|c| *c != '-').take(8).collect()
     };
     let suffix = format!("~{short}{ext}");
-    let keep = floor_char_boundary(stem, MAX_NAME_BYTES.saturating_sub(suffix.len()));
+    let keep = floor_char_boundary(stem, limit.saturating_sub(suffix.len()));
     format!("{}{suffix}", &stem[..keep])
+}
+
+/// A name shortened to at most `limit` bytes, keeping its extension.
+pub fn fit(name: &str, limit: usize) -> String {
+    truncate_keeping_extension(name, limit)
+}
+
+/// The name of last resort, for a file whose own name the file system refuses:
+/// `<fileId><ext>`, which any file system takes.
+pub fn fallback_name(file_id: &str, name: &str) -> String {
+    let (_, ext) = split_extension(name);
+    let ext: String = ext
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect();
+    format!("{file_id}{}", if ext.len() > 1 { ext.as_str() } else { "" })
+}
+
+/// The longest file name the file system at `dir` takes, in bytes, as it says itself
+/// (eCryptfs home folders take 143, most others 255).
+pub fn name_limit(dir: &std::path::Path) -> usize {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        if let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) {
+            // SAFETY: a valid NUL-terminated path; pathconf only reads it.
+            let n = unsafe { libc::pathconf(c.as_ptr(), libc::_PC_NAME_MAX) };
+            if n > 0 {
+                return (n as usize).min(MAX_NAME_BYTES);
+            }
+        }
+    }
+    let _ = dir;
+    MAX_NAME_BYTES
+}
+
+/// Whether an I/O error says the file system refuses a name (too long, bad encoding, not
+/// allowed), rather than a problem with the disk or the folder.
+pub fn is_name_refused(e: &std::io::Error) -> bool {
+    match e.raw_os_error() {
+        #[cfg(unix)]
+        Some(code) => [libc::ENAMETOOLONG, libc::EILSEQ, libc::EINVAL].contains(&code),
+        // ERROR_INVALID_NAME, ERROR_FILENAME_EXCED_RANGE
+        #[cfg(windows)]
+        Some(code) => [123, 206].contains(&code),
+        _ => false,
+    }
 }
 
 /// The object key from a pre-signed URL: virtual-hosted (`bucket.s3....amazonaws.com/key`)
@@ -169,7 +219,7 @@ mod tests {
         assert_eq!(safe_component("tab\there"), "tab_here");
         assert_eq!(safe_component(".hidden"), ".hidden");
         let long = format!("{}.json", "é".repeat(200));
-        let s = safe_component(&long);
+        let s = fit(&safe_component(&long), 255);
         assert!(s.len() <= 255 && s.ends_with(".json"));
     }
 
@@ -213,7 +263,11 @@ mod tests {
     #[test]
     fn suffixes_are_deterministic() {
         let id = "3f2b8c1e-5d4a-4e2b-9c1d-7a6b5c4d3e2f";
-        assert_eq!(with_suffix("0.json", id, false), "0~3f2b8c1e.json");
-        assert_eq!(with_suffix("README", id, false), "README~3f2b8c1e");
+        assert_eq!(with_suffix("0.json", id, false, 255), "0~3f2b8c1e.json");
+        assert_eq!(with_suffix("README", id, false, 255), "README~3f2b8c1e");
+        let long = format!("{}.json", "x".repeat(200));
+        assert_eq!(with_suffix(&long, id, true, 143).len(), 143);
+        assert_eq!(fallback_name(id, &long), format!("{id}.json"));
+        assert_eq!(fallback_name(id, "README"), id);
     }
 }

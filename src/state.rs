@@ -4,7 +4,7 @@
 
 use crate::durable;
 use crate::lock::{self, FolderLock, LockError};
-use crate::naming::with_suffix;
+use crate::naming::{fallback_name, fit, with_suffix, MAX_NAME_BYTES};
 use crate::ranges::Ranges;
 use crate::s3::ObjectInfo;
 use crate::sink::no_follow;
@@ -180,6 +180,8 @@ pub struct Store {
     /// their IDs. A hash collision only costs a suffix, never an overwrite.
     taken: HashMap<u64, u128>,
     reserved: HashSet<String>,
+    /// The longest name the destination's file system takes, in bytes.
+    name_max: usize,
     journal: File,
     /// One job per folder, for as long as the store is open.
     _lock: FolderLock,
@@ -271,9 +273,17 @@ impl Store {
             files,
             taken,
             reserved,
+            name_max: MAX_NAME_BYTES,
             journal,
             _lock: lock,
         })
+    }
+
+    /// Names given out from now on are at most `bytes` long per component.
+    pub fn set_name_max(&mut self, bytes: usize) {
+        // Room for the longest suffix (`~` + a file ID) and an extension. Tests go above what
+        // the file system takes, to meet its refusal.
+        self.name_max = bytes.max(64);
     }
 
     pub fn dest(&self) -> &Path {
@@ -346,14 +356,21 @@ impl Store {
         } else {
             wanted
         };
+        let limit = self.name_max;
         let (folder, name) = match wanted.rsplit_once('/') {
-            Some((f, n)) => (format!("{f}/"), n),
+            Some((f, n)) => (
+                f.split('/')
+                    .map(|c| fit(c, limit) + "/")
+                    .collect::<String>(),
+                n,
+            ),
             None => (String::new(), wanted),
         };
         let candidates = [
-            wanted.to_string(),
-            format!("{folder}{}", with_suffix(name, id, false)),
-            format!("{folder}{}", with_suffix(name, id, true)),
+            format!("{folder}{}", fit(name, limit)),
+            format!("{folder}{}", with_suffix(name, id, false, limit)),
+            format!("{folder}{}", with_suffix(name, id, true, limit)),
+            fallback_name(id, name),
         ];
         for c in candidates {
             if self.free(id, &c) {
@@ -366,6 +383,23 @@ impl Store {
             }
         }
         Err(StateError::NoFreeName(wanted.to_string()))
+    }
+
+    /// The file's name of last resort, `<fileId><ext>` in the destination itself, for when the
+    /// file system refuses the name it was given; recorded, so the journal never pins a file
+    /// to a name it cannot have.
+    pub fn fall_back(&mut self, id: &str, refused: &str) -> Result<String, StateError> {
+        let name = refused.rsplit('/').next().unwrap_or(refused);
+        let c = fallback_name(id, name);
+        if c == refused || !self.free(id, &c) {
+            return Err(StateError::NoFreeName(refused.to_string()));
+        }
+        self.taken.insert(path_hash(&c), key(id));
+        self.append(Record::Name {
+            id: id.to_string(),
+            path: c.clone(),
+        })?;
+        Ok(c)
     }
 
     pub fn record_object(&mut self, id: &str, info: &ObjectInfo) -> Result<(), StateError> {

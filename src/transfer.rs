@@ -5,7 +5,7 @@
 use crate::error::{ErrorKind, Failure, JobError, Retry, S3Error, Scope, TdpError};
 use crate::events::{Event, FileStage};
 use crate::job::{Ctx, Forbidden};
-use crate::naming::{disposition_filename, object_key, relative_path};
+use crate::naming::{disposition_filename, is_name_refused, object_key, relative_path};
 use crate::network::Verdict;
 use crate::ranges::Ranges;
 use crate::report::{FileOutcome, Status};
@@ -816,26 +816,60 @@ async fn finish(
             return Err(FileError::Cancelled);
         }
     };
+    let journal = Arc::new(journal);
     let gzip = info.is_gzip();
     let ratio = ctx.cfg.gzip_max_ratio;
-    let rel_path = join_rel(std::path::Path::new(""), &rel);
-    let bytes = tokio::task::spawn_blocking(move || {
-        // The file's records are durable before its name is (the protocol in `durable`).
-        journal.sync().map_err(|source| SinkError::Io {
-            what: "sync",
-            path: journal.path().to_path_buf(),
-            source,
-        })?;
-        sink::finalize(&dest, &rel_path, &part, &scratch, gzip, ratio)
-    })
-    .await
-    .map_err(internal)?
-    .map_err(|e| match e {
-        SinkError::Decode(err) => {
-            FileError::Integrity(format!("could not decode the gzip-encoded file ({err})"))
+    let mut rel = rel;
+    let mut fell_back = false;
+    let bytes = loop {
+        let rel_path = join_rel(std::path::Path::new(""), &rel);
+        let (dest, part, scratch, journal) = (
+            dest.clone(),
+            part.clone(),
+            scratch.clone(),
+            Arc::clone(&journal),
+        );
+        let placed = tokio::task::spawn_blocking(move || {
+            // The file's records are durable before its name is (the protocol in `durable`).
+            journal.sync().map_err(|source| SinkError::Io {
+                what: "sync",
+                path: journal.path().to_path_buf(),
+                source,
+            })?;
+            sink::finalize(&dest, &rel_path, &part, &scratch, gzip, ratio)
+        })
+        .await
+        .map_err(internal)?;
+        match placed {
+            Ok(bytes) => break bytes,
+            // The file system will not take this name (too long for it, an encoding it
+            // refuses): this file alone gets `<fileId><ext>`, and the job goes on.
+            Err(e) if !fell_back && e.io_error().is_some_and(is_name_refused) => {
+                fell_back = true;
+                let renamed = ctx.store().fall_back(&run.id, &rel);
+                match renamed {
+                    Ok(p) => {
+                        tracing::warn!("the file system refused the name {rel}; using {p}");
+                        rel = p;
+                        *lock(&run.path) = Some(rel.clone());
+                        ctx.events.send(Event::FileResolved {
+                            file_id: run.id.clone(),
+                            name: rel.clone(),
+                            path: rel.clone(),
+                            size: info.size,
+                        });
+                    }
+                    Err(_) => return Err(sink_failure(ctx, e)),
+                }
+            }
+            Err(SinkError::Decode(err)) => {
+                return Err(FileError::Integrity(format!(
+                    "could not decode the gzip-encoded file ({err})"
+                )))
+            }
+            Err(other) => return Err(sink_failure(ctx, other)),
         }
-        other => sink_failure(ctx, other),
-    })?;
+    };
     let done = DoneInfo {
         path: rel.clone(),
         bytes,

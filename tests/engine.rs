@@ -446,3 +446,64 @@ async fn bytes_names_and_records_become_durable_in_the_protocols_order() {
         .unwrap();
     assert!(last_done < final_sync && final_sync < report);
 }
+
+/// Files whose names are long, a name limit the test sets, and what lands on disk.
+fn long_named_files(seed: u64) -> Vec<SimFile> {
+    let mut files = demo_files(seed, 4, Some(3000));
+    for (i, f) in files.iter_mut().enumerate() {
+        // 200 and 300 bytes: the first fits ext4's 255, the second does not.
+        let stem = "n".repeat(if i % 2 == 0 { 200 } else { 300 });
+        f.key = format!("demo-org/{}/{stem}-{i}.json", "folder".repeat(30));
+        f.content_disposition = None;
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_are_shortened_to_the_file_systems_limit() {
+    let files = long_named_files(95);
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    for layout in [Layout::Flat, Layout::Mirror] {
+        let dest = dir.path().join(format!("{layout:?}"));
+        let mut cfg = config(&sim, &dest);
+        cfg.layout = layout;
+        cfg.name_max = Some(100); // as a small file system would say
+        let (done, _) = run(cfg.clone(), sim.token(), &ids_of(&files)).await;
+        assert_eq!(done.summary.downloaded, files.len(), "{layout:?}");
+        assert_all_landed(&dest, &done.rows, &files);
+        for row in &done.rows {
+            let path = row.path.as_deref().unwrap();
+            assert!(path.split('/').all(|c| c.len() <= 100), "{path}");
+            assert!(path.ends_with(".json"), "{path}");
+        }
+        let (again, _) = run(cfg, sim.token(), &ids_of(&files)).await;
+        assert_eq!(again.summary.skipped, files.len(), "{layout:?} rerun");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_the_file_system_refuses_falls_back_to_the_file_id() {
+    let files = long_named_files(96);
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let mut cfg = config(&sim, &dest);
+    // Believe names up to 1000 bytes fit: ext4 refuses the 300-byte ones when they are placed.
+    cfg.name_max = Some(1000);
+    let (done, _) = run(cfg.clone(), sim.token(), &ids_of(&files)).await;
+    assert!(done.fatal.is_none(), "{:?}", done.fatal);
+    assert_eq!(done.summary.downloaded, files.len());
+    assert_all_landed(&dest, &done.rows, &files);
+    for (i, f) in files.iter().enumerate() {
+        let path = row_for(&done.rows, &f.id).path.clone().unwrap();
+        if i % 2 == 1 {
+            assert_eq!(path, format!("{}.json", f.id));
+        } else {
+            assert!(path.len() > 200, "{path}");
+        }
+    }
+    // The journal kept the names the file system took: a rerun skips everything.
+    let (again, _) = run(cfg, sim.token(), &ids_of(&files)).await;
+    assert_eq!(again.summary.skipped, files.len());
+}

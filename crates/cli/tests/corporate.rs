@@ -277,6 +277,20 @@ async fn a_proxy_carries_tdp_and_storage() {
     assert!(seen.contains(&api), "{seen:?}");
     assert!(seen.contains(&s3), "{seen:?}");
 
+    // A proxy without credentials.
+    let open = ForwardProxy::start(None).await.unwrap();
+    let out = dir.path().join("open");
+    let mut cmd = clean_cli(net.sim.token());
+    download(&mut cmd, &net.base_url(), &net.sim, &out, &ids);
+    cmd.arg("--ca-cert")
+        .arg(&pem)
+        .args(["--proxy", &open.url()]);
+    let m = measured(cmd).await;
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    assert_verified(&out, &net.files);
+    let connect = format!("CONNECT localhost:{}", net.api.addr().port());
+    assert!(open.seen().contains(&connect), "{:?}", open.seen());
+
     // The proxy from HTTPS_PROXY, credentials in it, as many scripts set it.
     let before = proxy.seen().len();
     let out = dir.path().join("env");
