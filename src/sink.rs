@@ -17,6 +17,10 @@ pub enum SinkError {
     },
     #[error("{0}")]
     Blocked(String),
+    /// Something is at the final name already (it was free when the name was given). The
+    /// complete bytes stay at `complete`.
+    #[error("{} appeared while downloading; not overwriting it", .target.display())]
+    Occupied { target: PathBuf, complete: PathBuf },
     #[error("could not decode the gzip-encoded file: {0}")]
     Decode(std::io::Error),
 }
@@ -292,10 +296,10 @@ pub fn finalize(
     match durable::rename_no_replace(source, &target) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(SinkError::Blocked(format!(
-                "{} appeared while downloading; not overwriting it",
-                target.display()
-            )))
+            return Err(SinkError::Occupied {
+                target,
+                complete: source.to_path_buf(),
+            })
         }
         Err(e) => return Err(io("move into place", &target)(e)),
     }
@@ -305,6 +309,32 @@ pub fn finalize(
         let _ = std::fs::remove_file(part);
     }
     Ok(size)
+}
+
+/// Whether two files hold the same bytes (a file found at our name may be ours already).
+pub fn same_bytes(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let (fa, fb) = (
+        no_follow().read(true).open(a)?,
+        no_follow().read(true).open(b)?,
+    );
+    let (ma, mb) = (fa.metadata()?, fb.metadata()?);
+    if !mb.is_file() || ma.len() != mb.len() {
+        return Ok(false);
+    }
+    let mut ra = std::io::BufReader::with_capacity(256 * 1024, fa);
+    let mut rb = std::io::BufReader::with_capacity(256 * 1024, fb);
+    let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let n = ra.read(&mut ba)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        rb.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
 }
 
 #[cfg(test)]

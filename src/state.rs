@@ -402,6 +402,38 @@ impl Store {
         Ok(c)
     }
 
+    /// The next name for a file whose given name got taken by something else meanwhile (by
+    /// hand, by another program): the suffixed forms, then `<fileId><ext>`.
+    pub fn next_name(&mut self, id: &str, taken: &str) -> Result<String, StateError> {
+        let (folder, name) = match taken.rsplit_once('/') {
+            Some((f, n)) => (format!("{f}/"), n),
+            None => (String::new(), taken),
+        };
+        let limit = self.name_max;
+        let candidates = [
+            format!("{folder}{}", with_suffix(name, id, false, limit)),
+            format!("{folder}{}", with_suffix(name, id, true, limit)),
+            fallback_name(id, name),
+        ];
+        for c in candidates {
+            if c != taken && self.free_on_disk(id, &c) {
+                self.taken.insert(path_hash(&c), key(id));
+                self.append(Record::Name {
+                    id: id.to_string(),
+                    path: c.clone(),
+                })?;
+                return Ok(c);
+            }
+        }
+        Err(StateError::NoFreeName(taken.to_string()))
+    }
+
+    /// Free in the journal and on disk: our own earlier names count as taken if something
+    /// is there now.
+    fn free_on_disk(&self, id: &str, rel: &str) -> bool {
+        self.free(id, rel) && join_rel(&self.dest, rel).symlink_metadata().is_err()
+    }
+
     pub fn record_object(&mut self, id: &str, info: &ObjectInfo) -> Result<(), StateError> {
         self.append(Record::Object {
             id: id.to_string(),

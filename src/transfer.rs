@@ -821,9 +821,10 @@ async fn finish(
     let ratio = ctx.cfg.gzip_max_ratio;
     let mut rel = rel;
     let mut fell_back = false;
+    let mut moved_on = false;
     let bytes = loop {
         let rel_path = join_rel(std::path::Path::new(""), &rel);
-        let (dest, part, scratch, journal) = (
+        let (d, p, sc, j) = (
             dest.clone(),
             part.clone(),
             scratch.clone(),
@@ -831,12 +832,12 @@ async fn finish(
         );
         let placed = tokio::task::spawn_blocking(move || {
             // The file's records are durable before its name is (the protocol in `durable`).
-            journal.sync().map_err(|source| SinkError::Io {
+            j.sync().map_err(|source| SinkError::Io {
                 what: "sync",
-                path: journal.path().to_path_buf(),
+                path: j.path().to_path_buf(),
                 source,
             })?;
-            sink::finalize(&dest, &rel_path, &part, &scratch, gzip, ratio)
+            sink::finalize(&d, &rel_path, &p, &sc, gzip, ratio)
         })
         .await
         .map_err(internal)?;
@@ -854,12 +855,45 @@ async fn finish(
                         *lock(&run.path) = Some(rel.clone());
                         ctx.events.send(Event::FileResolved {
                             file_id: run.id.clone(),
-                            name: rel.clone(),
+                            name: rel.rsplit('/').next().unwrap_or(&rel).to_string(),
                             path: rel.clone(),
                             size: info.size,
                         });
                     }
                     Err(_) => return Err(sink_failure(ctx, e)),
+                }
+            }
+            // Something arrived at our name meanwhile. The same bytes: it is this file, kept
+            // where it is. Other bytes: they keep their place, ours takes the next name.
+            Err(SinkError::Occupied { target, complete }) if !moved_on => {
+                moved_on = true;
+                let (t, src) = (target.clone(), complete.clone());
+                let same = tokio::task::spawn_blocking(move || sink::same_bytes(&src, &t))
+                    .await
+                    .map_err(internal)?
+                    .unwrap_or(false);
+                if same {
+                    let _ = std::fs::remove_file(&complete);
+                    let _ = std::fs::remove_file(&part);
+                    // The decoded size for a gzip object: what is on disk.
+                    break std::fs::metadata(&target).map_or(info.size, |m| m.len());
+                }
+                let next = ctx.store().next_name(&run.id, &rel);
+                match next {
+                    Ok(p) => {
+                        tracing::warn!("{rel} is taken by another file; using {p}");
+                        rel = p;
+                        *lock(&run.path) = Some(rel.clone());
+                        ctx.events.send(Event::FileResolved {
+                            file_id: run.id.clone(),
+                            name: rel.rsplit('/').next().unwrap_or(&rel).to_string(),
+                            path: rel.clone(),
+                            size: info.size,
+                        });
+                    }
+                    Err(_) => {
+                        return Err(sink_failure(ctx, SinkError::Occupied { target, complete }))
+                    }
                 }
             }
             Err(SinkError::Decode(err)) => {

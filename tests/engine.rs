@@ -507,3 +507,79 @@ async fn a_name_the_file_system_refuses_falls_back_to_the_file_id() {
     let (again, _) = run(cfg, sim.token(), &ids_of(&files)).await;
     assert_eq!(again.summary.skipped, files.len());
 }
+
+fn files_on_disk(dest: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dest)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".tdp-download" && !n.starts_with("tdp-download-report"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_put_at_our_name_keeps_its_place_and_ours_takes_the_next_name() {
+    let files = demo_files(97, 4, Some(4000));
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let cfg = config(&sim, &dest);
+    let (first, _) = run(cfg.clone(), sim.token(), &ids_of(&files)).await;
+    assert_eq!(first.summary.downloaded, files.len());
+    // Someone replaces one of our files by hand with other bytes.
+    let theirs = row_for(&first.rows, &files[0].id).path.clone().unwrap();
+    std::fs::write(dest.join(&theirs), b"my own notes, not a TDP file").unwrap();
+    for round in 0..2 {
+        let (again, _) = run(cfg.clone(), sim.token(), &ids_of(&files)).await;
+        assert!(again.fatal.is_none(), "{:?}", again.fatal);
+        assert_eq!(again.summary.failed, 0, "round {round}");
+        assert_all_landed(&dest, &again.rows, &files);
+        let ours = row_for(&again.rows, &files[0].id).path.clone().unwrap();
+        assert_ne!(ours, theirs);
+        assert_eq!(
+            std::fs::read(dest.join(&theirs)).unwrap(),
+            b"my own notes, not a TDP file"
+        );
+        assert_eq!(files_on_disk(&dest).len(), files.len() + 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_already_at_our_name_with_our_bytes_is_adopted_not_duplicated() {
+    // Gzip objects cannot be recognised by length alone: they are fetched again and compared.
+    let files: Vec<SimFile> = demo_files(98, 6, Some(4000))
+        .into_iter()
+        .map(|f| f.kind(FileKind::Gzip))
+        .collect();
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let cfg = config(&sim, &dest);
+    let (first, _) = run(cfg.clone(), sim.token(), &ids_of(&files)).await;
+    assert_eq!(first.summary.downloaded, files.len());
+    // The journal loses its "done" records (as a second process's compaction once did).
+    let journal = dest.join(".tdp-download/journal.jsonl");
+    let kept: String = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("\"t\":\"done\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&journal, kept).unwrap();
+    let (again, _) = run(cfg.clone(), sim.token(), &ids_of(&files)).await;
+    assert!(again.fatal.is_none(), "{:?}", again.fatal);
+    assert_eq!(again.summary.failed, 0);
+    assert_all_landed(&dest, &again.rows, &files);
+    // No duplicates: every file kept its first name.
+    assert_eq!(files_on_disk(&dest).len(), files.len());
+    for f in &files {
+        assert_eq!(
+            row_for(&again.rows, &f.id).path,
+            row_for(&first.rows, &f.id).path
+        );
+    }
+    let (third, _) = run(cfg, sim.token(), &ids_of(&files)).await;
+    assert_eq!(third.summary.skipped, files.len());
+}
