@@ -343,7 +343,17 @@ impl Store {
 
     /// The file's final relative path: the one given before, else `wanted`, else `wanted`
     /// with a suffix from the file ID. Recorded so a rerun names it the same.
-    pub fn assign_path(&mut self, id: &str, wanted: &str) -> Result<String, StateError> {
+    ///
+    /// A regular file already at a candidate name, of the length this file will have (any
+    /// length when that is not known yet: gzip), may be this very file from an earlier job
+    /// whose state was lost: the name is given anyway, and placing the file compares the
+    /// bytes (the same: adopted; others: the next name).
+    pub fn assign_path(
+        &mut self,
+        id: &str,
+        wanted: &str,
+        final_len: Option<u64>,
+    ) -> Result<String, StateError> {
         if let Some(p) = self.files.get(&key(id)).and_then(|f| f.path.as_deref()) {
             return Ok(p.to_string());
         }
@@ -373,7 +383,7 @@ impl Store {
             fallback_name(id, name),
         ];
         for c in candidates {
-            if self.free(id, &c) {
+            if self.free(id, &c) || self.maybe_ours(id, &c, final_len) {
                 self.taken.insert(path_hash(&c), key(id));
                 self.append(Record::Name {
                     id: id.to_string(),
@@ -402,12 +412,25 @@ impl Store {
         Ok(c)
     }
 
-    /// The next name for a file whose given name got taken by something else meanwhile (by
-    /// hand, by another program): the suffixed forms, then `<fileId><ext>`.
-    pub fn next_name(&mut self, id: &str, taken: &str) -> Result<String, StateError> {
-        let (folder, name) = match taken.rsplit_once('/') {
+    /// The next name for a file whose given name turned out to hold another file's bytes
+    /// (put there by hand, by another program, or another file of the same name and length):
+    /// the suffixed forms, then `<fileId><ext>`, skipping those already `tried`. The name
+    /// given up is released, so the file it may belong to can have it.
+    pub fn next_name(
+        &mut self,
+        id: &str,
+        tried: &[String],
+        final_len: Option<u64>,
+    ) -> Result<String, StateError> {
+        let Some(last) = tried.last() else {
+            return Err(StateError::NoFreeName(String::new()));
+        };
+        if self.taken.get(&path_hash(last)) == Some(&key(id)) {
+            self.taken.remove(&path_hash(last));
+        }
+        let (folder, name) = match tried[0].rsplit_once('/') {
             Some((f, n)) => (format!("{f}/"), n),
-            None => (String::new(), taken),
+            None => (String::new(), tried[0].as_str()),
         };
         let limit = self.name_max;
         let candidates = [
@@ -416,7 +439,10 @@ impl Store {
             fallback_name(id, name),
         ];
         for c in candidates {
-            if c != taken && self.free_on_disk(id, &c) {
+            if tried.contains(&c) {
+                continue;
+            }
+            if self.free(id, &c) || self.maybe_ours(id, &c, final_len) {
                 self.taken.insert(path_hash(&c), key(id));
                 self.append(Record::Name {
                     id: id.to_string(),
@@ -425,13 +451,23 @@ impl Store {
                 return Ok(c);
             }
         }
-        Err(StateError::NoFreeName(taken.to_string()))
+        Err(StateError::NoFreeName(last.clone()))
     }
 
-    /// Free in the journal and on disk: our own earlier names count as taken if something
-    /// is there now.
-    fn free_on_disk(&self, id: &str, rel: &str) -> bool {
-        self.free(id, rel) && join_rel(&self.dest, rel).symlink_metadata().is_err()
+    /// Not given to another file, and a regular file of the right length is there.
+    fn maybe_ours(&self, id: &str, rel: &str, final_len: Option<u64>) -> bool {
+        let lower = rel.to_lowercase();
+        if self.reserved.contains(&lower) {
+            return false;
+        }
+        if let Some(owner) = self.taken.get(&path_hash(&lower)) {
+            if *owner != key(id) {
+                return false;
+            }
+        }
+        join_rel(&self.dest, rel)
+            .symlink_metadata()
+            .is_ok_and(|m| m.is_file() && final_len.is_none_or(|n| m.len() == n))
     }
 
     pub fn record_object(&mut self, id: &str, info: &ObjectInfo) -> Result<(), StateError> {
@@ -579,15 +615,30 @@ mod tests {
         let mut s = Store::open(dir.path(), &["report.json".into()]).unwrap();
         let a = "aaaaaaaa-0000-4000-8000-000000000000";
         let b = "bbbbbbbb-0000-4000-8000-000000000000";
-        assert_eq!(s.assign_path(a, "0.json").unwrap(), "0.json");
-        assert_eq!(s.assign_path(b, "0.JSON").unwrap(), "0~bbbbbbbb.JSON");
-        assert_eq!(s.assign_path(a, "taken.txt").unwrap(), "0.json");
-        assert_eq!(s.assign_path(b, "x").unwrap(), "0~bbbbbbbb.JSON");
+        assert_eq!(s.assign_path(a, "0.json", Some(1000)).unwrap(), "0.json");
+        assert_eq!(
+            s.assign_path(b, "0.JSON", Some(1000)).unwrap(),
+            "0~bbbbbbbb.JSON"
+        );
+        assert_eq!(s.assign_path(a, "taken.txt", Some(1000)).unwrap(), "0.json");
+        assert_eq!(
+            s.assign_path(b, "x", Some(1000)).unwrap(),
+            "0~bbbbbbbb.JSON"
+        );
         let c = "cccccccc-0000-4000-8000-000000000000";
-        assert_eq!(s.assign_path(c, "taken.txt").unwrap(), "taken~cccccccc.txt");
+        assert_eq!(
+            s.assign_path(c, "taken.txt", Some(1000)).unwrap(),
+            "taken~cccccccc.txt"
+        );
+        // A file of the very length this one will have may be it: placing compares bytes.
+        let e = "eeeeeeee-0000-4000-8000-000000000000";
+        assert_eq!(
+            s.assign_path(e, "taken.txt", Some(10)).unwrap(),
+            "taken.txt"
+        );
         let d = "dddddddd-0000-4000-8000-000000000000";
         assert_eq!(
-            s.assign_path(d, "report.json").unwrap(),
+            s.assign_path(d, "report.json", Some(1000)).unwrap(),
             "report~dddddddd.json"
         );
         let info = ObjectInfo {
@@ -613,7 +664,7 @@ mod tests {
         let a = "aaaaaaaa-0000-4000-8000-000000000000";
         let b = "bbbbbbbb-0000-4000-8000-000000000000";
         let mut s = Store::open(dir.path(), &[]).unwrap();
-        s.assign_path(a, "a.bin").unwrap();
+        s.assign_path(a, "a.bin", Some(1000)).unwrap();
         drop(s);
         let journal = dir.path().join(STATE_DIR).join(JOURNAL);
         let mut text = std::fs::read(&journal).unwrap();
@@ -636,10 +687,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(dir.path(), &[]).unwrap();
         let a = "aaaaaaaa-0000-4000-8000-000000000000";
-        let p = s.assign_path(a, ".tdp-download/journal.jsonl").unwrap();
+        let p = s
+            .assign_path(a, ".tdp-download/journal.jsonl", Some(1000))
+            .unwrap();
         assert!(!p.to_lowercase().starts_with(".tdp-download/"), "{p}");
         let b = "bbbbbbbb-0000-4000-8000-000000000000";
-        let p = s.assign_path(b, ".TDP-Download/x.bin").unwrap();
+        let p = s.assign_path(b, ".TDP-Download/x.bin", Some(1000)).unwrap();
         assert!(!p.to_lowercase().starts_with(".tdp-download/"), "{p}");
     }
 
@@ -654,7 +707,7 @@ mod tests {
         let journal = dest.join(STATE_DIR).join(JOURNAL);
         std::os::unix::fs::symlink(&outside, &journal).unwrap();
         let mut s = Store::open(&dest, &[]).unwrap();
-        s.assign_path("aaaaaaaa-0000-4000-8000-000000000000", "a.bin")
+        s.assign_path("aaaaaaaa-0000-4000-8000-000000000000", "a.bin", Some(1000))
             .unwrap();
         assert_eq!(std::fs::read(&outside).unwrap(), b"not yours");
         assert!(journal.symlink_metadata().unwrap().is_file());

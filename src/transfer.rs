@@ -491,7 +491,7 @@ fn accept(
     let assigned = {
         let mut store = ctx.store();
         store
-            .assign_path(&run.id, &wanted)
+            .assign_path(&run.id, &wanted, (!info.is_gzip()).then_some(info.size))
             .and_then(|p| store.record_object(&run.id, info).map(|_| p))
     };
     let path = match assigned {
@@ -821,7 +821,7 @@ async fn finish(
     let ratio = ctx.cfg.gzip_max_ratio;
     let mut rel = rel;
     let mut fell_back = false;
-    let mut moved_on = false;
+    let mut tried = vec![rel.clone()];
     let bytes = loop {
         let rel_path = join_rel(std::path::Path::new(""), &rel);
         let (d, p, sc, j) = (
@@ -865,8 +865,7 @@ async fn finish(
             }
             // Something arrived at our name meanwhile. The same bytes: it is this file, kept
             // where it is. Other bytes: they keep their place, ours takes the next name.
-            Err(SinkError::Occupied { target, complete }) if !moved_on => {
-                moved_on = true;
+            Err(SinkError::Occupied { target, complete }) if tried.len() <= 4 => {
                 let (t, src) = (target.clone(), complete.clone());
                 let same = tokio::task::spawn_blocking(move || sink::same_bytes(&src, &t))
                     .await
@@ -878,11 +877,13 @@ async fn finish(
                     // The decoded size for a gzip object: what is on disk.
                     break std::fs::metadata(&target).map_or(info.size, |m| m.len());
                 }
-                let next = ctx.store().next_name(&run.id, &rel);
+                let final_len = (!gzip).then_some(info.size);
+                let next = ctx.store().next_name(&run.id, &tried, final_len);
                 match next {
                     Ok(p) => {
                         tracing::warn!("{rel} is taken by another file; using {p}");
                         rel = p;
+                        tried.push(rel.clone());
                         *lock(&run.path) = Some(rel.clone());
                         ctx.events.send(Event::FileResolved {
                             file_id: run.id.clone(),

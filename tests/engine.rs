@@ -583,3 +583,31 @@ async fn a_file_already_at_our_name_with_our_bytes_is_adopted_not_duplicated() {
     let (third, _) = run(cfg, sim.token(), &ids_of(&files)).await;
     assert_eq!(third.summary.skipped, files.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_without_the_state_folder_adopts_what_is_there() {
+    // Mixed objects: MD5 ETags, KMS ETags, gzip; same names ("0.json") of other lengths.
+    let files: Vec<SimFile> = demo_files(99, 9, None)
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| match i % 3 {
+            0 => f.kind(FileKind::Plain),
+            1 => f.kind(FileKind::Kms),
+            _ => f.kind(FileKind::Gzip),
+        })
+        .collect();
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let cfg = config(&sim, &dest);
+    let (first, _) = run(cfg.clone(), sim.token(), &ids_of(&files)).await;
+    assert_eq!(first.summary.downloaded, files.len());
+    std::fs::remove_dir_all(dest.join(".tdp-download")).unwrap();
+    let (again, _) = run(cfg.clone(), sim.token(), &ids_of(&files)).await;
+    assert!(again.fatal.is_none(), "{:?}", again.fatal);
+    assert_eq!(again.summary.failed, 0);
+    assert_all_landed(&dest, &again.rows, &files);
+    assert_eq!(files_on_disk(&dest).len(), files.len(), "no duplicates");
+    let (third, _) = run(cfg, sim.token(), &ids_of(&files)).await;
+    assert_eq!(third.summary.skipped, files.len());
+}
