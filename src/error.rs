@@ -448,7 +448,8 @@ fn proxy_auth_message(scheme: Option<&str>) -> String {
         _ => "the proxy asked for a user name and password (407 Proxy Authentication \
               Required) or refused the ones it was given. Give the proxy as \
               http://USER@HOST:PORT and its password in TDP_PROXY_PASSWORD (the app keeps it in \
-              the keychain)"
+              the keychain). If the proxy signs in with your Windows account (NTLM, Kerberos), \
+              run a local relay that does, such as px or cntlm, and give its address instead"
             .to_string(),
     }
 }

@@ -382,17 +382,46 @@ impl Store {
             format!("{folder}{}", with_suffix(name, id, true, limit)),
             fallback_name(id, name),
         ];
+        self.claim_first(id, candidates, &[], final_len)?
+            .ok_or_else(|| StateError::NoFreeName(wanted.to_string()))
+    }
+
+    /// Gives `id` the first candidate that is free or may be its own, and journals it.
+    fn claim_first(
+        &mut self,
+        id: &str,
+        candidates: impl IntoIterator<Item = String>,
+        skip: &[String],
+        final_len: Option<u64>,
+    ) -> Result<Option<String>, StateError> {
         for c in candidates {
-            if self.free(id, &c) || self.maybe_ours(id, &c, final_len) {
-                self.taken.insert(path_hash(&c), key(id));
+            if skip.contains(&c) {
+                continue;
+            }
+            if self.free(id, &c) {
+                return self.claim(id, c).map(Some);
+            }
+            // Not held for this file alone: another file of the job with the same name may
+            // be the one there. The no-replace move keeps both from overwriting it, and the
+            // comparison at placing tells whose it is.
+            if self.maybe_ours(id, &c, final_len) {
                 self.append(Record::Name {
                     id: id.to_string(),
                     path: c.clone(),
                 })?;
-                return Ok(c);
+                return Ok(Some(c));
             }
         }
-        Err(StateError::NoFreeName(wanted.to_string()))
+        Ok(None)
+    }
+
+    fn claim(&mut self, id: &str, rel: String) -> Result<String, StateError> {
+        self.taken.insert(path_hash(&rel), key(id));
+        self.append(Record::Name {
+            id: id.to_string(),
+            path: rel.clone(),
+        })?;
+        Ok(rel)
     }
 
     /// The file's name of last resort, `<fileId><ext>` in the destination itself, for when the
@@ -404,12 +433,7 @@ impl Store {
         if c == refused || !self.free(id, &c) {
             return Err(StateError::NoFreeName(refused.to_string()));
         }
-        self.taken.insert(path_hash(&c), key(id));
-        self.append(Record::Name {
-            id: id.to_string(),
-            path: c.clone(),
-        })?;
-        Ok(c)
+        self.claim(id, c)
     }
 
     /// The next name for a file whose given name turned out to hold another file's bytes
@@ -438,20 +462,9 @@ impl Store {
             format!("{folder}{}", with_suffix(name, id, true, limit)),
             fallback_name(id, name),
         ];
-        for c in candidates {
-            if tried.contains(&c) {
-                continue;
-            }
-            if self.free(id, &c) || self.maybe_ours(id, &c, final_len) {
-                self.taken.insert(path_hash(&c), key(id));
-                self.append(Record::Name {
-                    id: id.to_string(),
-                    path: c.clone(),
-                })?;
-                return Ok(c);
-            }
-        }
-        Err(StateError::NoFreeName(last.clone()))
+        let last = last.clone();
+        self.claim_first(id, candidates, tried, final_len)?
+            .ok_or(StateError::NoFreeName(last))
     }
 
     /// Not given to another file, and a regular file of the right length is there.

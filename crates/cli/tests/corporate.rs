@@ -11,17 +11,15 @@ mod common;
 use child::*;
 use common::*;
 use std::path::Path;
-use tdp_sim::corporate::{ForwardProxy, TestCa, TlsFront};
+use tdp_sim::corporate::{ForwardProxy, HttpsFronts, TestCa};
 use tdp_sim::{demo_files, SimFile, Simulator};
 
 const ISSUER: &str = "Example Corp Inspection CA";
 
-/// The simulator with HTTPS fronts: the API as `https://localhost:P`, storage as
-/// `https://127.0.0.1:Q`, both with certificates from `ca`.
+/// The simulator behind TLS inspection, and the files it serves.
 struct Inspected {
     sim: Simulator,
-    api: TlsFront,
-    s3: TlsFront,
+    fronts: HttpsFronts,
     files: Vec<SimFile>,
 }
 
@@ -29,24 +27,12 @@ impl Inspected {
     async fn start(ca: &TestCa, seed: u64) -> Self {
         let files = demo_files(seed, 5, Some(300_000));
         let sim = start(files.clone(), |_| {}).await;
-        let api_addr: std::net::SocketAddr = sim.base_url()["http://".len()..].parse().unwrap();
-        let api = TlsFront::start(api_addr, &ca.issue(&["localhost"]))
-            .await
-            .unwrap();
-        let s3 = TlsFront::start(sim.s3_addr(), &ca.issue(&["127.0.0.1"]))
-            .await
-            .unwrap();
-        sim.set_storage_base(&format!("https://127.0.0.1:{}", s3.addr().port()));
-        Inspected {
-            sim,
-            api,
-            s3,
-            files,
-        }
+        let fronts = HttpsFronts::start(&sim, ca).await.unwrap();
+        Inspected { sim, fronts, files }
     }
 
     fn base_url(&self) -> String {
-        format!("https://localhost:{}", self.api.addr().port())
+        self.fronts.base_url()
     }
 }
 
@@ -119,13 +105,13 @@ async fn an_untrusted_certificate_stops_the_job_and_names_the_issuer() {
     assert!(m.stderr.contains("--ca-cert"), "{}", m.stderr);
     // No retries: at most one handshake per file, and nothing reached TDP or storage.
     assert!(
-        net.api.connections() <= net.files.len(),
+        net.fronts.api.connections() <= net.files.len(),
         "{} handshakes for {} files",
-        net.api.connections(),
+        net.fronts.api.connections(),
         net.files.len()
     );
     assert_eq!(net.sim.counters().total("retrieve"), 0);
-    assert_eq!(net.s3.connections(), 0);
+    assert_eq!(net.fronts.s3.connections(), 0);
 
     // Storage behind inspection, TDP not: the stop names storage.
     let mut cmd = clean_cli(net.sim.token());
@@ -254,8 +240,8 @@ async fn a_proxy_carries_tdp_and_storage() {
     assert_eq!(m.code, 0, "{}", m.stderr);
     assert_verified(&out, &net.files);
     let seen = proxy.seen();
-    let api = format!("CONNECT localhost:{}", net.api.addr().port());
-    let s3 = format!("CONNECT 127.0.0.1:{}", net.s3.addr().port());
+    let api = format!("CONNECT localhost:{}", net.fronts.api.addr().port());
+    let s3 = format!("CONNECT 127.0.0.1:{}", net.fronts.s3.addr().port());
     assert!(seen.contains(&api), "{seen:?}");
     assert!(seen.contains(&s3), "{seen:?}");
 
@@ -288,7 +274,7 @@ async fn a_proxy_carries_tdp_and_storage() {
     let m = measured(cmd).await;
     assert_eq!(m.code, 0, "{}", m.stderr);
     assert_verified(&out, &net.files);
-    let connect = format!("CONNECT localhost:{}", net.api.addr().port());
+    let connect = format!("CONNECT localhost:{}", net.fronts.api.addr().port());
     assert!(open.seen().contains(&connect), "{:?}", open.seen());
 
     // The proxy from HTTPS_PROXY, credentials in it, as many scripts set it.

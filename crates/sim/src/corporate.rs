@@ -3,6 +3,7 @@
 //! and a forward proxy (CONNECT for HTTPS, absolute-form for HTTP, optional Basic credentials)
 //! that records which hosts it carried traffic to.
 
+use crate::Simulator;
 use base64::Engine;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
@@ -144,6 +145,31 @@ impl TlsFront {
 impl Drop for TlsFront {
     fn drop(&mut self) {
         self.stop.cancel();
+    }
+}
+
+/// A simulator's API and storage behind HTTPS fronts with certificates from one CA, as TLS
+/// inspection presents them: the API as `https://localhost:P`, storage as
+/// `https://127.0.0.1:Q` (the simulator's pre-signed URLs point there).
+pub struct HttpsFronts {
+    pub api: TlsFront,
+    pub s3: TlsFront,
+}
+
+impl HttpsFronts {
+    pub async fn start(sim: &Simulator, ca: &TestCa) -> io::Result<Self> {
+        let api_addr: SocketAddr = sim.base_url()["http://".len()..]
+            .parse()
+            .map_err(io::Error::other)?;
+        let api = TlsFront::start(api_addr, &ca.issue(&["localhost"])).await?;
+        let s3 = TlsFront::start(sim.s3_addr(), &ca.issue(&["127.0.0.1"])).await?;
+        sim.set_storage_base(&format!("https://127.0.0.1:{}", s3.addr().port()));
+        Ok(HttpsFronts { api, s3 })
+    }
+
+    /// The TDP base URL through the front.
+    pub fn base_url(&self) -> String {
+        format!("https://localhost:{}", self.api.addr().port())
     }
 }
 

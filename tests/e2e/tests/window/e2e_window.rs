@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::time::Duration;
 use tdp_e2e::{md5_of_file, require_environment, App, Launch};
-use tdp_sim::corporate::{TestCa, TlsFront};
+use tdp_sim::corporate::{HttpsFronts, TestCa};
 use tdp_sim::{content, demo_files, sim_id, Faults, SimConfig, SimFile, Simulator};
 
 async fn summary_shown(a: &App) -> bool {
@@ -116,8 +116,14 @@ async fn demo_flow_downloads_every_file_and_shows_the_counts() {
 
     // Every file on disk has the right bytes.
     let files = demo_files(7, 120, None);
-    let rows = report_rows(&dest);
-    for f in &files {
+    assert_verified(&dest, &files);
+    app.close().await;
+}
+
+/// Every file is on disk where the report says, with the right bytes.
+fn assert_verified(dest: &Path, files: &[SimFile]) {
+    let rows = report_rows(dest);
+    for f in files {
         let row = rows
             .iter()
             .find(|r| r["fileId"] == f.id.as_str())
@@ -125,7 +131,6 @@ async fn demo_flow_downloads_every_file_and_shows_the_counts() {
         let path = dest.join(row["path"].as_str().expect("path"));
         assert_eq!(md5_of_file(&path), hex_md5(f), "{}", f.key);
     }
-    app.close().await;
 }
 
 fn hex_md5(f: &SimFile) -> String {
@@ -141,21 +146,10 @@ async fn an_untrusted_inspection_ca_is_named_and_the_extra_ca_setting_fixes_it()
     let files = demo_files(91, 6, Some(5000));
     let sim = sim_with(files.clone(), |_| {}).await;
     let ca = TestCa::new("Example Corp Inspection CA");
-    let api_addr = sim.base_url()["http://".len()..].parse().unwrap();
-    let api = TlsFront::start(api_addr, &ca.issue(&["localhost"]))
-        .await
-        .unwrap();
-    let s3 = TlsFront::start(sim.s3_addr(), &ca.issue(&["127.0.0.1"]))
-        .await
-        .unwrap();
-    sim.set_storage_base(&format!("https://127.0.0.1:{}", s3.addr().port()));
+    let fronts = HttpsFronts::start(&sim, &ca).await.unwrap();
     let home = tempfile::tempdir().unwrap();
     let app = App::start(Launch::plain(home.path())).await;
-    app.type_into(
-        "base-url",
-        &format!("https://localhost:{}", api.addr().port()),
-    )
-    .await;
+    app.type_into("base-url", &fronts.base_url()).await;
     app.type_into("org", sim.org()).await;
     app.type_into("token", sim.token()).await;
     let dest = fill_files(&app, &files, home.path()).await;
@@ -190,15 +184,7 @@ async fn an_untrusted_inspection_ca_is_named_and_the_extra_ca_setting_fixes_it()
         app.attr("summary", "data-downloaded").await.as_deref(),
         Some("6")
     );
-    let rows = report_rows(&dest);
-    for f in &files {
-        let row = rows
-            .iter()
-            .find(|r| r["fileId"] == f.id.as_str())
-            .expect("row");
-        let path = dest.join(row["path"].as_str().expect("path"));
-        assert_eq!(md5_of_file(&path), hex_md5(f), "{}", f.key);
-    }
+    assert_verified(&dest, &files);
     app.close().await;
 }
 
