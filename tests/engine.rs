@@ -587,7 +587,13 @@ async fn a_file_already_at_our_name_with_our_bytes_is_adopted_not_duplicated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rerun_without_the_state_folder_adopts_what_is_there() {
     // Mixed objects: MD5 ETags, KMS ETags, gzip; same names ("0.json") of other lengths.
-    let files: Vec<SimFile> = demo_files(99, 9, None)
+    rerun_without_state(demo_files(99, 9, None)).await;
+    // Same names and the same length: only the bytes tell them apart.
+    rerun_without_state(demo_files(100, 9, Some(4000))).await;
+}
+
+async fn rerun_without_state(files: Vec<SimFile>) {
+    let files: Vec<SimFile> = files
         .into_iter()
         .enumerate()
         .map(|(i, f)| match i % 3 {
