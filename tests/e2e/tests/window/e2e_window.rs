@@ -188,6 +188,64 @@ async fn an_untrusted_inspection_ca_is_named_and_the_extra_ca_setting_fixes_it()
     app.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_a_cli_job_is_using_is_refused_with_the_same_words() {
+    require_environment();
+    let files: Vec<SimFile> = (0..8)
+        .map(|i| SimFile::new(sim_id(84, i), format!("org/raw/b{i:02}.bin"), 400_000))
+        .collect();
+    // 3.2 MB at 200 kB/s: the CLI holds the folder for about 16 s.
+    let sim = sim_with(files.clone(), |c| c.shaping.total_bps = Some(200_000)).await;
+    let home = tempfile::tempdir().unwrap();
+    let dest = home.path().join("out");
+    let cli = std::env::var("TDP_CLI_BIN").expect("TDP_CLI_BIN");
+    let mut job = std::process::Command::new(cli)
+        .env("TDP_TOKEN", sim.token())
+        .args([
+            "--base-url",
+            &sim.base_url(),
+            "--org",
+            sim.org(),
+            "--quiet",
+            "--out",
+        ])
+        .arg(&dest)
+        .args(files.iter().map(|f| f.id.clone()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let info = dest.join(".tdp-download/lock.info");
+    for _ in 0..100 {
+        if info.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(info.exists(), "the CLI job did not take the folder");
+
+    let app = App::start(Launch::plain(home.path())).await;
+    fill_connection(&app, &sim, sim.token(), false).await;
+    assert_eq!(fill_files(&app, &files, home.path()).await, dest);
+    app.click("start").await;
+    app.wait_for("the error", |a| {
+        Box::pin(async move { a.visible("error").await })
+    })
+    .await;
+    app.screenshot("7-folder-in-use").await;
+    assert_eq!(
+        app.attr("error", "data-kind").await.as_deref(),
+        Some("busy")
+    );
+    let text = app.text("error").await;
+    assert!(text.contains("another download is using"), "{text}");
+    assert!(text.contains(&format!("process {}", job.id())), "{text}");
+    // The CLI job was not disturbed: it finishes with every file.
+    assert!(job.wait().unwrap().success());
+    assert_eq!(files_in(&dest).len(), files.len());
+    app.close().await;
+}
+
 async fn sim_with(files: Vec<SimFile>, tweak: impl FnOnce(&mut SimConfig)) -> Simulator {
     let mut cfg = SimConfig::new(files);
     tweak(&mut cfg);
