@@ -366,6 +366,15 @@ impl Store {
         } else {
             wanted
         };
+        let candidates = self.candidates(id, wanted);
+        self.claim_first(id, candidates, &[], final_len)?
+            .ok_or_else(|| StateError::NoFreeName(wanted.to_string()))
+    }
+
+    /// The names a file may have, in order: its own (each component fitted to the file
+    /// system's limit), with `~<8 hex of the ID>`, with `~<file ID>`, and `<fileId><ext>` in
+    /// the destination itself.
+    fn candidates(&self, id: &str, wanted: &str) -> [String; 4] {
         let limit = self.name_max;
         let (folder, name) = match wanted.rsplit_once('/') {
             Some((f, n)) => (
@@ -376,14 +385,12 @@ impl Store {
             ),
             None => (String::new(), wanted),
         };
-        let candidates = [
+        [
             format!("{folder}{}", fit(name, limit)),
             format!("{folder}{}", with_suffix(name, id, false, limit)),
             format!("{folder}{}", with_suffix(name, id, true, limit)),
             fallback_name(id, name),
-        ];
-        self.claim_first(id, candidates, &[], final_len)?
-            .ok_or_else(|| StateError::NoFreeName(wanted.to_string()))
+        ]
     }
 
     /// Gives `id` the first candidate that is free or may be its own, and journals it.
@@ -452,16 +459,8 @@ impl Store {
         if self.taken.get(&path_hash(last)) == Some(&key(id)) {
             self.taken.remove(&path_hash(last));
         }
-        let (folder, name) = match tried[0].rsplit_once('/') {
-            Some((f, n)) => (format!("{f}/"), n),
-            None => (String::new(), tried[0].as_str()),
-        };
-        let limit = self.name_max;
-        let candidates = [
-            format!("{folder}{}", with_suffix(name, id, false, limit)),
-            format!("{folder}{}", with_suffix(name, id, true, limit)),
-            fallback_name(id, name),
-        ];
+        // The name given first is among the candidates, and among those tried.
+        let candidates = self.candidates(id, &tried[0]);
         let last = last.clone();
         self.claim_first(id, candidates, tried, final_len)?
             .ok_or(StateError::NoFreeName(last))

@@ -642,6 +642,17 @@ async fn fetch_range(
     }
 }
 
+/// The file's name changed at placing: the run and the window learn the new one.
+fn renamed_to(ctx: &Ctx, run: &FileRun, rel: &str, size: u64) {
+    *lock(&run.path) = Some(rel.to_string());
+    ctx.events.send(Event::FileResolved {
+        file_id: run.id.clone(),
+        name: rel.rsplit('/').next().unwrap_or(rel).to_string(),
+        path: rel.to_string(),
+        size,
+    });
+}
+
 fn resp_total(run: &FileRun) -> u64 {
     run.info().map(|i| i.size).unwrap_or(0)
 }
@@ -852,13 +863,7 @@ async fn finish(
                     Ok(p) => {
                         tracing::warn!("the file system refused the name {rel}; using {p}");
                         rel = p;
-                        *lock(&run.path) = Some(rel.clone());
-                        ctx.events.send(Event::FileResolved {
-                            file_id: run.id.clone(),
-                            name: rel.rsplit('/').next().unwrap_or(&rel).to_string(),
-                            path: rel.clone(),
-                            size: info.size,
-                        });
+                        renamed_to(ctx, run, &rel, info.size);
                     }
                     Err(_) => return Err(sink_failure(ctx, e)),
                 }
@@ -884,13 +889,7 @@ async fn finish(
                         tracing::warn!("{rel} is taken by another file; using {p}");
                         rel = p;
                         tried.push(rel.clone());
-                        *lock(&run.path) = Some(rel.clone());
-                        ctx.events.send(Event::FileResolved {
-                            file_id: run.id.clone(),
-                            name: rel.rsplit('/').next().unwrap_or(&rel).to_string(),
-                            path: rel.clone(),
-                            size: info.size,
-                        });
+                        renamed_to(ctx, run, &rel, info.size);
                     }
                     Err(_) => {
                         return Err(sink_failure(ctx, SinkError::Occupied { target, complete }))

@@ -153,14 +153,7 @@ async fn an_untrusted_inspection_ca_is_named_and_the_extra_ca_setting_fixes_it()
     app.type_into("org", sim.org()).await;
     app.type_into("token", sim.token()).await;
     let dest = fill_files(&app, &files, home.path()).await;
-    app.click("start").await;
-    app.wait_for("the error", |a| {
-        Box::pin(async move { a.visible("error").await })
-    })
-    .await;
-    app.screenshot("5-untrusted-certificate").await;
-    assert_eq!(app.attr("error", "data-kind").await.as_deref(), Some("tls"));
-    let text = app.text("error").await;
+    let text = start_and_expect_error(&app, "tls", "5-untrusted-certificate").await;
     assert!(
         text.contains("presented a certificate from 'Example Corp Inspection CA'"),
         "{text}"
@@ -227,23 +220,25 @@ async fn a_folder_a_cli_job_is_using_is_refused_with_the_same_words() {
     let app = App::start(Launch::plain(home.path())).await;
     fill_connection(&app, &sim, sim.token(), false).await;
     assert_eq!(fill_files(&app, &files, home.path()).await, dest);
-    app.click("start").await;
-    app.wait_for("the error", |a| {
-        Box::pin(async move { a.visible("error").await })
-    })
-    .await;
-    app.screenshot("7-folder-in-use").await;
-    assert_eq!(
-        app.attr("error", "data-kind").await.as_deref(),
-        Some("busy")
-    );
-    let text = app.text("error").await;
+    let text = start_and_expect_error(&app, "busy", "7-folder-in-use").await;
     assert!(text.contains("another download is using"), "{text}");
     assert!(text.contains(&format!("process {}", job.id())), "{text}");
     // The CLI job was not disturbed: it finishes with every file.
     assert!(job.wait().unwrap().success());
     assert_eq!(files_in(&dest).len(), files.len());
     app.close().await;
+}
+
+/// Presses Download, waits for the error, saves a screenshot, checks its kind; its text.
+async fn start_and_expect_error(app: &App, kind: &str, screenshot: &str) -> String {
+    app.click("start").await;
+    app.wait_for("the error", |a| {
+        Box::pin(async move { a.visible("error").await })
+    })
+    .await;
+    app.screenshot(screenshot).await;
+    assert_eq!(app.attr("error", "data-kind").await.as_deref(), Some(kind));
+    app.text("error").await
 }
 
 async fn sim_with(files: Vec<SimFile>, tweak: impl FnOnce(&mut SimConfig)) -> Simulator {
@@ -261,17 +256,7 @@ async fn a_wrong_token_shows_the_auth_error_and_downloads_nothing() {
     let app = App::start(Launch::plain(home.path())).await;
     fill_connection(&app, &sim, "this-is-not-the-token", false).await;
     let dest = fill_files(&app, &files, home.path()).await;
-    app.click("start").await;
-    app.wait_for("the error", |a| {
-        Box::pin(async move { a.visible("error").await })
-    })
-    .await;
-    app.screenshot("4-error").await;
-    assert_eq!(
-        app.attr("error", "data-kind").await.as_deref(),
-        Some("auth")
-    );
-    let text = app.text("error").await;
+    let text = start_and_expect_error(&app, "auth", "4-error").await;
     assert!(text.starts_with("Wrong or expired token"), "{text}");
     assert!(text.contains("rejected the auth token"), "{text}");
     assert_eq!(sim.counters().total("s3"), 0);
