@@ -478,6 +478,9 @@ pub enum JobError {
     /// Another job holds the destination's state folder.
     #[error("{0}")]
     Busy(String),
+    /// The state folder was written by a newer version.
+    #[error("{0}")]
+    NewerFormat(String),
     /// The network settings cannot be used: a CA file, a proxy address.
     #[error(transparent)]
     Connect(#[from] crate::connect::ConnectError),
@@ -495,7 +498,7 @@ impl JobError {
             JobError::Destination { .. } => ErrorKind::Destination,
             JobError::Busy(_) => ErrorKind::Busy,
             JobError::NetworkLost(_) => ErrorKind::Network,
-            JobError::Connect(_) => ErrorKind::Config,
+            JobError::Connect(_) | JobError::NewerFormat(_) => ErrorKind::Config,
             JobError::Internal(_) => ErrorKind::Internal,
         }
     }

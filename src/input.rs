@@ -2,7 +2,7 @@
 //! spaces, or a CSV whose header names a `fileId` column. Every input line is accounted for
 //! in the report, produced again from the input when the report is written.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,6 +59,19 @@ pub struct InputCounts {
     pub valid: usize,
     pub invalid: usize,
     pub duplicates: usize,
+}
+
+/// An input as the job manifest keeps it: its lines come out again exactly as they did, line
+/// numbers and all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SavedInput {
+    Text(String),
+    #[serde(rename_all = "camelCase")]
+    Args {
+        args: Vec<String>,
+        first_line: usize,
+    },
 }
 
 /// How many invalid lines [`ParsedIds::invalid_sample`] keeps.
@@ -128,6 +141,34 @@ impl ParsedIds {
     /// Every entry again, in input order, made one at a time from the sources.
     pub fn lines(&self) -> impl Iterator<Item = InputLine> + '_ {
         entries(&self.sources)
+    }
+
+    /// The sources, to be saved and read back with [`ParsedIds::from_saved`].
+    pub fn saved(&self) -> Vec<SavedInput> {
+        self.sources
+            .iter()
+            .map(|s| match s {
+                Source::Text(t) => SavedInput::Text(t.as_str().to_string()),
+                Source::Args { args, first_line } => SavedInput::Args {
+                    args: args.to_vec(),
+                    first_line: *first_line,
+                },
+            })
+            .collect()
+    }
+
+    pub fn from_saved(saved: Vec<SavedInput>) -> ParsedIds {
+        let sources = saved
+            .into_iter()
+            .map(|s| match s {
+                SavedInput::Text(t) => Source::Text(Arc::new(t)),
+                SavedInput::Args { args, first_line } => Source::Args {
+                    args: args.into(),
+                    first_line,
+                },
+            })
+            .collect();
+        ParsedIds::from_sources(sources)
     }
 
     /// Appends another input, re-checking duplicates across both.

@@ -8,6 +8,7 @@ use crate::events::{Event, EventSender, Progress, Summary};
 use crate::input::ParsedIds;
 use crate::limiter::AdaptiveLimit;
 use crate::lock::LockError;
+use crate::manifest::Manifest;
 use crate::naming::Layout;
 use crate::network::NetGate;
 use crate::report::{self, FileOutcome, Status, DEFAULT_REPORT};
@@ -237,8 +238,13 @@ fn disk_error(dest: &Path, e: &std::io::Error, path: &Path) -> JobError {
 }
 
 fn state_error(dest: &Path, e: &StateError) -> JobError {
-    if let StateError::Lock(LockError::Busy { .. }) = e {
-        return JobError::Busy(e.to_string());
+    match e {
+        StateError::Lock(LockError::Busy { .. }) => return JobError::Busy(e.to_string()),
+        StateError::NewerJournal { .. }
+        | StateError::Manifest(crate::manifest::ManifestError::Newer { .. }) => {
+            return JobError::NewerFormat(e.to_string())
+        }
+        _ => {}
     }
     match e.io() {
         Some(io) => disk_error(dest, io, dest),
@@ -279,10 +285,15 @@ pub async fn run(
     let report_path = cfg.report_path();
     let reserved = reserved_names(&cfg.dest, &report_path);
     let dest = cfg.dest.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&dest, &reserved))
-        .await
-        .map_err(|e| JobError::Internal(e.to_string()))?
-        .map_err(|e| state_error(&cfg.dest, &e))?;
+    let manifest = Manifest::of(&cfg, input);
+    let store = tokio::task::spawn_blocking(move || {
+        let store = Store::open(&dest, &reserved)?;
+        store.write_manifest(&manifest)?;
+        Ok::<_, StateError>(store)
+    })
+    .await
+    .map_err(|e| JobError::Internal(e.to_string()))?
+    .map_err(|e| state_error(&cfg.dest, &e))?;
 
     let counts = input.counts();
     let files = counts.valid;

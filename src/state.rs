@@ -4,6 +4,7 @@
 
 use crate::durable;
 use crate::lock::{self, FolderLock, LockError};
+use crate::manifest::{self, Manifest, ManifestError, FORMAT};
 use crate::naming::{fallback_name, fit, with_suffix, MAX_NAME_BYTES};
 use crate::ranges::Ranges;
 use crate::s3::ObjectInfo;
@@ -50,16 +51,36 @@ pub struct DoneInfo {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "camelCase")]
 enum Record {
-    Name { id: String, path: String },
-    Object { id: String, info: ObjectInfo },
-    Range { id: String, start: u64, end: u64 },
-    Done { id: String, info: DoneInfo },
-    Reset { id: String },
+    /// The journal's first record: the format of what follows.
+    Format {
+        version: u32,
+    },
+    Name {
+        id: String,
+        path: String,
+    },
+    Object {
+        id: String,
+        info: ObjectInfo,
+    },
+    Range {
+        id: String,
+        start: u64,
+        end: u64,
+    },
+    Done {
+        id: String,
+        info: DoneInfo,
+    },
+    Reset {
+        id: String,
+    },
 }
 
 impl Record {
     fn id(&self) -> &str {
         match self {
+            Record::Format { .. } => "",
             Record::Name { id, .. }
             | Record::Object { id, .. }
             | Record::Range { id, .. }
@@ -71,6 +92,7 @@ impl Record {
     /// The record's name in the durability trace.
     fn what(&self) -> &'static str {
         match self {
+            Record::Format { .. } => "append format",
             Record::Name { .. } => "append name",
             Record::Object { .. } => "append object",
             Record::Range { .. } => "append range",
@@ -120,6 +142,10 @@ pub enum StateError {
     NoFreeName(String),
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("the download state in {folder} was written by a newer version of this program (journal format {found}; this one reads up to {FORMAT}): update it, or download to another folder")]
+    NewerJournal { folder: PathBuf, found: u32 },
 }
 
 impl StateError {
@@ -129,7 +155,10 @@ impl StateError {
                 Some(source)
             }
             StateError::Lock(LockError::Io { source, .. }) => Some(source),
-            StateError::NoFreeName(_) | StateError::Lock(LockError::Busy { .. }) => None,
+            StateError::Manifest(m) => m.io(),
+            StateError::NoFreeName(_)
+            | StateError::Lock(LockError::Busy { .. })
+            | StateError::NewerJournal { .. } => None,
         }
     }
 }
@@ -220,6 +249,7 @@ impl Store {
         }
         // Before anything in the folder is read or written: one job per folder.
         let lock = lock::acquire(&dir, dest)?;
+        manifest::check_folder(&dir)?;
         let path = dir.join(JOURNAL);
         let jerr = |source| StateError::Journal {
             path: path.clone(),
@@ -235,6 +265,16 @@ impl Store {
                 let Ok(rec) = serde_json::from_slice::<Record>(&line) else {
                     continue;
                 };
+                // No format record: the first version's journal, read as it is and written
+                // back in this format below.
+                if let Record::Format { version } = rec {
+                    if version > FORMAT {
+                        return Err(StateError::NewerJournal {
+                            folder: dest.to_path_buf(),
+                            found: version,
+                        });
+                    }
+                }
                 apply(&mut files, rec);
             }
         }
@@ -248,6 +288,7 @@ impl Store {
                 .open(&tmp)
                 .map_err(jerr)?;
             let mut out = std::io::BufWriter::new(file);
+            write_record(&mut out, &Record::Format { version: FORMAT }).map_err(jerr)?;
             for (key, st) in &files {
                 for rec in records_of(&id_of(*key), &st.to_state()) {
                     write_record(&mut out, &rec).map_err(jerr)?;
@@ -277,6 +318,12 @@ impl Store {
             journal,
             _lock: lock,
         })
+    }
+
+    /// Records what the job was asked to do, so the folder alone can resume it.
+    pub fn write_manifest(&self, m: &Manifest) -> Result<(), StateError> {
+        m.write(&self.dir)?;
+        Ok(())
     }
 
     /// Names given out from now on are at most `bytes` long per component.
@@ -577,6 +624,7 @@ fn apply(files: &mut HashMap<u128, Slot>, rec: Record) {
             f.ranges = Ranges::default();
             f.done = None;
         }
+        Record::Format { .. } => {}
     }
 }
 
@@ -619,6 +667,44 @@ fn write_record(out: &mut impl Write, rec: &Record) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_journal_of_the_first_format_is_upgraded_and_a_newer_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(STATE_DIR);
+        std::fs::create_dir_all(&state).unwrap();
+        let a = "aaaaaaaa-0000-4000-8000-000000000000";
+        // As the first version wrote it: no format record.
+        std::fs::write(
+            state.join(JOURNAL),
+            format!("{{\"t\":\"name\",\"id\":\"{a}\",\"path\":\"a.bin\"}}\n"),
+        )
+        .unwrap();
+        drop(Store::open(dir.path(), &[]).unwrap());
+        let text = std::fs::read_to_string(state.join(JOURNAL)).unwrap();
+        assert!(
+            text.starts_with("{\"t\":\"format\",\"version\":1}\n"),
+            "{text}"
+        );
+        let s = Store::open(dir.path(), &[]).unwrap();
+        assert_eq!(s.file(a).path.as_deref(), Some("a.bin"));
+        drop(s);
+
+        std::fs::write(
+            state.join(JOURNAL),
+            format!("{{\"t\":\"format\",\"version\":2}}\n{text}"),
+        )
+        .unwrap();
+        let e = Store::open(dir.path(), &[]).err().unwrap();
+        assert!(
+            matches!(e, StateError::NewerJournal { found: 2, .. }),
+            "{e}"
+        );
+        // Refused before anything was rewritten.
+        assert!(std::fs::read_to_string(state.join(JOURNAL))
+            .unwrap()
+            .starts_with("{\"t\":\"format\",\"version\":2}"));
+    }
 
     #[test]
     fn names_and_ranges_survive_a_reopen() {

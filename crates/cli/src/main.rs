@@ -4,16 +4,20 @@
 mod render;
 mod sim_cmd;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use render::render;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tdp_engine::credentials;
+use tdp_engine::manifest::Manifest;
 use tdp_engine::size::human;
 use tdp_engine::tdp::{api_host, normalise_base_url};
-use tdp_engine::{CancellationToken, ErrorKind, EventSender, JobConfig, Layout, Scope, Token};
+use tdp_engine::{
+    CancellationToken, ErrorKind, EventSender, JobConfig, Layout, ParsedIds, Scope, Token,
+};
 
 /// Downloads many files from the TetraScience Data Platform data lake: resumable, verified,
 /// with a report of every input line.
@@ -61,6 +65,10 @@ struct DownloadArgs {
     /// Destination folder.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Finish the job whose destination is DIR: its base URL, org, IDs, layout and options
+    /// come from DIR/.tdp-download/job.json; tuning flags given here override them.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["base_url", "org", "out", "ids", "id_args", "layout"])]
+    resume: Option<PathBuf>,
     /// File of IDs (.txt or .csv with a fileId column), or - for standard input.
     #[arg(long, value_name = "FILE|-")]
     ids: Option<String>,
@@ -126,7 +134,8 @@ fn tune_allocator() {
 
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TDP_LOG")
@@ -150,13 +159,13 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => usage_error(&e),
             },
-            None => download(cli.download).await,
+            None => download(cli.download, &matches).await,
         }
     })
 }
 
-fn read_ids(args: &DownloadArgs) -> Result<tdp_engine::ParsedIds, String> {
-    let mut parsed = tdp_engine::ParsedIds::default();
+fn read_ids(args: &DownloadArgs) -> Result<ParsedIds, String> {
+    let mut parsed = ParsedIds::default();
     if let Some(src) = &args.ids {
         let (bytes, name) = if src == "-" {
             let mut b = Vec::new();
@@ -221,21 +230,72 @@ fn proxy_password(proxy: Option<&str>) -> Option<Token> {
     }
 }
 
-async fn download(args: DownloadArgs) -> ExitCode {
-    let (Some(base_url), Some(org), Some(out)) = (&args.base_url, &args.org, &args.out) else {
-        return usage_error("--base-url, --org and --out are required to download (or try it on the simulator: tdp-download sim)");
+/// The job the command line asks for: a new one from the flags, or the one recorded in a
+/// folder (`--resume`), with the tuning flags given here on top.
+fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, ParsedIds), String> {
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let (mut cfg, input) = match &args.resume {
+        Some(dir) => {
+            let manifest = Manifest::read(dir).map_err(|e| e.to_string())?;
+            let dest = match dir.file_name() {
+                Some(n) if n == tdp_engine::state::STATE_DIR => {
+                    dir.parent().unwrap_or(dir).to_path_buf()
+                }
+                _ => dir.clone(),
+            };
+            (manifest.config(&dest), manifest.input())
+        }
+        None => {
+            let (Some(base_url), Some(org), Some(out)) = (&args.base_url, &args.org, &args.out)
+            else {
+                return Err("--base-url, --org and --out are required to download (or --resume DIR to finish a job; or try it on the simulator: tdp-download sim)".into());
+            };
+            let mut cfg = JobConfig::new(base_url, org, out);
+            cfg.layout = match args.layout {
+                LayoutArg::Flat => Layout::Flat,
+                LayoutArg::Mirror => Layout::Mirror,
+            };
+            (cfg, read_ids(args)?)
+        }
     };
-    if args.concurrency == 0 || args.api_concurrency == 0 {
-        return usage_error("--concurrency and --api-concurrency must be at least 1");
+    let fresh = args.resume.is_none();
+    if fresh || given("concurrency") {
+        cfg.concurrency = args.concurrency;
     }
-    if let Err(e) = normalise_base_url(base_url) {
-        return usage_error(&e.to_string());
+    if fresh || given("api_concurrency") {
+        cfg.api_concurrency = args.api_concurrency;
     }
-    let input = match read_ids(&args) {
-        Ok(i) => i,
+    if fresh || given("report") {
+        cfg.report = args.report.clone();
+    }
+    if fresh || given("read_timeout") {
+        cfg.read_timeout = Duration::from_secs(args.read_timeout.max(1));
+    }
+    if fresh || given("retries") {
+        cfg.retry.budget = args.retries.max(1);
+    }
+    if fresh || given("network_patience") {
+        cfg.network_patience = Duration::from_secs(args.network_patience.max(1));
+    }
+    if fresh || given("ca_cert") {
+        cfg.network.ca_certs = args.ca_cert.clone();
+    }
+    if fresh || given("proxy") {
+        cfg.network.proxy = args.proxy.clone();
+    }
+    if cfg.concurrency == 0 || cfg.api_concurrency == 0 {
+        return Err("--concurrency and --api-concurrency must be at least 1".into());
+    }
+    normalise_base_url(&cfg.base_url).map_err(|e| e.to_string())?;
+    Ok((cfg, input))
+}
+
+async fn download(args: DownloadArgs, matches: &ArgMatches) -> ExitCode {
+    let (mut cfg, input) = match job_of(&args, matches) {
+        Ok(j) => j,
         Err(e) => return usage_error(&e),
     };
-    let token = match token_for(base_url, org) {
+    let token = match token_for(&cfg.base_url, &cfg.org) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
@@ -246,20 +306,7 @@ async fn download(args: DownloadArgs) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(e.kind().exit_code(Scope::Job));
     }
-    let mut cfg = JobConfig::new(base_url, org, out);
-    cfg.concurrency = args.concurrency;
-    cfg.api_concurrency = args.api_concurrency;
-    cfg.layout = match args.layout {
-        LayoutArg::Flat => Layout::Flat,
-        LayoutArg::Mirror => Layout::Mirror,
-    };
-    cfg.report = args.report.clone();
-    cfg.read_timeout = Duration::from_secs(args.read_timeout.max(1));
-    cfg.retry.budget = args.retries.max(1);
-    cfg.network_patience = Duration::from_secs(args.network_patience.max(1));
-    cfg.network.ca_certs = args.ca_cert.clone();
-    cfg.network.proxy = args.proxy.clone();
-    cfg.network.proxy_password = proxy_password(args.proxy.as_deref());
+    cfg.network.proxy_password = proxy_password(cfg.network.proxy.as_deref());
 
     let (tx, rx) = EventSender::channel();
     let terminal = std::io::stderr().is_terminal();

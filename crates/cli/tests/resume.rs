@@ -88,6 +88,79 @@ async fn a_killed_job_resumes_without_fetching_much_twice() {
         .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".part")));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_finishes_a_killed_job_from_its_folder_alone() {
+    let files = files(62, 6, 4 << 20);
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let sim = start(files.clone(), |c| c.shaping.total_bps = Some(8_000_000)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ids = write_ids(dir.path(), &files);
+    let dest = dir.path().join("out");
+    let mut first = cli(Some(sim.token()))
+        .args(["--base-url", &sim.base_url(), "--org", sim.org(), "--out"])
+        .arg(&dest)
+        .arg("--ids")
+        .arg(&ids)
+        .args(["--layout", "mirror", "--concurrency", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while sim.counters().bytes_served < total * 3 / 10 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(first.try_wait().unwrap().is_none(), "ended before the kill");
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The ID list is gone: the folder alone must do.
+    std::fs::remove_file(&ids).unwrap();
+
+    let resume = |extra: &[&str]| {
+        let mut c = cli(Some(sim.token()));
+        c.arg("--resume").arg(&dest).args(extra);
+        tokio::task::spawn_blocking(move || run_measured(&mut c))
+    };
+    let refused = resume(&["--out", "elsewhere"]).await.unwrap();
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("cannot be used with"),
+        "{}",
+        refused.stderr
+    );
+    let nothing = {
+        let mut c = cli(Some(sim.token()));
+        c.arg("--resume").arg(dir.path());
+        tokio::task::spawn_blocking(move || run_measured(&mut c))
+            .await
+            .unwrap()
+    };
+    assert_eq!(nothing.code, 2, "{}", nothing.stderr);
+    assert!(
+        nothing.stderr.contains("has no download to resume"),
+        "{}",
+        nothing.stderr
+    );
+
+    sim.set_shaping(Default::default());
+    // A tuning flag given with --resume overrides the recorded one; the rest is as recorded.
+    let done = resume(&["--retries", "7"]).await.unwrap();
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let rows = tdp_engine::report::read(&dest.join("tdp-download-report.json")).unwrap();
+    assert_all_landed(&dest, &rows, &files);
+    assert!(
+        rows.iter()
+            .all(|r| r.path.as_deref().is_some_and(|p| p.contains('/'))),
+        "the mirror layout was kept"
+    );
+    let m = tdp_engine::manifest::Manifest::read(&dest).unwrap();
+    assert_eq!((m.options.retries, m.options.concurrency), (7, 3));
+    let served = sim.counters().bytes_served;
+    assert!(
+        served <= total * 115 / 100,
+        "fetched {served} bytes for {total}"
+    );
+}
+
 fn mount_tmpfs(dir: &Path, size: &str) -> bool {
     std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tdp-test"])
