@@ -513,6 +513,20 @@ impl Store {
             .ok_or(StateError::NoFreeName(last))
     }
 
+    /// Whether a regular file is at the name given to `id`, or (none given yet) at one of the
+    /// names it may get: it may be this very file, from an earlier job whose state is gone.
+    pub fn may_be_present(&self, id: &str, wanted: &str) -> bool {
+        let is_file = |rel: &str| {
+            join_rel(&self.dest, rel)
+                .symlink_metadata()
+                .is_ok_and(|m| m.is_file())
+        };
+        match self.files.get(&key(id)).and_then(|f| f.path.as_deref()) {
+            Some(p) => is_file(p),
+            None => self.candidates(id, wanted).iter().any(|c| is_file(c)),
+        }
+    }
+
     /// Not given to another file, and a regular file of the right length is there.
     fn maybe_ours(&self, id: &str, rel: &str, final_len: Option<u64>) -> bool {
         let lower = rel.to_lowercase();

@@ -47,6 +47,8 @@ struct FileRun {
     key: Mutex<Vec<String>>,
     info: Mutex<Option<ObjectInfo>>,
     path: Mutex<Option<String>>,
+    /// Names given up because other bytes were there, first to last.
+    given_up: Mutex<Vec<String>>,
     ranges: Mutex<Ranges>,
     attempts: Mutex<Attempts>,
     hasher: Mutex<Option<Md5Follower>>,
@@ -239,6 +241,7 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String) -> (String, FileOutc
         key: Mutex::new(Vec::new()),
         info: Mutex::new(None),
         path: Mutex::new(None),
+        given_up: Mutex::new(Vec::new()),
         ranges: Mutex::new(Ranges::default()),
         attempts: Mutex::new(Attempts::default()),
         hasher: Mutex::new(None),
@@ -392,8 +395,21 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
         if st.object.is_some() {
             start_over(ctx, run)?;
         }
-        let first_end = ctx.cfg.part_size.max(1) - 1;
+        // A file may already be at this one's name: an earlier job's, whose state folder is
+        // gone. Then the first request asks for one byte, whose answer tells the object's
+        // ETag and length: for an MD5 ETag that is enough to adopt the file.
+        let probe = st.done.is_none() && may_be_present(ctx, run).await?;
+        let first_end = if probe {
+            0
+        } else {
+            ctx.cfg.part_size.max(1) - 1
+        };
         fetch_range(ctx, run, &attempt, 0, first_end).await?;
+        if probe {
+            if let Some(adopted) = adopt_present(ctx, run).await? {
+                return Ok(adopted);
+            }
+        }
     }
     let info = run.info().ok_or_else(|| {
         FileError::Failed(Failure::new(
@@ -446,6 +462,115 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
         return Err(e);
     }
     finish(ctx, run, info).await
+}
+
+/// Whether a regular file is at one of the names this file may get.
+async fn may_be_present(ctx: &Ctx, run: &FileRun) -> Result<bool, FileError> {
+    // The URL is needed anyway; it names the object.
+    run.url(ctx).await?;
+    let key = lock(&run.key).clone();
+    let own_name = key.last().cloned().unwrap_or_else(|| run.id.clone());
+    let rel = relative_path(ctx.cfg.layout, &key, &own_name);
+    let wanted = rel.to_string_lossy().replace('\\', "/");
+    Ok(ctx.store().may_be_present(&run.id, &wanted))
+}
+
+/// After the one-byte probe: the file at this one's name (or at its next names) with this
+/// object's length and MD5 is this file, taken as it is. None: download it.
+async fn adopt_present(ctx: &Ctx, run: &FileRun) -> Result<Option<FileOutcome>, FileError> {
+    let Some(info) = run.info() else {
+        return Ok(None);
+    };
+    // Other ETags (KMS, multipart) say nothing of the bytes, and a gzip object's file is
+    // its decoded form: those are downloaded and compared at placing.
+    let Some(expected) = info.etag_md5().map(str::to_ascii_lowercase) else {
+        return Ok(None);
+    };
+    if info.is_gzip() {
+        return Ok(None);
+    }
+    loop {
+        let Some(rel) = lock(&run.path).clone() else {
+            return Ok(None);
+        };
+        let target = join_rel(&ctx.cfg.dest, &rel);
+        let same_length = target
+            .symlink_metadata()
+            .is_ok_and(|m| m.is_file() && m.len() == info.size);
+        if !same_length {
+            return Ok(None);
+        }
+        let size = info.size;
+        let md5 = tokio::task::spawn_blocking(move || {
+            let mut h = Md5Follower::default();
+            h.advance(&target, size).map(|()| h.hex())
+        })
+        .await
+        .map_err(internal)?;
+        if md5.as_deref().ok() == Some(expected.as_str()) {
+            return adopt(ctx, run, &info, rel, expected).map(Some);
+        }
+        let tried = {
+            let mut given_up = lock(&run.given_up);
+            given_up.push(rel);
+            given_up.clone()
+        };
+        if tried.len() > 4 {
+            return Ok(None);
+        }
+        let next = ctx.store().next_name(&run.id, &tried, Some(info.size));
+        match next {
+            Ok(p) => renamed_to(ctx, run, &p, info.size),
+            Err(_) => return Ok(None),
+        }
+    }
+}
+
+/// Takes the file at `rel` as this one's, done: what the probe fetched is dropped.
+fn adopt(
+    ctx: &Ctx,
+    run: &FileRun,
+    info: &ObjectInfo,
+    rel: String,
+    md5: String,
+) -> Result<FileOutcome, FileError> {
+    let done = DoneInfo {
+        path: rel.clone(),
+        bytes: info.size,
+        etag: info.etag.clone(),
+        md5: Some(md5.clone()),
+        verified: Verified::Md5,
+        decoded: false,
+    };
+    if let Err(e) = ctx.store().record_done(&run.id, done) {
+        ctx.stop(ctx.state_error(&e));
+        return Err(FileError::Cancelled);
+    }
+    let _ = std::fs::remove_file(&run.part);
+    let fetched = run.bytes.swap(0, Ordering::Relaxed);
+    ctx.progress
+        .bytes_done
+        .fetch_sub(fetched, Ordering::Relaxed);
+    ctx.progress
+        .bytes_known
+        .fetch_sub(info.size, Ordering::Relaxed);
+    ctx.events.send(Event::FileSkipped {
+        file_id: run.id.clone(),
+        path: rel.clone(),
+        reason: "already in the folder (same MD5)".into(),
+    });
+    Ok(FileOutcome {
+        status: Status::Skipped,
+        path: Some(rel),
+        bytes: Some(info.size),
+        etag: info.etag.clone(),
+        md5: Some(md5),
+        verified: Some(Verified::Md5),
+        decoded: false,
+        attempts: lock(&run.attempts).total,
+        kind: None,
+        error: None,
+    })
 }
 
 /// Takes the object's details: name, journal, hasher, progress.
@@ -832,7 +957,8 @@ async fn finish(
     let ratio = ctx.cfg.gzip_max_ratio;
     let mut rel = rel;
     let mut fell_back = false;
-    let mut tried = vec![rel.clone()];
+    let mut tried = lock(&run.given_up).clone();
+    tried.push(rel.clone());
     let bytes = loop {
         let rel_path = join_rel(std::path::Path::new(""), &rel);
         let (d, p, sc, j) = (

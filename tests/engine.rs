@@ -608,10 +608,30 @@ async fn rerun_without_state(files: Vec<SimFile>) {
     let cfg = config(&sim, &dest);
     let (first, _) = run(cfg.clone(), sim.token(), &ids_of(&files)).await;
     assert_eq!(first.summary.downloaded, files.len());
+    let first_served = sim.counters().bytes_served;
     std::fs::remove_dir_all(dest.join(".tdp-download")).unwrap();
     let (again, _) = run(cfg.clone(), sim.token(), &ids_of(&files)).await;
     assert!(again.fatal.is_none(), "{:?}", again.fatal);
     assert_eq!(again.summary.failed, 0);
+    // Objects with an MD5 ETag cost one byte each; the others (KMS, gzip) are fetched again
+    // and compared.
+    let md5_objects: Vec<&SimFile> = files.iter().filter(|f| f.kind == FileKind::Plain).collect();
+    let md5_bytes: u64 = md5_objects.iter().map(|f| f.size).sum();
+    let others = first_served - md5_bytes;
+    let served = sim.counters().bytes_served - first_served;
+    eprintln!(
+        "rerun without state: {served} bytes fetched; KMS and gzip objects {others} bytes, {} MD5 objects ({md5_bytes} bytes)",
+        md5_objects.len()
+    );
+    assert!(
+        served <= others + md5_objects.len() as u64,
+        "the rerun fetched {served} bytes; at most {others} + 1 per MD5 object"
+    );
+    assert_eq!(
+        again.summary.skipped,
+        md5_objects.iter().filter(|f| f.size > 0).count(),
+        "MD5 objects are adopted without download"
+    );
     assert_all_landed(&dest, &again.rows, &files);
     assert_eq!(files_on_disk(&dest).len(), files.len(), "no duplicates");
     let (third, _) = run(cfg, sim.token(), &ids_of(&files)).await;
