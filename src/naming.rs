@@ -2,7 +2,8 @@
 //! `Content-Disposition`, and relative paths that cannot leave the destination.
 
 use percent_encoding::percent_decode_str;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use unicode_normalization::UnicodeNormalization;
 
 /// The longest name most file systems take (ext4, APFS; NTFS counts UTF-16 units).
 pub const MAX_NAME_BYTES: usize = 255;
@@ -10,6 +11,56 @@ const RESERVED: [&str; 22] = [
     "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
     "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
+
+/// Which names the destination's file system takes for the same: found by probing it, since
+/// ext4 and most Linux file systems tell `A.txt` from `a.txt`, NTFS, APFS and SMB shares do
+/// not, and APFS also takes the composed and decomposed forms of `é` for one name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameFolding {
+    pub case: bool,
+    pub composition: bool,
+}
+
+impl NameFolding {
+    /// Creates a file in `dir` and looks it up in another case and in another Unicode
+    /// composition. When no file can be made, both are assumed: that only costs suffixes.
+    pub fn probe(dir: &Path) -> NameFolding {
+        let stem = format!(".name-probe-{}-", std::process::id());
+        let made = dir.join(format!("{stem}A\u{e9}"));
+        if crate::sink::no_follow()
+            .write(true)
+            .create_new(true)
+            .open(&made)
+            .is_err()
+        {
+            return NameFolding {
+                case: true,
+                composition: true,
+            };
+        }
+        let found = |name: String| dir.join(name).symlink_metadata().is_ok();
+        let folding = NameFolding {
+            case: found(format!("{stem}a\u{e9}")),
+            composition: found(format!("{stem}Ae\u{301}")),
+        };
+        let _ = std::fs::remove_file(&made);
+        folding
+    }
+
+    /// The form of `name` under which the file system files it.
+    pub fn key(self, name: &str) -> String {
+        let composed: String = if self.composition {
+            name.nfc().collect()
+        } else {
+            name.to_string()
+        };
+        if self.case {
+            composed.to_lowercase()
+        } else {
+            composed
+        }
+    }
+}
 
 /// How files are placed under the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -198,6 +249,34 @@ pub fn relative_path(layout: Layout, key: &[String], name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folding_follows_what_the_file_system_does() {
+        let dir = tempfile::tempdir().unwrap();
+        // The test machines' file systems (ext4, overlayfs, tmpfs) tell both apart.
+        let here = NameFolding::probe(dir.path());
+        assert_eq!(
+            here,
+            NameFolding {
+                case: false,
+                composition: false
+            }
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "probe removed"
+        );
+        assert_ne!(here.key("A\u{e9}.txt"), here.key("a\u{e9}.txt"));
+        // As NTFS, APFS or an SMB share would.
+        let apfs = NameFolding {
+            case: true,
+            composition: true,
+        };
+        assert_eq!(apfs.key("Ae\u{301}.TXT"), apfs.key("a\u{e9}.txt"));
+        // Where the probe cannot write, both are assumed.
+        assert_eq!(NameFolding::probe(&dir.path().join("missing")), apfs);
+    }
     use std::path::{Component, Path};
 
     /// True when `rel` is a plain relative path that stays below its base.

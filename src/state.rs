@@ -5,7 +5,7 @@
 use crate::durable;
 use crate::lock::{self, FolderLock, LockError};
 use crate::manifest::{self, Manifest, ManifestError, FORMAT};
-use crate::naming::{fallback_name, fit, with_suffix, MAX_NAME_BYTES};
+use crate::naming::{fallback_name, fit, with_suffix, NameFolding, MAX_NAME_BYTES};
 use crate::ranges::Ranges;
 use crate::s3::ObjectInfo;
 use crate::sink::no_follow;
@@ -205,9 +205,10 @@ pub struct Store {
     dir: PathBuf,
     /// By file ID as a number.
     files: HashMap<u128, Slot>,
-    /// Hashes of the lower-cased relative paths given out (case-insensitive file systems), to
-    /// their IDs. A hash collision only costs a suffix, never an overwrite.
+    /// Hashes of the relative paths given out, in the form the file system files them under
+    /// (`folding`), to their IDs. A hash collision only costs a suffix, never an overwrite.
     taken: HashMap<u64, u128>,
+    folding: NameFolding,
     reserved: HashSet<String>,
     /// The longest name the destination's file system takes, in bytes.
     name_max: usize,
@@ -300,10 +301,11 @@ impl Store {
         durable::replace(&tmp, &path).map_err(jerr)?;
         durable::sync_dir(&dir).map_err(jerr)?;
         let journal = no_follow().append(true).open(&path).map_err(jerr)?;
+        let folding = NameFolding::probe(&dir);
         let mut taken = HashMap::new();
         for (key, st) in &files {
             if let Some(p) = &st.path {
-                taken.insert(path_hash(p), *key);
+                taken.insert(path_hash(folding, p), *key);
             }
         }
         let mut reserved: HashSet<String> = reserved.iter().map(|r| r.to_lowercase()).collect();
@@ -313,6 +315,7 @@ impl Store {
             dir,
             files,
             taken,
+            folding,
             reserved,
             name_max: MAX_NAME_BYTES,
             journal,
@@ -381,7 +384,7 @@ impl Store {
         if self.reserved.contains(&lower) {
             return false;
         }
-        if let Some(owner) = self.taken.get(&path_hash(&lower)) {
+        if let Some(owner) = self.taken.get(&path_hash(self.folding, rel)) {
             return *owner == key(id);
         }
         // Anything already there (file, folder or link) is not ours: never overwrite it.
@@ -470,7 +473,7 @@ impl Store {
     }
 
     fn claim(&mut self, id: &str, rel: String) -> Result<String, StateError> {
-        self.taken.insert(path_hash(&rel), key(id));
+        self.taken.insert(path_hash(self.folding, &rel), key(id));
         self.append(Record::Name {
             id: id.to_string(),
             path: rel.clone(),
@@ -503,8 +506,9 @@ impl Store {
         let Some(last) = tried.last() else {
             return Err(StateError::NoFreeName(String::new()));
         };
-        if self.taken.get(&path_hash(last)) == Some(&key(id)) {
-            self.taken.remove(&path_hash(last));
+        let last_key = path_hash(self.folding, last);
+        if self.taken.get(&last_key) == Some(&key(id)) {
+            self.taken.remove(&last_key);
         }
         // The name given first is among the candidates, and among those tried.
         let candidates = self.candidates(id, &tried[0]);
@@ -533,7 +537,7 @@ impl Store {
         if self.reserved.contains(&lower) {
             return false;
         }
-        if let Some(owner) = self.taken.get(&path_hash(&lower)) {
+        if let Some(owner) = self.taken.get(&path_hash(self.folding, rel)) {
             if *owner != key(id) {
                 return false;
             }
@@ -591,10 +595,10 @@ fn key(id: &str) -> u128 {
     uuid::Uuid::try_parse(id).map(|u| u.as_u128()).unwrap_or(0)
 }
 
-fn path_hash(rel: &str) -> u64 {
+fn path_hash(folding: NameFolding, rel: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    rel.to_lowercase().hash(&mut h);
+    folding.key(rel).hash(&mut h);
     h.finish()
 }
 
@@ -725,6 +729,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("taken.txt"), b"user's own").unwrap();
         let mut s = Store::open(dir.path(), &["report.json".into()]).unwrap();
+        // As on NTFS or APFS; the probe's own finding is tested below.
+        s.folding = NameFolding {
+            case: true,
+            composition: true,
+        };
         let a = "aaaaaaaa-0000-4000-8000-000000000000";
         let b = "bbbbbbbb-0000-4000-8000-000000000000";
         assert_eq!(s.assign_path(a, "0.json", Some(1000)).unwrap(), "0.json");
@@ -768,6 +777,40 @@ mod tests {
         assert_eq!(f.path.as_deref(), Some("0.json"));
         assert_eq!(f.ranges.missing(100), vec![(30, 100)]);
         assert_eq!(s.file(b).path.as_deref(), Some("0~bbbbbbbb.JSON"));
+    }
+
+    #[test]
+    fn names_that_differ_by_case_or_composition_are_one_only_where_the_file_system_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path(), &[]).unwrap();
+        let [a, b, c, d] = [
+            "aaaaaaaa-0000-4000-8000-000000000000",
+            "bbbbbbbb-0000-4000-8000-000000000000",
+            "cccccccc-0000-4000-8000-000000000000",
+            "dddddddd-0000-4000-8000-000000000000",
+        ];
+        // This machine's file system tells them apart: each keeps its name.
+        assert_eq!(
+            s.assign_path(a, "Caf\u{e9}.csv", None).unwrap(),
+            "Caf\u{e9}.csv"
+        );
+        assert_eq!(
+            s.assign_path(b, "caf\u{e9}.csv", None).unwrap(),
+            "caf\u{e9}.csv"
+        );
+        assert_eq!(
+            s.assign_path(c, "Cafe\u{301}.csv", None).unwrap(),
+            "Cafe\u{301}.csv"
+        );
+        // Where it does not, the second of one name takes the next.
+        s.folding = NameFolding {
+            case: true,
+            composition: true,
+        };
+        assert_eq!(
+            s.assign_path(d, "CAFE\u{301}.csv", None).unwrap(),
+            "CAFE\u{301}~dddddddd.csv"
+        );
     }
 
     #[test]
