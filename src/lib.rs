@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod error;
 pub mod events;
 pub mod input;
+pub mod link;
 pub mod manifest;
 pub mod report;
 pub mod retry;

@@ -4,6 +4,7 @@
 use crate::connect::Connector;
 use crate::error::Blocked;
 pub use crate::error::TdpError;
+use crate::link::Link;
 use crate::retry::parse_retry_after;
 use std::fmt;
 use std::net::IpAddr;
@@ -146,7 +147,7 @@ impl TdpClient {
     }
 
     /// One `retrieve` call: the pre-signed URL of a file.
-    pub async fn presigned_url(&self, file_id: &str) -> Result<String, TdpError> {
+    pub async fn presigned_url(&self, file_id: &str) -> Result<Link, TdpError> {
         let mut url = self.base.clone();
         url.set_path(&format!(
             "{}/v1/datalake/retrieve",
@@ -172,6 +173,11 @@ impl TdpClient {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let server_date = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok());
         let location = resp
             .headers()
             .get("location")
@@ -187,6 +193,7 @@ impl TdpClient {
             return parsed
                 .url
                 .filter(|u| u.starts_with("http"))
+                .map(|u| Link::new(u, server_date, SystemTime::now()))
                 .ok_or_else(|| TdpError::Protocol("retrieve answered without a url".into()));
         }
         let message = serde_json::from_slice::<ErrorBody>(&body)

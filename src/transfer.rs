@@ -5,6 +5,7 @@
 use crate::error::{ErrorKind, Failure, JobError, Retry, S3Error, Scope, TdpError};
 use crate::events::{Event, FileStage};
 use crate::job::{Ctx, Forbidden};
+use crate::link::Link;
 use crate::naming::{disposition_filename, is_name_refused, object_key, relative_path};
 use crate::network::Verdict;
 use crate::ranges::Ranges;
@@ -16,7 +17,7 @@ use crate::state::{join_rel, DoneInfo, Verified};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -34,8 +35,7 @@ pub(crate) enum FileError {
 }
 
 struct UrlState {
-    url: Option<String>,
-    fetched: Instant,
+    link: Option<Link>,
     generation: u64,
 }
 
@@ -79,18 +79,23 @@ impl FileRun {
     /// A fresh enough pre-signed URL and its generation.
     async fn url(&self, ctx: &Ctx) -> Result<(String, u64), FileError> {
         let mut g = self.url.lock().await;
-        if let Some(u) = &g.url {
-            if g.fetched.elapsed() < ctx.cfg.url_max_age {
-                return Ok((u.clone(), g.generation));
+        if let Some(l) = &g.link {
+            if l.usable(SystemTime::now(), ctx.cfg.url_max_age) {
+                return Ok((l.url.clone(), g.generation));
             }
         }
-        let url = resolve(ctx, self).await?;
+        let mut link = resolve(ctx, self).await?;
+        // Expired on arrival (signed before a sleep, or by a clock far off): asked for once
+        // more; a second such link is used as it is, and storage has the last word.
+        if !link.usable(SystemTime::now(), ctx.cfg.url_max_age) {
+            link = resolve(ctx, self).await?;
+        }
+        let url = link.url.clone();
         ctx.net.storage_seen(&url);
         if let Ok(parsed) = url::Url::parse(&url) {
             *lock(&self.key) = object_key(&parsed);
         }
-        g.url = Some(url.clone());
-        g.fetched = Instant::now();
+        g.link = Some(link);
         g.generation += 1;
         Ok((url, g.generation))
     }
@@ -99,13 +104,13 @@ impl FileRun {
     async fn invalidate_url(&self, generation: u64) {
         let mut g = self.url.lock().await;
         if g.generation == generation {
-            g.url = None;
+            g.link = None;
         }
     }
 }
 
 /// Asks TDP for the file's pre-signed URL, retrying what can be retried.
-async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<String, FileError> {
+async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<Link, FileError> {
     let mut failures = 0u32;
     let mut throttled = 0u32;
     loop {
@@ -234,8 +239,7 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String) -> (String, FileOutc
         part,
         cancel: ctx.cancel.child_token(),
         url: tokio::sync::Mutex::new(UrlState {
-            url: None,
-            fetched: Instant::now(),
+            link: None,
             generation: 0,
         }),
         key: Mutex::new(Vec::new()),
@@ -661,15 +665,20 @@ async fn fetch_range(
 ) -> Result<(), FileError> {
     let mut pos = start;
     let mut refreshes = 0u32;
+    // Kept across a link refresh: a range whose link ran out does not queue again behind
+    // the others for a storage connection.
+    let mut permit = None;
     loop {
         if attempt.is_cancelled() {
             return Err(FileError::Cancelled);
         }
         let (url, generation) = run.url(ctx).await?;
-        let mut permit = Some(tokio::select! {
-            p = ctx.s3_slots.clone().acquire_owned() => p.map_err(|_| FileError::Cancelled)?,
-            _ = attempt.cancelled() => return Err(FileError::Cancelled),
-        });
+        if permit.is_none() {
+            permit = Some(tokio::select! {
+                p = ctx.s3_slots.clone().acquire_owned() => p.map_err(|_| FileError::Cancelled)?,
+                _ = attempt.cancelled() => return Err(FileError::Cancelled),
+            });
+        }
         let etag = run.info().and_then(|i| i.etag);
         lock(&run.attempts).started();
         let got = tokio::select! {
@@ -715,11 +724,13 @@ async fn fetch_range(
             }
             Err(e) => AttemptError::S3(e),
         };
-        drop(permit);
         let e = match err {
             AttemptError::File(f) => return Err(f),
             AttemptError::S3(e) => e,
         };
+        if e.retry() != Retry::FreshUrl {
+            permit = None;
+        }
         let failed_at = Instant::now();
         let progressed = written > 0;
         if progressed {

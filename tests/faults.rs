@@ -329,3 +329,42 @@ async fn a_file_that_changed_mid_download_is_started_over_and_lands() {
         assert!(restarted, "{} was started over", f.key);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_signed_before_a_sleep_is_fetched_again_before_use() {
+    // Every file's first link is an hour old by its X-Amz-Date, as after a laptop slept.
+    let (sim, files) = with_faults(
+        48,
+        12,
+        Faults {
+            stale_first_url: true,
+            ..Faults::default()
+        },
+    )
+    .await;
+    run_all(&sim, &files, &[]).await;
+    let c = sim.counters();
+    assert_eq!(
+        c.count("s3 403"),
+        0,
+        "no request spent on a dead link: {c:?}"
+    );
+    assert_eq!(c.count("retrieve 200"), 2 * files.len() as u64, "{c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_clocks_hours_off_neither_loop_nor_fail() {
+    // TDP and S3 agree with each other and disagree with this computer by two hours.
+    for offset in [-7200, 7200] {
+        let files = demo_files(49, 12, None);
+        let sim = start(files.clone(), |c| c.clock_offset_secs = offset).await;
+        run_all(&sim, &files, &[]).await;
+        let c = sim.counters();
+        assert_eq!(c.count("s3 403"), 0, "offset {offset}: {c:?}");
+        assert_eq!(
+            c.count("retrieve 200"),
+            files.len() as u64,
+            "offset {offset}: one link per file: {c:?}"
+        );
+    }
+}

@@ -392,3 +392,111 @@ async fn a_second_job_on_the_same_folder_refuses_and_the_first_completes() {
         "no body bytes fetched again"
     );
 }
+
+/// Runs the CLI on `files` against a simulator set up by `tweak`, with `extra` flags; returns
+/// the exit code, what it printed and the report's rows.
+async fn stop_way(
+    files: &[SimFile],
+    tweak: impl FnOnce(&mut tdp_sim::SimConfig),
+    during: impl FnOnce(&std::sync::Arc<tdp_sim::Simulator>),
+    extra: &[&str],
+) -> (i32, String, Vec<tdp_engine::report::ReportRow>) {
+    let sim = std::sync::Arc::new(start(files.to_vec(), tweak).await);
+    let dir = tempfile::tempdir().unwrap();
+    let ids = write_ids(dir.path(), files);
+    let dest = dir.path().join("out");
+    let mut cmd = download_cmd(Some(sim.token()), &sim.base_url(), sim.org(), &dest);
+    cmd.arg("--ids").arg(&ids).args(extra);
+    during(&sim);
+    let m = measured(cmd).await;
+    let rows = tdp_engine::report::read(&dest.join("tdp-download-report.json")).unwrap();
+    (m.code, m.stderr, rows)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_way_a_file_can_stop_shows_in_the_exit_code() {
+    use tdp_engine::report::Status;
+    use tdp_sim::{Faults, Outage};
+    let big = |seed: u64, n: u64| -> Vec<SimFile> {
+        (0..n)
+            .map(|i| SimFile::new(sim_id(seed, i), format!("org/raw/s{i}.bin"), 20 << 20))
+            .collect()
+    };
+
+    // The object changed mid-download (412): started over and downloaded, exit 0.
+    let files = big(71, 2);
+    let (code, err, rows) = stop_way(
+        &files,
+        |c| {
+            c.faults = Faults {
+                s3_changed_at_request: Some(2),
+                ..Faults::default()
+            }
+        },
+        |_| {},
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        rows.iter().all(|r| r.status == Status::Downloaded),
+        "{rows:?}"
+    );
+
+    // One range keeps failing while its siblings work: the file fails, exit 1.
+    let (code, err, rows) = stop_way(
+        &files,
+        |c| {
+            c.faults = Faults {
+                s3_fail_ranges_from_request: Some(3),
+                ..Faults::default()
+            }
+        },
+        |_| {},
+        &["--retries", "2"],
+    )
+    .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(rows.iter().all(|r| r.status == Status::Failed), "{rows:?}");
+
+    // Storage says every link has expired (a clock far off): the refreshes are capped and
+    // the files fail, exit 1.
+    let small = demo_files(72, 3, Some(10_000));
+    let (code, err, rows) = stop_way(
+        &small,
+        |c| {
+            c.faults = Faults {
+                s3_expired: 1.0,
+                ..Faults::default()
+            }
+        },
+        |_| {},
+        &[],
+    )
+    .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(rows.iter().all(|r| r.status == Status::Failed), "{rows:?}");
+    assert!(err.contains("fresh links"), "{err}");
+
+    // The network stays away past the patience: the job stops, exit 2, a rerun resumes.
+    let slow = big(73, 2);
+    let (code, err, rows) = stop_way(
+        &slow,
+        |c| c.shaping.per_connection_bps = Some(4_000_000),
+        |sim| {
+            let sim = sim.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+                sim.outage(Outage::Reset, std::time::Duration::from_secs(30));
+            });
+        },
+        &["--network-patience", "2", "--read-timeout", "1"],
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("resumes where it stopped"), "{err}");
+    assert!(
+        rows.iter().all(|r| r.status == Status::Cancelled),
+        "{rows:?}"
+    );
+}

@@ -56,6 +56,14 @@ pub struct Faults {
     /// A file's n-th S3 request answers 412 if it carries If-Match, as if the object had
     /// changed between two requests of one download.
     pub s3_changed_at_request: Option<u64>,
+    /// A file's first link is signed an hour before it is handed out, as one fetched before
+    /// a laptop slept.
+    pub stale_first_url: bool,
+    /// S3 answers "Request has expired" whatever the link says (a clock far off).
+    pub s3_expired: f64,
+    /// From a file's n-th S3 request on, S3 answers 500 to requests that do not start at
+    /// byte 0: one range of a split file keeps failing while its first range works.
+    pub s3_fail_ranges_from_request: Option<u64>,
 }
 
 /// A network outage, as laptops and VPNs cause them.
@@ -82,6 +90,9 @@ pub struct SimConfig {
     pub url_ttl: Duration,
     /// Bind to this port (0: ephemeral). The S3 side uses its own ephemeral port.
     pub port: u16,
+    /// The simulated servers' clock minus this computer's, in seconds: their `Date` headers,
+    /// the `X-Amz-Date` they sign and the expiry S3 enforces all follow it.
+    pub clock_offset_secs: i64,
 }
 
 impl SimConfig {
@@ -96,6 +107,7 @@ impl SimConfig {
             faults: Faults::default(),
             url_ttl: Duration::from_secs(300),
             port: 0,
+            clock_offset_secs: 0,
         }
     }
 }

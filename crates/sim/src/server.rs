@@ -90,9 +90,20 @@ struct SimState {
     attempts: Mutex<HashMap<(String, &'static str), u64>>,
     s3_base: RwLock<String>,
     outage: Mutex<Option<(Outage, tokio::time::Instant)>>,
+    clock_offset_secs: i64,
 }
 
 impl SimState {
+    /// The simulated servers' clock.
+    fn now(&self) -> SystemTime {
+        let off = Duration::from_secs(self.clock_offset_secs.unsigned_abs());
+        if self.clock_offset_secs >= 0 {
+            SystemTime::now() + off
+        } else {
+            SystemTime::now() - off
+        }
+    }
+
     fn next_attempt(&self, id: &str, lane: &'static str) -> u64 {
         let mut map = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
         let n = map.entry((id.to_string(), lane)).or_insert(0);
@@ -137,8 +148,8 @@ impl SimState {
 
     /// A URL shaped as S3 signs them: issued now (`X-Amz-Date`), valid for `ttl` rounded up
     /// to whole seconds (`X-Amz-Expires`), which is what [`answer_s3`] enforces.
-    fn presign(&self, obj: &Obj, ttl: Duration) -> String {
-        let date = amz_date(SystemTime::now());
+    fn presign(&self, obj: &Obj, ttl: Duration, signed: SystemTime) -> String {
+        let date = amz_date(signed);
         let expires = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
         let path = format!("/{BUCKET}/{}", utf8_percent_encode(&obj.file.key, KEY_SET));
         let query = format!(
@@ -207,18 +218,22 @@ impl Simulator {
             attempts: Mutex::new(HashMap::new()),
             s3_base: RwLock::new(format!("http://{s3_addr}")),
             outage: Mutex::new(None),
+            clock_offset_secs: cfg.clock_offset_secs,
         });
 
         let shutdown = CancellationToken::new();
         let outages = axum::middleware::from_fn_with_state(state.clone(), network);
+        let dates = axum::middleware::from_fn_with_state(state.clone(), date_header);
         let api = Router::new()
             .route("/v1/datalake/retrieve", get(retrieve))
             .route("/_sim/counters", get(counters))
             .layer(outages.clone())
+            .layer(dates.clone())
             .with_state(state.clone());
         let s3 = Router::new()
             .fallback(s3_object)
             .layer(outages)
+            .layer(dates)
             .with_state(state.clone());
         for (listener, router) in [(api_listener, api), (s3_listener, s3)] {
             let stop = shutdown.clone();
@@ -446,7 +461,12 @@ async fn answer_retrieve(
     } else {
         st.url_ttl
     };
-    let body = serde_json::json!({ "url": st.presign(obj, ttl) });
+    let signed = if faults.stale_first_url && attempt == 1 {
+        st.now() - Duration::from_secs(3600)
+    } else {
+        st.now()
+    };
+    let body = serde_json::json!({ "url": st.presign(obj, ttl, signed) });
     let mut r = Response::new(Body::from(body.to_string()));
     r.headers_mut().insert(
         "content-type",
@@ -518,6 +538,19 @@ fn parse_amz_date(v: &str) -> Option<SystemTime> {
     let t = time::Time::from_hms(num(9..11)? as u8, num(11..13)? as u8, num(13..15)? as u8).ok()?;
     let secs = date.with_time(t).assume_utc().unix_timestamp();
     Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+/// Every answer is dated by the simulated clock (hyper adds a `Date` only where none is).
+async fn date_header(
+    State(st): State<Arc<SimState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut resp = next.run(req).await;
+    if let Ok(v) = httpdate::fmt_http_date(st.now()).parse() {
+        resp.headers_mut().insert("date", v);
+    }
+    resp
 }
 
 /// During an outage nothing but the simulator's own counters answers: requests are cut
@@ -617,7 +650,7 @@ async fn answer_s3(
     let valid_until = issued
         .zip(lifetime)
         .map(|(i, l)| i + Duration::from_secs(l));
-    if valid_until.is_none_or(|until| SystemTime::now() > until) {
+    if valid_until.is_none_or(|until| st.now() > until) {
         return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
     }
     let key_enc = uri
@@ -638,6 +671,9 @@ async fn answer_s3(
     let faults = st.faults();
     let id = obj.file.id.clone();
     let attempt = st.next_attempt(&id, "s3");
+    if st.roll(&id, attempt, 17) < faults.s3_expired {
+        return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
+    }
     if st.roll(&id, attempt, 11) < faults.s3_500 {
         return s3_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -682,6 +718,17 @@ async fn answer_s3(
         Some((s, e)) => (s, e + 1, StatusCode::PARTIAL_CONTENT),
         None => (0, len, StatusCode::OK),
     };
+    if start > 0
+        && faults
+            .s3_fail_ranges_from_request
+            .is_some_and(|n| attempt >= n)
+    {
+        return s3_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        );
+    }
     let body_len = end_excl - start;
 
     // Where (if at all) this body goes wrong.
