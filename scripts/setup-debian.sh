@@ -6,7 +6,7 @@ set -euo pipefail
 what=${1:-all}
 # ca-certificates, mount and util-linux (unshare): the corporate-network tests install a CA
 # in a private copy of the OS store.
-engine=(build-essential pkg-config curl libdbus-1-dev libssl-dev ca-certificates mount util-linux)
+engine=(build-essential pkg-config curl libdbus-1-dev libssl-dev ca-certificates mount util-linux dbus)
 app=(libwebkit2gtk-4.1-dev libxdo-dev libayatana-appindicator3-dev librsvg2-dev file)
 e2e=(xvfb xauth x11-utils webkit2gtk-driver dbus dbus-x11 gnome-keyring libsecret-tools imagemagick time)
 case "$what" in

@@ -26,6 +26,10 @@ pub enum JobState {
     /// TDP and storage do not answer: nothing is charged to any file; the job goes on by
     /// itself when they answer again.
     WaitingForNetwork,
+    /// Asked to pause: no request is made until it is resumed.
+    Paused,
+    /// Cancelled or stopped by an error: finishing writes and saving state.
+    Stopping,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,6 +120,9 @@ pub enum Event {
     },
     #[serde(rename_all = "camelCase")]
     JobState { state: JobState },
+    /// Something the user should know that does not stop anything.
+    #[serde(rename_all = "camelCase")]
+    Warning { message: String },
     #[serde(rename_all = "camelCase")]
     JobFinished { summary: Summary },
 }

@@ -143,18 +143,26 @@ impl ParsedIds {
         entries(&self.sources)
     }
 
-    /// The sources, to be saved and read back with [`ParsedIds::from_saved`].
-    pub fn saved(&self) -> Vec<SavedInput> {
-        self.sources
-            .iter()
-            .map(|s| match s {
-                Source::Text(t) => SavedInput::Text(t.as_str().to_string()),
-                Source::Args { args, first_line } => SavedInput::Args {
-                    args: args.to_vec(),
-                    first_line: *first_line,
-                },
-            })
-            .collect()
+    /// Writes the sources as a list of [`SavedInput`], without copying them: a pasted list
+    /// may be tens of megabytes. Read back with [`ParsedIds::from_saved`].
+    pub fn serialize_sources<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        enum Saved<'a> {
+            Text(&'a str),
+            #[serde(rename_all = "camelCase")]
+            Args {
+                args: &'a [String],
+                first_line: usize,
+            },
+        }
+        s.collect_seq(self.sources.iter().map(|src| match src {
+            Source::Text(t) => Saved::Text(t.as_str()),
+            Source::Args { args, first_line } => Saved::Args {
+                args,
+                first_line: *first_line,
+            },
+        }))
     }
 
     pub fn from_saved(saved: Vec<SavedInput>) -> ParsedIds {

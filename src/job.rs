@@ -4,8 +4,9 @@
 use crate::connect::{Connector, NetworkSettings};
 pub use crate::error::JobError;
 use crate::error::{ErrorKind, TdpError};
-use crate::events::{Event, EventSender, Progress, Summary};
+use crate::events::{Event, EventSender, JobState, Progress, Summary};
 use crate::input::ParsedIds;
+use crate::lifecycle::Lifecycle;
 use crate::limiter::AdaptiveLimit;
 use crate::lock::LockError;
 use crate::manifest::Manifest;
@@ -59,6 +60,8 @@ pub struct JobConfig {
     pub gzip_max_ratio: u64,
     /// Extra CAs and an explicit proxy.
     pub network: NetworkSettings,
+    /// Keep the computer from sleeping while the job runs.
+    pub keep_awake: bool,
     /// The longest file name to give out, in bytes; None asks the file system. For tests.
     #[doc(hidden)]
     pub name_max: Option<usize>,
@@ -93,6 +96,7 @@ impl JobConfig {
             gzip_max_ratio: 1100,
             network_patience: Duration::from_secs(Self::DEFAULT_NETWORK_PATIENCE_SECS),
             network: NetworkSettings::default(),
+            keep_awake: true,
             name_max: None,
         }
     }
@@ -180,6 +184,7 @@ pub(crate) struct Ctx {
     fatal: Mutex<Option<JobError>>,
     pub gate: Mutex<AuthGate>,
     pub net: NetGate,
+    pub states: Arc<Lifecycle>,
     rng: Mutex<fastrand::Rng>,
     pub files_total: usize,
 }
@@ -199,6 +204,7 @@ impl Ctx {
         if f.is_none() {
             tracing::warn!("stopping the job: {err}");
             *f = Some(err);
+            self.states.set(JobState::Stopping);
         }
         self.cancel.cancel();
     }
@@ -285,10 +291,11 @@ pub async fn run(
     let report_path = cfg.report_path();
     let reserved = reserved_names(&cfg.dest, &report_path);
     let dest = cfg.dest.clone();
-    let manifest = Manifest::of(&cfg, input);
+    // Cheap copies: the input's text is shared, not copied.
+    let (asked, input_copy) = (cfg.clone(), input.clone());
     let store = tokio::task::spawn_blocking(move || {
         let store = Store::open(&dest, &reserved)?;
-        store.write_manifest(&manifest)?;
+        store.write_manifest(&Manifest::of(&asked, &input_copy))?;
         Ok::<_, StateError>(store)
     })
     .await
@@ -320,15 +327,25 @@ pub async fn run(
     let probe_timeout = cfg
         .read_timeout
         .clamp(Duration::from_secs(1), Duration::from_secs(5));
+    let states = Arc::new(Lifecycle::start(events.clone(), cfg.keep_awake).await);
     let net = NetGate::new(
         tdp.base().clone(),
         &connector,
         cfg.network_patience,
         probe_timeout,
-        events.clone(),
+        states.clone(),
     )
     .map_err(|e| TdpError::Client(Arc::new(e)))?;
+    // Cancelled from outside (Ctrl-C, the window's Cancel): the job is stopping.
+    let on_cancel = {
+        let (states, cancel) = (states.clone(), cancel.clone());
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            states.set(JobState::Stopping);
+        })
+    };
     let ctx = Arc::new(Ctx {
+        states,
         net,
         tdp,
         s3,
@@ -374,6 +391,7 @@ pub async fn run(
     }
     ticker_stop.cancel();
     let _ = ticker.await;
+    on_cancel.abort();
     emit_progress(&ctx, 0.0);
     // The done records are durable before the report says so.
     let journal = ctx.store().journal();

@@ -19,10 +19,12 @@ pub mod state;
 pub mod tdp;
 pub mod trust;
 
+mod awake;
 #[doc(hidden)]
 pub mod durable;
 mod http_error;
 mod job;
+mod lifecycle;
 mod limiter;
 mod lock;
 mod naming;

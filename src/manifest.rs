@@ -23,9 +23,10 @@ use std::time::Duration;
 pub const FORMAT: u32 = 1;
 const MANIFEST: &str = "job.json";
 
+/// As read back, `I` is the saved inputs; as written, a view of the job's input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Manifest {
+pub struct Manifest<I = Vec<SavedInput>> {
     pub format: u32,
     /// The program and version that started the job, for people reading the file.
     pub written_by: String,
@@ -34,8 +35,17 @@ pub struct Manifest {
     pub base_url: String,
     pub org: String,
     pub layout: Layout,
-    pub input: Vec<SavedInput>,
+    pub input: I,
     pub options: Options,
+}
+
+/// The job's input, written without a copy.
+pub struct InputView<'a>(&'a ParsedIds);
+
+impl Serialize for InputView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_sources(s)
+    }
 }
 
 /// The tuning a job ran with; a resumed job takes them unless told otherwise.
@@ -111,9 +121,9 @@ impl ManifestError {
     }
 }
 
-impl Manifest {
+impl<'a> Manifest<InputView<'a>> {
     /// What `cfg` and `input` ask for.
-    pub fn of(cfg: &JobConfig, input: &ParsedIds) -> Manifest {
+    pub fn of(cfg: &JobConfig, input: &'a ParsedIds) -> Self {
         Manifest {
             format: FORMAT,
             written_by: format!("tdp-bulk-downloader {}", env!("CARGO_PKG_VERSION")),
@@ -121,11 +131,38 @@ impl Manifest {
             base_url: cfg.base_url.clone(),
             org: cfg.org.clone(),
             layout: cfg.layout,
-            input: input.saved(),
+            input: InputView(input),
             options: Options::of(cfg),
         }
     }
+}
 
+impl<I: Serialize> Manifest<I> {
+    /// Writes the manifest into `state_dir`, whole or not at all.
+    pub(crate) fn write(&self, state_dir: &Path) -> Result<(), ManifestError> {
+        let path = state_dir.join(MANIFEST);
+        let tmp = state_dir.join("job.json.tmp");
+        let err = |source| ManifestError::Write {
+            path: path.clone(),
+            source,
+        };
+        let f = no_follow()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(err)?;
+        let mut out = std::io::BufWriter::new(f);
+        serde_json::to_writer_pretty(&mut out, self).map_err(|e| err(e.into()))?;
+        out.write_all(b"\n").map_err(err)?;
+        out.flush().map_err(err)?;
+        durable::sync_data(out.get_ref(), &tmp, "sync manifest").map_err(err)?;
+        durable::replace(&tmp, &path).map_err(err)?;
+        Ok(())
+    }
+}
+
+impl Manifest {
     /// The job again, downloading into `dest` (the folder the manifest is in).
     pub fn config(&self, dest: &Path) -> JobConfig {
         let o = &self.options;
@@ -172,28 +209,6 @@ impl Manifest {
             serde_json::from_slice(&text).map_err(|e| invalid(e.to_string()))?;
         check_format(folder, &value)?;
         serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
-    }
-
-    /// Writes the manifest into `state_dir`, whole or not at all.
-    pub(crate) fn write(&self, state_dir: &Path) -> Result<(), ManifestError> {
-        let path = state_dir.join(MANIFEST);
-        let tmp = state_dir.join("job.json.tmp");
-        let err = |source| ManifestError::Write {
-            path: path.clone(),
-            source,
-        };
-        let mut bytes = serde_json::to_vec_pretty(self).map_err(|e| err(e.into()))?;
-        bytes.push(b'\n');
-        let mut f = no_follow()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(err)?;
-        f.write_all(&bytes).map_err(err)?;
-        durable::sync_data(&f, &tmp, "sync manifest").map_err(err)?;
-        durable::replace(&tmp, &path).map_err(err)?;
-        Ok(())
     }
 }
 

@@ -9,7 +9,9 @@
 //! stops (a rerun resumes it).
 
 use crate::connect::Connector;
-use crate::events::{Event, EventSender, JobState};
+use crate::events::JobState;
+use crate::lifecycle::Lifecycle;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -41,7 +43,7 @@ pub(crate) struct NetGate {
     tdp: Url,
     s3: Mutex<Option<Url>>,
     patience: Duration,
-    events: EventSender,
+    states: Arc<Lifecycle>,
 }
 
 /// How long a successful probe vouches for the network.
@@ -54,7 +56,7 @@ impl NetGate {
         connector: &Connector,
         patience: Duration,
         probe_timeout: Duration,
-        events: EventSender,
+        states: Arc<Lifecycle>,
     ) -> Result<Self, reqwest::Error> {
         let http = connector
             .builder()
@@ -71,7 +73,7 @@ impl NetGate {
             tdp,
             s3: Mutex::new(None),
             patience,
-            events,
+            states,
         })
     }
 
@@ -112,9 +114,7 @@ impl NetGate {
         }
         let began = Instant::now();
         tracing::warn!("the network is unreachable: waiting for it");
-        self.events.send(Event::JobState {
-            state: JobState::WaitingForNetwork,
-        });
+        self.states.set(JobState::WaitingForNetwork);
         let mut delay = Duration::from_millis(500);
         loop {
             tokio::select! {
@@ -125,9 +125,7 @@ impl NetGate {
                 let now = Instant::now();
                 p.last_ok = Some(now);
                 p.outage_ended = Some(now);
-                self.events.send(Event::JobState {
-                    state: JobState::Running,
-                });
+                self.states.set(JobState::Running);
                 tracing::warn!("the network is back after {:.0?}", began.elapsed());
                 return Verdict::Restored;
             }

@@ -324,7 +324,7 @@ impl Store {
     }
 
     /// Records what the job was asked to do, so the folder alone can resume it.
-    pub fn write_manifest(&self, m: &Manifest) -> Result<(), StateError> {
+    pub fn write_manifest<I: serde::Serialize>(&self, m: &Manifest<I>) -> Result<(), StateError> {
         m.write(&self.dir)?;
         Ok(())
     }

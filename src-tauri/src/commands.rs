@@ -328,6 +328,8 @@ pub struct StartRequest {
     concurrency: Option<usize>,
     #[serde(default)]
     network: NetworkRequest,
+    #[serde(default)]
+    allow_sleep: bool,
 }
 
 #[tauri::command]
@@ -374,6 +376,7 @@ pub async fn start_job(
         cfg.concurrency = c;
     }
     cfg.network = network_settings(&request.network).await?;
+    cfg.keep_awake = !request.allow_sleep;
     let cancel = CancellationToken::new();
     let id = state.add_job(cancel.clone());
     let (tx, rx) = EventSender::channel();

@@ -16,6 +16,8 @@ pub struct Settings {
     pub ca_cert: String,
     /// An explicit proxy address; its password is in the keychain, never here.
     pub proxy: String,
+    /// Let the computer sleep while a job runs (by default it is kept awake).
+    pub allow_sleep: bool,
 }
 
 pub fn path(config_dir: PathBuf) -> PathBuf {
@@ -39,6 +41,10 @@ pub fn load(file: &std::path::Path) -> Settings {
         layout: text("layout"),
         ca_cert: text("caCert"),
         proxy: text("proxy"),
+        allow_sleep: v
+            .get("allowSleep")
+            .and_then(|x| x.as_bool())
+            .unwrap_or(false),
         concurrency: v.get("concurrency").and_then(|c| {
             c.as_u64()
                 .or_else(|| c.as_str().and_then(|s| s.parse().ok()))

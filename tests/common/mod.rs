@@ -26,6 +26,8 @@ pub fn config(sim: &Simulator, dest: &Path) -> JobConfig {
         max_retry_after: Duration::from_secs(2),
     };
     cfg.read_timeout = Duration::from_secs(2);
+    // The sleep inhibitor has its own test (awake.rs), on a bus of its own.
+    cfg.keep_awake = false;
     cfg
 }
 

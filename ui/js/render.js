@@ -60,6 +60,7 @@ export function render(h, state, fileList) {
   setValue(h.concurrency, state.concurrency ?? '');
   setValue(h.proxy, state.proxy);
   setValue(h['ca-cert'], state.caCert);
+  if (h['allow-sleep'].checked !== state.allowSleep) h['allow-sleep'].checked = state.allowSleep;
   if (state.defaults.maxConcurrency) h.concurrency.max = String(state.defaults.maxConcurrency);
   setText(h.version, state.version ? `TDP Bulk Downloader ${state.version}` : '');
 
@@ -113,6 +114,9 @@ export function render(h, state, fileList) {
   h.retry.hidden = running || !job || !job.summary || failed === 0;
   h.open.hidden = running || !job || !job.summary;
 
+  const warnings = (job && job.warnings) || [];
+  h.warnings.hidden = warnings.length === 0;
+  setText(h.warnings, warnings.map((w) => `Note: ${w}`).join('\n'));
   h.error.hidden = !(job && job.error);
   if (job && job.error) {
     const title = ERROR_TITLES[job.error.kind] || ERROR_TITLES.internal;
@@ -130,7 +134,9 @@ export function render(h, state, fileList) {
     setText(h['bytes-count'], bytes(p.bytesDone));
     const speed = job.waitingForNetwork
       ? 'waiting for the network: the download goes on by itself when it is back'
-      : `${bytes(Math.round(p.bytesPerSecond))}/s`;
+      : job.state === 'stopping'
+        ? 'stopping: finishing writes and saving what arrived'
+        : `${bytes(Math.round(p.bytesPerSecond))}/s`;
     setText(h.speed, running ? speed : '');
     const perFile = p.filesDone ? p.bytesDone / p.filesDone : 0;
     const eta = p.bytesPerSecond > 0 && perFile > 0 ? ((total - p.filesDone) * perFile) / p.bytesPerSecond : NaN;

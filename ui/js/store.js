@@ -24,6 +24,7 @@ export function createStore() {
     concurrency: null,
     proxy: '',
     caCert: '',
+    allowSleep: false,
     defaults: { concurrency: null, maxConcurrency: null },
     demo: false,
     job: null,
@@ -50,7 +51,7 @@ export function createStore() {
       settings: {
         baseUrl: state.baseUrl, org: state.org, dest: state.dest,
         layout: state.layout, concurrency: state.concurrency,
-        proxy: state.proxy, caCert: state.caCert,
+        proxy: state.proxy, caCert: state.caCert, allowSleep: state.allowSleep,
       },
     }).catch(() => {});
   }
@@ -187,7 +188,11 @@ export function createStore() {
         break;
       }
       case 'jobState':
+        job.state = ev.state;
         job.waitingForNetwork = ev.state === 'waitingForNetwork';
+        break;
+      case 'warning':
+        job.warnings = [...(job.warnings || []), ev.message];
         break;
       case 'jobFinished':
         job.summary = ev.summary;
@@ -216,7 +221,7 @@ export function createStore() {
       const saved = {
         baseUrl: s.baseUrl || '', org: s.org || '', dest: s.dest || '',
         layout: s.layout || 'flat', concurrency: s.concurrency || info.defaults.concurrency,
-        proxy: s.proxy || '', caCert: s.caCert || '',
+        proxy: s.proxy || '', caCert: s.caCert || '', allowSleep: s.allowSleep === true,
       };
       // What the person typed (or the demo filled in) meanwhile wins over saved settings.
       for (const [k, v] of Object.entries(saved)) if (!touched.has(k)) state[k] = v;
@@ -305,7 +310,7 @@ export function createStore() {
           request: {
             baseUrl: state.baseUrl, org: state.org, ids: state.ids, dest: state.dest,
             layout: state.layout, concurrency: Number(state.concurrency) || null,
-            network: network(),
+            network: network(), allowSleep: state.allowSleep,
           },
           onEvent: channel,
         });

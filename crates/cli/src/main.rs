@@ -107,6 +107,10 @@ struct DownloadArgs {
     /// HTTPS_PROXY, HTTP_PROXY, NO_PROXY and the system's proxy settings apply.
     #[arg(long, value_name = "URL")]
     proxy: Option<String>,
+    /// Let the computer sleep during the download (by default it is kept awake while the job
+    /// runs, and allowed to sleep while it waits for the network).
+    #[arg(long)]
+    allow_sleep: bool,
     /// Attempts in a row without progress before a file fails.
     #[arg(long, default_value_t = JobConfig::DEFAULT_RETRIES, value_name = "N")]
     retries: u32,
@@ -283,6 +287,7 @@ fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, Parse
     if fresh || given("proxy") {
         cfg.network.proxy = args.proxy.clone();
     }
+    cfg.keep_awake = !args.allow_sleep;
     if cfg.concurrency == 0 || cfg.api_concurrency == 0 {
         return Err("--concurrency and --api-concurrency must be at least 1".into());
     }

@@ -19,6 +19,7 @@ pub async fn render(mut rx: EventReceiver, terminal: bool, quiet: bool, count: b
     };
     let mut last_line = Instant::now();
     let mut total_files = 0;
+    let mut waiting = false;
     let started = Instant::now();
     let (mut events, mut progress) = (0u64, 0u64);
     // Progress events in the busiest second.
@@ -99,15 +100,26 @@ pub async fn render(mut rx: EventReceiver, terminal: bool, quiet: bool, count: b
             Event::JobState { state } => {
                 let line = match state {
                     JobState::WaitingForNetwork => {
+                        waiting = true;
                         "waiting for the network: TDP and storage do not answer; the job goes on by itself when they do"
                     }
-                    JobState::Running => "the network is back: going on",
+                    JobState::Running if waiting => {
+                        waiting = false;
+                        "the network is back: going on"
+                    }
+                    JobState::Paused => "paused",
+                    // Ctrl-C says so itself; an error that stops the job is printed at the end.
+                    JobState::Running | JobState::Stopping => continue,
                 };
                 match &bar {
                     Some(b) => b.println(line),
                     None => eprintln!("{line}"),
                 }
             }
+            Event::Warning { message } => match &bar {
+                Some(b) => b.println(format!("warning: {message}")),
+                None => eprintln!("warning: {message}"),
+            },
             Event::JobFinished { .. } => break,
             _ => {}
         }

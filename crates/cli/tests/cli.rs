@@ -500,3 +500,45 @@ async fn every_way_a_file_can_stop_shows_in_the_exit_code() {
         "{rows:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_sleep_inhibitor_the_job_warns_once_and_finishes() {
+    let files = demo_files(74, 4, Some(5000));
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ids = write_ids(dir.path(), &files);
+    let mut cmd = download_cmd(
+        Some(sim.token()),
+        &sim.base_url(),
+        sim.org(),
+        &dir.path().join("out"),
+    );
+    cmd.arg("--ids").arg(&ids).env(
+        "DBUS_SYSTEM_BUS_ADDRESS",
+        "unix:path=/nonexistent/system_bus_socket",
+    );
+    let m = measured(cmd).await;
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    assert_eq!(
+        m.stderr
+            .matches("warning: cannot keep the computer from sleeping")
+            .count(),
+        1,
+        "{}",
+        m.stderr
+    );
+    // --allow-sleep does not try.
+    let mut cmd = download_cmd(
+        Some(sim.token()),
+        &sim.base_url(),
+        sim.org(),
+        &dir.path().join("again"),
+    );
+    cmd.arg("--ids").arg(&ids).arg("--allow-sleep").env(
+        "DBUS_SYSTEM_BUS_ADDRESS",
+        "unix:path=/nonexistent/system_bus_socket",
+    );
+    let m = measured(cmd).await;
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    assert!(!m.stderr.contains("sleeping"), "{}", m.stderr);
+}
