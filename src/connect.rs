@@ -6,7 +6,7 @@
 //! on Windows and macOS, the system's proxy settings (reqwest's system-proxy). An explicit
 //! proxy replaces those; its password never comes from the command line.
 
-use crate::tdp::Token;
+use crate::secret::Token;
 use crate::trust::{Trust, TrustError};
 use std::path::PathBuf;
 use url::Url;

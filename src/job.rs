@@ -1,112 +1,30 @@
 //! A download job: the scheduler that runs files through the API lane and the S3 slots,
 //! keeps the journal, emits events and writes the report.
 
-use crate::connect::{Connector, NetworkSettings};
+pub use crate::config::JobConfig;
+use crate::connect::Connector;
+use crate::context::{state_error, AuthGate, Ctx};
 pub use crate::error::JobError;
 use crate::error::{ErrorKind, TdpError};
 use crate::events::{Event, EventSender, JobState, Progress, Summary};
 use crate::input::ParsedIds;
 use crate::lifecycle::Lifecycle;
 use crate::limiter::AdaptiveLimit;
-use crate::lock::LockError;
 use crate::manifest::Manifest;
-use crate::naming::Layout;
 use crate::network::NetGate;
-use crate::report::{self, FileOutcome, Status, DEFAULT_REPORT};
-use crate::retry::RetryPolicy;
+use crate::report::{self, FileOutcome, Status};
 use crate::s3::S3Client;
-use crate::sink::is_disk_full;
 use crate::state::{StateError, Store};
 use crate::tdp::{TdpClient, Token};
 use crate::transfer::process_file;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Debug, Clone)]
-pub struct JobConfig {
-    pub base_url: String,
-    pub org: String,
-    pub dest: PathBuf,
-    pub layout: Layout,
-    /// Simultaneous S3 connections.
-    pub concurrency: usize,
-    /// Most URL look-ups in flight; the lane adapts below it when TDP throttles.
-    pub api_concurrency: usize,
-    /// JSON report path (a CSV sits beside it); default `<dest>/tdp-download-report.json`.
-    pub report: Option<PathBuf>,
-    pub retry: RetryPolicy,
-    /// Files at least this large are fetched as parallel ranges.
-    pub split_threshold: u64,
-    pub part_size: u64,
-    /// No bytes for this long mid-body is a stall.
-    pub read_timeout: Duration,
-    pub connect_timeout: Duration,
-    /// A pre-signed URL older than this is fetched again before use.
-    pub url_max_age: Duration,
-    /// A stream's bytes are made durable and journaled after this many bytes...
-    pub checkpoint_bytes: u64,
-    /// ...or this much time, whichever comes first: what a crash can lose.
-    pub checkpoint_interval: Duration,
-    /// How long the job waits for a lost network before it stops (a rerun resumes).
-    pub network_patience: Duration,
-    /// A gzip object may decode to at most this many times its stored size. Deflate cannot
-    /// exceed about 1032:1, so only a crafted stream (a "gzip bomb") meets the bound.
-    pub gzip_max_ratio: u64,
-    /// Extra CAs and an explicit proxy.
-    pub network: NetworkSettings,
-    /// Keep the computer from sleeping while the job runs.
-    pub keep_awake: bool,
-    /// The longest file name to give out, in bytes; None asks the file system. For tests.
-    #[doc(hidden)]
-    pub name_max: Option<usize>,
-}
-
-impl JobConfig {
-    /// The defaults, in one place: the CLI's flags and the app's form show these.
-    pub const DEFAULT_CONCURRENCY: usize = 32;
-    pub const MAX_CONCURRENCY: usize = 256;
-    pub const DEFAULT_API_CONCURRENCY: usize = 128;
-    pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 30;
-    pub const DEFAULT_RETRIES: u32 = RetryPolicy::DEFAULT_BUDGET;
-    pub const DEFAULT_NETWORK_PATIENCE_SECS: u64 = 15 * 60;
-
-    pub fn new(base_url: &str, org: &str, dest: &Path) -> Self {
-        JobConfig {
-            base_url: base_url.to_string(),
-            org: org.to_string(),
-            dest: dest.to_path_buf(),
-            layout: Layout::Flat,
-            concurrency: Self::DEFAULT_CONCURRENCY,
-            api_concurrency: Self::DEFAULT_API_CONCURRENCY,
-            report: None,
-            retry: RetryPolicy::default(),
-            split_threshold: 16 << 20,
-            part_size: 8 << 20,
-            read_timeout: Duration::from_secs(Self::DEFAULT_READ_TIMEOUT_SECS),
-            connect_timeout: Duration::from_secs(10),
-            url_max_age: Duration::from_secs(240),
-            checkpoint_bytes: 8 << 20,
-            checkpoint_interval: Duration::from_millis(500),
-            gzip_max_ratio: 1100,
-            network_patience: Duration::from_secs(Self::DEFAULT_NETWORK_PATIENCE_SECS),
-            network: NetworkSettings::default(),
-            keep_awake: true,
-            name_max: None,
-        }
-    }
-
-    pub fn report_path(&self) -> PathBuf {
-        self.report
-            .clone()
-            .unwrap_or_else(|| self.dest.join(DEFAULT_REPORT))
-    }
-}
 
 pub const MAX_PROBLEMS: usize = 1000;
 
@@ -130,132 +48,6 @@ pub struct JobResult {
     pub cancelled: bool,
     pub report_path: PathBuf,
     pub report_error: Option<String>,
-}
-
-pub(crate) enum Forbidden {
-    ThisFile,
-    WholeJob,
-    Undecided,
-}
-
-#[derive(Default)]
-pub(crate) struct AuthGate {
-    replies: usize,
-    forbidden: usize,
-    successes: usize,
-}
-
-impl AuthGate {
-    pub(crate) fn success(&mut self) {
-        self.replies += 1;
-        self.successes += 1;
-    }
-
-    pub(crate) fn other(&mut self) {
-        self.replies += 1;
-    }
-
-    /// A 403 from TDP. When 403s are all TDP has said so far, at least 3 of them (or one per
-    /// file), the org slug or the account is wrong and the whole job stops; before that
-    /// point it is too early to tell, and the file asks again.
-    pub(crate) fn forbidden(&mut self, files: usize) -> Forbidden {
-        self.replies += 1;
-        self.forbidden += 1;
-        if self.successes > 0 || self.forbidden < self.replies {
-            Forbidden::ThisFile
-        } else if self.forbidden >= files.clamp(1, 3) {
-            Forbidden::WholeJob
-        } else {
-            Forbidden::Undecided
-        }
-    }
-}
-
-pub(crate) struct Ctx {
-    pub cfg: JobConfig,
-    pub tdp: TdpClient,
-    pub s3: S3Client,
-    pub api_lane: Arc<AdaptiveLimit>,
-    pub s3_slots: Arc<Semaphore>,
-    store: Mutex<Store>,
-    pub events: EventSender,
-    pub progress: Progress,
-    pub cancel: CancellationToken,
-    fatal: Mutex<Option<JobError>>,
-    pub gate: Mutex<AuthGate>,
-    pub net: NetGate,
-    pub states: Arc<Lifecycle>,
-    rng: Mutex<fastrand::Rng>,
-    pub files_total: usize,
-}
-
-impl Ctx {
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn gate(&self) -> MutexGuard<'_, AuthGate> {
-        self.gate.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Stops every file: the first reason given is the one reported.
-    pub fn stop(&self, err: JobError) {
-        let mut f = self.fatal.lock().unwrap_or_else(|e| e.into_inner());
-        if f.is_none() {
-            tracing::warn!("stopping the job: {err}");
-            *f = Some(err);
-            self.states.set(JobState::Stopping);
-        }
-        self.cancel.cancel();
-    }
-
-    pub fn backoff(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
-        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        self.cfg
-            .retry
-            .delay(failures, retry_after, &mut || rng.f64())
-    }
-
-    /// The kind of the error that stopped the job, if one did.
-    pub fn stop_kind(&self) -> Option<ErrorKind> {
-        let f = self.fatal.lock().unwrap_or_else(|e| e.into_inner());
-        f.as_ref().map(JobError::kind)
-    }
-
-    pub fn disk_error(&self, e: &std::io::Error, path: &Path) -> JobError {
-        disk_error(&self.cfg.dest, e, path)
-    }
-
-    pub fn state_error(&self, e: &StateError) -> JobError {
-        state_error(&self.cfg.dest, e)
-    }
-}
-
-/// A write below `dest` failed: disk full and unwritable folders stop the job.
-fn disk_error(dest: &Path, e: &std::io::Error, path: &Path) -> JobError {
-    if is_disk_full(e) {
-        JobError::DiskFull(dest.to_path_buf())
-    } else {
-        JobError::Destination {
-            path: path.to_path_buf(),
-            source: Arc::new(std::io::Error::new(e.kind(), e.to_string())),
-        }
-    }
-}
-
-fn state_error(dest: &Path, e: &StateError) -> JobError {
-    match e {
-        StateError::Lock(LockError::Busy { .. }) => return JobError::Busy(e.to_string()),
-        StateError::NewerJournal { .. }
-        | StateError::Manifest(crate::manifest::ManifestError::Newer { .. }) => {
-            return JobError::NewerFormat(e.to_string())
-        }
-        _ => {}
-    }
-    match e.io() {
-        Some(io) => disk_error(dest, io, dest),
-        None => JobError::Internal(e.to_string()),
-    }
 }
 
 /// Relative names of the report files when they sit inside the destination.

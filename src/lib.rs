@@ -5,7 +5,9 @@
 //! The public surface is what the CLI and the app use: [`run`] a job from a [`JobConfig`] and
 //! [`ParsedIds`], watch its [`Event`]s, read its report; errors speak [`ErrorKind`].
 
+mod config;
 pub mod connect;
+mod context;
 pub mod credentials;
 pub mod error;
 pub mod events;
@@ -31,6 +33,7 @@ mod naming;
 mod network;
 mod ranges;
 mod s3;
+mod secret;
 mod sink;
 mod transfer;
 

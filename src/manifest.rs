@@ -8,16 +8,18 @@
 //! `lock` is empty and `lock.info` is text for people; `<fileId>.part` files hold an object's
 //! bytes as they are, their meaning in the journal.
 
+use crate::config::JobConfig;
 use crate::durable;
 use crate::input::{ParsedIds, SavedInput};
-use crate::job::JobConfig;
 use crate::naming::Layout;
 use crate::sink::no_follow;
-use crate::state::STATE_DIR;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The state folder, in the destination.
+pub const STATE_DIR: &str = ".tdp-download";
 
 /// The state folder's format, written in the manifest and the journal.
 pub const FORMAT: u32 = 1;

@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-pub const STATE_DIR: &str = ".tdp-download";
+pub use crate::manifest::STATE_DIR;
 const JOURNAL: &str = "journal.jsonl";
 
 /// How a completed file was checked.

@@ -6,46 +6,26 @@ use crate::error::Blocked;
 pub use crate::error::TdpError;
 use crate::link::Link;
 use crate::retry::parse_retry_after;
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use url::Url;
 
-/// The TDP auth token. Never printed: `Debug` and `Display` hide it.
-#[derive(Clone)]
-pub struct Token(String);
+pub use crate::secret::Token;
 
 impl Token {
-    pub fn new(value: impl Into<String>) -> Self {
-        Token(value.into().trim().to_string())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Refuses a token that no HTTP header can carry (a line break from a paste, other
     /// control characters) when it is entered, instead of failing every request later.
     pub fn check(&self) -> Result<(), TdpError> {
-        if self.0.is_empty() {
+        let t = self.expose();
+        if t.is_empty() {
             return Err(TdpError::MissingToken);
         }
-        let header_safe = reqwest::header::HeaderValue::from_str(&self.0).is_ok();
-        if !header_safe || self.0.chars().any(char::is_control) {
+        let header_safe = reqwest::header::HeaderValue::from_str(t).is_ok();
+        if !header_safe || t.chars().any(char::is_control) {
             return Err(TdpError::InvalidToken);
         }
         Ok(())
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(***)")
     }
 }
 

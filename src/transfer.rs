@@ -2,9 +2,9 @@
 //! several ranges over the S3 slots into its `.part`, resume and retry what breaks, verify,
 //! and move it into place.
 
+use crate::context::{Ctx, Forbidden};
 use crate::error::{ErrorKind, Failure, JobError, Retry, S3Error, Scope, TdpError};
 use crate::events::{Event, FileStage};
-use crate::job::{Ctx, Forbidden};
 use crate::link::Link;
 use crate::naming::{disposition_filename, is_name_refused, object_key, relative_path};
 use crate::network::Verdict;

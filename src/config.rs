@@ -1,0 +1,91 @@
+//! What a job is asked to do, and how: the defaults in one place (the CLI's flags and the
+//! app's form show them).
+
+use crate::connect::NetworkSettings;
+use crate::naming::Layout;
+use crate::retry::RetryPolicy;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The report's name in the destination, unless the job is given another path.
+pub const DEFAULT_REPORT: &str = "tdp-download-report.json";
+
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    pub base_url: String,
+    pub org: String,
+    pub dest: PathBuf,
+    pub layout: Layout,
+    /// Simultaneous S3 connections.
+    pub concurrency: usize,
+    /// Most URL look-ups in flight; the lane adapts below it when TDP throttles.
+    pub api_concurrency: usize,
+    /// JSON report path (a CSV sits beside it); default `<dest>/tdp-download-report.json`.
+    pub report: Option<PathBuf>,
+    pub retry: RetryPolicy,
+    /// Files at least this large are fetched as parallel ranges.
+    pub split_threshold: u64,
+    pub part_size: u64,
+    /// No bytes for this long mid-body is a stall.
+    pub read_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// A pre-signed URL older than this is fetched again before use.
+    pub url_max_age: Duration,
+    /// A stream's bytes are made durable and journaled after this many bytes...
+    pub checkpoint_bytes: u64,
+    /// ...or this much time, whichever comes first: what a crash can lose.
+    pub checkpoint_interval: Duration,
+    /// How long the job waits for a lost network before it stops (a rerun resumes).
+    pub network_patience: Duration,
+    /// A gzip object may decode to at most this many times its stored size. Deflate cannot
+    /// exceed about 1032:1, so only a crafted stream (a "gzip bomb") meets the bound.
+    pub gzip_max_ratio: u64,
+    /// Extra CAs and an explicit proxy.
+    pub network: NetworkSettings,
+    /// Keep the computer from sleeping while the job runs.
+    pub keep_awake: bool,
+    /// The longest file name to give out, in bytes; None asks the file system. For tests.
+    #[doc(hidden)]
+    pub name_max: Option<usize>,
+}
+
+impl JobConfig {
+    /// The defaults, in one place: the CLI's flags and the app's form show these.
+    pub const DEFAULT_CONCURRENCY: usize = 32;
+    pub const MAX_CONCURRENCY: usize = 256;
+    pub const DEFAULT_API_CONCURRENCY: usize = 128;
+    pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 30;
+    pub const DEFAULT_RETRIES: u32 = RetryPolicy::DEFAULT_BUDGET;
+    pub const DEFAULT_NETWORK_PATIENCE_SECS: u64 = 15 * 60;
+
+    pub fn new(base_url: &str, org: &str, dest: &Path) -> Self {
+        JobConfig {
+            base_url: base_url.to_string(),
+            org: org.to_string(),
+            dest: dest.to_path_buf(),
+            layout: Layout::Flat,
+            concurrency: Self::DEFAULT_CONCURRENCY,
+            api_concurrency: Self::DEFAULT_API_CONCURRENCY,
+            report: None,
+            retry: RetryPolicy::default(),
+            split_threshold: 16 << 20,
+            part_size: 8 << 20,
+            read_timeout: Duration::from_secs(Self::DEFAULT_READ_TIMEOUT_SECS),
+            connect_timeout: Duration::from_secs(10),
+            url_max_age: Duration::from_secs(240),
+            checkpoint_bytes: 8 << 20,
+            checkpoint_interval: Duration::from_millis(500),
+            gzip_max_ratio: 1100,
+            network_patience: Duration::from_secs(Self::DEFAULT_NETWORK_PATIENCE_SECS),
+            network: NetworkSettings::default(),
+            keep_awake: true,
+            name_max: None,
+        }
+    }
+
+    pub fn report_path(&self) -> PathBuf {
+        self.report
+            .clone()
+            .unwrap_or_else(|| self.dest.join(DEFAULT_REPORT))
+    }
+}
