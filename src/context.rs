@@ -4,7 +4,7 @@
 
 use crate::config::JobConfig;
 use crate::error::{ErrorKind, JobError};
-use crate::events::{EventSender, JobState, Progress};
+use crate::events::{EventSender, Progress};
 use crate::lifecycle::Lifecycle;
 use crate::limiter::AdaptiveLimit;
 use crate::lock::LockError;
@@ -16,7 +16,7 @@ use crate::tdp::TdpClient;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) enum Forbidden {
@@ -72,6 +72,7 @@ pub(crate) struct Ctx {
     pub gate: Mutex<AuthGate>,
     pub net: NetGate,
     pub states: Arc<Lifecycle>,
+    pub(crate) paused: watch::Receiver<bool>,
     pub(crate) rng: Mutex<fastrand::Rng>,
     pub files_total: usize,
 }
@@ -85,13 +86,30 @@ impl Ctx {
         self.gate.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Returns at once unless the job is paused; then when it is resumed. False: cancelled.
+    pub async fn until_resumed(&self, cancel: &CancellationToken) -> bool {
+        let mut paused = self.paused.clone();
+        tokio::select! {
+            r = paused.wait_for(|p| !*p) => r.is_ok(),
+            _ = cancel.cancelled() => false,
+        }
+    }
+
+    /// Resolves when the job is paused.
+    pub async fn pause_requested(&self) {
+        let mut paused = self.paused.clone();
+        if paused.wait_for(|p| *p).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Stops every file: the first reason given is the one reported.
     pub fn stop(&self, err: JobError) {
         let mut f = self.fatal.lock().unwrap_or_else(|e| e.into_inner());
         if f.is_none() {
             tracing::warn!("stopping the job: {err}");
             *f = Some(err);
-            self.states.set(JobState::Stopping);
+            self.states.stop();
         }
         self.cancel.cancel();
     }

@@ -4,9 +4,10 @@
 pub use crate::config::JobConfig;
 use crate::connect::Connector;
 use crate::context::{state_error, AuthGate, Ctx};
+use crate::control::JobControl;
 pub use crate::error::JobError;
 use crate::error::{ErrorKind, TdpError};
-use crate::events::{Event, EventSender, JobState, Progress, Summary};
+use crate::events::{Event, EventSender, Progress, Summary};
 use crate::input::ParsedIds;
 use crate::lifecycle::Lifecycle;
 use crate::limiter::AdaptiveLimit;
@@ -67,6 +68,18 @@ pub async fn run(
     events: EventSender,
     cancel: CancellationToken,
 ) -> Result<JobResult, JobError> {
+    run_controlled(cfg, token, input, events, JobControl::with_cancel(cancel)).await
+}
+
+/// [`run`], with a handle that can also pause and resume the job.
+pub async fn run_controlled(
+    cfg: JobConfig,
+    token: Token,
+    input: &ParsedIds,
+    events: EventSender,
+    control: JobControl,
+) -> Result<JobResult, JobError> {
+    let cancel = control.cancel_token().clone();
     let started = Instant::now();
     token.check()?;
     let connector = Connector::new(&cfg.network)?;
@@ -133,10 +146,24 @@ pub async fn run(
         let (states, cancel) = (states.clone(), cancel.clone());
         tokio::spawn(async move {
             cancel.cancelled().await;
-            states.set(JobState::Stopping);
+            states.stop();
+        })
+    };
+    // Paused and resumed from outside: the state machine follows.
+    let on_pause = {
+        let (states, mut paused) = (states.clone(), control.watch_paused());
+        tokio::spawn(async move {
+            loop {
+                let now = *paused.borrow_and_update();
+                states.set_paused(now);
+                if paused.changed().await.is_err() {
+                    return;
+                }
+            }
         })
     };
     let ctx = Arc::new(Ctx {
+        paused: control.watch_paused(),
         states,
         net,
         tdp,
@@ -184,6 +211,7 @@ pub async fn run(
     ticker_stop.cancel();
     let _ = ticker.await;
     on_cancel.abort();
+    on_pause.abort();
     emit_progress(&ctx, 0.0);
     // The done records are durable before the report says so.
     let journal = ctx.store().journal();

@@ -8,6 +8,7 @@
 mod config;
 pub mod connect;
 mod context;
+pub mod control;
 pub mod credentials;
 pub mod error;
 pub mod events;
@@ -37,10 +38,11 @@ mod secret;
 mod sink;
 mod transfer;
 
+pub use control::JobControl;
 pub use error::{ErrorKind, Failure, JobError, Scope};
 pub use events::{Event, EventReceiver, EventSender, Summary};
 pub use input::{parse_args, parse_ids, ParsedIds};
-pub use job::{run, JobConfig, JobResult};
+pub use job::{run, run_controlled, JobConfig, JobResult};
 pub use naming::Layout;
 pub use tdp::Token;
 pub use tokio_util::sync::CancellationToken;

@@ -1,13 +1,38 @@
 //! The job's state machine: running, waiting for the network, paused, stopping. Each change
 //! is announced once ([`Event::JobState`]), and the computer is kept awake only while the
 //! job is running.
+//!
+//! The state is worked out from what holds the job back, strongest first: stopping (for
+//! good), paused (the user), waiting (the network). A network that comes back during a pause
+//! leaves the job paused.
 
 use crate::awake::Awake;
 use crate::events::{Event, EventSender, JobState};
 use std::sync::Mutex;
 
+#[derive(Default)]
+struct Flags {
+    stopping: bool,
+    paused: bool,
+    waiting: bool,
+}
+
+impl Flags {
+    fn state(&self) -> JobState {
+        if self.stopping {
+            JobState::Stopping
+        } else if self.paused {
+            JobState::Paused
+        } else if self.waiting {
+            JobState::WaitingForNetwork
+        } else {
+            JobState::Running
+        }
+    }
+}
+
 pub(crate) struct Lifecycle {
-    state: Mutex<JobState>,
+    flags: Mutex<Flags>,
     events: EventSender,
     awake: Awake,
 }
@@ -22,19 +47,32 @@ impl Lifecycle {
         });
         awake.hold_now().await;
         Lifecycle {
-            state: Mutex::new(JobState::Running),
+            flags: Mutex::new(Flags::default()),
             events,
             awake,
         }
     }
 
-    /// Moves to `next`; a stopping job stays stopping.
-    pub(crate) fn set(&self, next: JobState) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if *s == next || *s == JobState::Stopping {
+    pub(crate) fn set_waiting(&self, waiting: bool) {
+        self.change(|f| f.waiting = waiting);
+    }
+
+    pub(crate) fn set_paused(&self, paused: bool) {
+        self.change(|f| f.paused = paused);
+    }
+
+    pub(crate) fn stop(&self) {
+        self.change(|f| f.stopping = true);
+    }
+
+    fn change(&self, f: impl FnOnce(&mut Flags)) {
+        let mut flags = self.flags.lock().unwrap_or_else(|e| e.into_inner());
+        let before = flags.state();
+        f(&mut flags);
+        let next = flags.state();
+        if next == before {
             return;
         }
-        *s = next;
         self.events.send(Event::JobState { state: next });
         match next {
             JobState::Running => self.awake.hold(),

@@ -9,7 +9,6 @@
 //! stops (a rerun resumes it).
 
 use crate::connect::Connector;
-use crate::events::JobState;
 use crate::lifecycle::Lifecycle;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -114,7 +113,7 @@ impl NetGate {
         }
         let began = Instant::now();
         tracing::warn!("the network is unreachable: waiting for it");
-        self.states.set(JobState::WaitingForNetwork);
+        self.states.set_waiting(true);
         let mut delay = Duration::from_millis(500);
         loop {
             tokio::select! {
@@ -125,7 +124,7 @@ impl NetGate {
                 let now = Instant::now();
                 p.last_ok = Some(now);
                 p.outage_ended = Some(now);
-                self.states.set(JobState::Running);
+                self.states.set_waiting(false);
                 tracing::warn!("the network is back after {:.0?}", began.elapsed());
                 return Verdict::Restored;
             }

@@ -114,6 +114,9 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<Link, FileError> {
     let mut failures = 0u32;
     let mut throttled = 0u32;
     loop {
+        if !ctx.until_resumed(&run.cancel).await {
+            return Err(FileError::Cancelled);
+        }
         let permit = tokio::select! {
             p = ctx.api_lane.acquire() => p,
             _ = run.cancel.cancelled() => return Err(FileError::Cancelled),
@@ -652,6 +655,8 @@ fn accept(
 enum AttemptError {
     S3(S3Error),
     File(FileError),
+    /// The job was paused mid-body: what arrived is kept, the rest asked for on resuming.
+    Paused,
 }
 
 /// Fetches `[start, end]` (inclusive) into the `.part`, resuming from where each broken
@@ -669,7 +674,7 @@ async fn fetch_range(
     // the others for a storage connection.
     let mut permit = None;
     loop {
-        if attempt.is_cancelled() {
+        if attempt.is_cancelled() || !ctx.until_resumed(attempt).await {
             return Err(FileError::Cancelled);
         }
         let (url, generation) = run.url(ctx).await?;
@@ -727,6 +732,10 @@ async fn fetch_range(
         let e = match err {
             AttemptError::File(f) => return Err(f),
             AttemptError::S3(e) => e,
+            AttemptError::Paused => {
+                permit = None;
+                continue;
+            }
         };
         if e.retry() != Retry::FreshUrl {
             permit = None;
@@ -837,6 +846,7 @@ async fn stream_body(
         let chunk = tokio::select! {
             c = resp.resp.chunk() => c,
             _ = attempt.cancelled() => break Err(AttemptError::File(FileError::Cancelled)),
+            _ = ctx.pause_requested() => break Err(AttemptError::Paused),
         };
         match chunk {
             Ok(Some(bytes)) => {

@@ -171,4 +171,67 @@ async fn sleep_is_held_off_while_running_and_allowed_while_waiting_and_after() {
     eventually("let go at the end", || locks.held() == 0).await;
     assert_eq!(locks.what(), ["sleep", "sleep"]);
     assert!(!events.iter().any(|e| matches!(e, Event::Warning { .. })));
+
+    // Paused: let go, and no byte moves; resumed: held again, and the job completes.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&sim, dir.path());
+    cfg.keep_awake = true;
+    let control = tdp_engine::JobControl::default();
+    let (tx, mut rx) = tdp_engine::EventSender::channel();
+    let collector = tokio::spawn(async move {
+        let mut v = Vec::new();
+        while let Some(e) = rx.recv().await {
+            v.push(e);
+        }
+        v
+    });
+    let job = {
+        let (control, token, input) = (control.clone(), sim.token().to_string(), ids_of(&files));
+        tokio::spawn(async move {
+            tdp_engine::run_controlled(cfg, tdp_engine::Token::new(token), &input, tx, control)
+                .await
+                .unwrap()
+        })
+    };
+    eventually("taken as the second job starts", || {
+        locks.held() == 1 && locks.taken() == 3
+    })
+    .await;
+    eventually("bytes are moving", || sim.counters().bytes_served > 0).await;
+    control.pause();
+    eventually("let go while paused", || locks.held() == 0).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let at_pause = sim.counters().bytes_served;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        sim.counters().bytes_served,
+        at_pause,
+        "nothing moves while paused"
+    );
+    control.resume();
+    eventually("held again once resumed", || {
+        locks.held() == 1 && locks.taken() == 4
+    })
+    .await;
+    let result = job.await.unwrap();
+    let events = collector.await.unwrap();
+    assert!(result.fatal.is_none(), "{:?}", result.fatal);
+    assert_eq!(result.summary.downloaded, files.len());
+    let rows = tdp_engine::report::read(&result.report_path).unwrap();
+    assert_all_landed(dir.path(), &rows, &files);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::FileRetrying { .. })),
+        "a pause is no failure of any file"
+    );
+    let states: Vec<JobState> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::JobState { state } => Some(*state),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(states, [JobState::Paused, JobState::Running], "{states:?}");
+    eventually("let go at the end", || locks.held() == 0).await;
 }
