@@ -128,7 +128,7 @@ async fn sleep_is_held_off_while_running_and_allowed_while_waiting_and_after() {
     let locks = stand_in_logind(&bus.address);
 
     let files: Vec<SimFile> = (0..6)
-        .map(|i| SimFile::new(sim_id(81, i), format!("org/raw/a{i}.bin"), 3_000_000))
+        .map(|i| SimFile::new(sim_id(81, i), format!("org/raw/a{i}.bin"), 1_500_000))
         .collect();
     let sim = Arc::new(
         start(files.clone(), |c| {
@@ -144,7 +144,7 @@ async fn sleep_is_held_off_while_running_and_allowed_while_waiting_and_after() {
         let (sim, locks) = (sim.clone(), locks.clone());
         tokio::spawn(async move {
             eventually("the lock is taken as the job starts", || locks.held() == 1).await;
-            sim.outage(Outage::Reset, Duration::from_secs(4));
+            sim.outage(Outage::Reset, Duration::from_millis(2500));
             eventually("the lock is let go while waiting", || locks.held() == 0).await;
             eventually("taken again when the network is back", || {
                 locks.held() == 1 && locks.taken() == 2
@@ -156,13 +156,7 @@ async fn sleep_is_held_off_while_running_and_allowed_while_waiting_and_after() {
     watcher.await.unwrap();
     assert!(done.result.fatal.is_none(), "{:?}", done.result.fatal);
     assert_all_landed(dir.path(), &done.rows, &files);
-    let states: Vec<JobState> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::JobState { state } => Some(*state),
-            _ => None,
-        })
-        .collect();
+    let states = job_states(&events);
     assert_eq!(
         states,
         [JobState::WaitingForNetwork, JobState::Running],
@@ -225,13 +219,7 @@ async fn sleep_is_held_off_while_running_and_allowed_while_waiting_and_after() {
             .any(|e| matches!(e, Event::FileRetrying { .. })),
         "a pause is no failure of any file"
     );
-    let states: Vec<JobState> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::JobState { state } => Some(*state),
-            _ => None,
-        })
-        .collect();
+    let states = job_states(&events);
     assert_eq!(states, [JobState::Paused, JobState::Running], "{states:?}");
     eventually("let go at the end", || locks.held() == 0).await;
 }

@@ -8,7 +8,7 @@ use common::*;
 use std::sync::Arc;
 use std::time::Duration;
 use tdp_engine::events::JobState;
-use tdp_engine::{ErrorKind, Event, JobConfig};
+use tdp_engine::{ErrorKind, JobConfig};
 use tdp_sim::{sim_id, Outage, SimFile, Simulator};
 
 fn files(seed: u64) -> Vec<SimFile> {
@@ -33,16 +33,6 @@ fn impatient(sim: &Simulator, dest: &std::path::Path) -> JobConfig {
     cfg.retry.budget = 2;
     cfg.read_timeout = Duration::from_secs(1);
     cfg
-}
-
-fn states(events: &[Event]) -> Vec<JobState> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::JobState { state } => Some(*state),
-            _ => None,
-        })
-        .collect()
 }
 
 async fn outage_after(sim: &Arc<Simulator>, delay: Duration, kind: Outage, length: Duration) {
@@ -79,7 +69,7 @@ async fn an_outage_mid_job_is_waited_out_and_no_file_fails() {
         assert_all_landed(dir.path(), &result.rows, &files);
         assert_no_partials(dir.path(), &result.rows);
         assert_eq!(
-            states(&events),
+            job_states(&events),
             vec![JobState::WaitingForNetwork, JobState::Running],
             "{kind:?}: the wait and the return are announced"
         );

@@ -120,6 +120,17 @@ pub fn md5_of_file(path: &Path) -> String {
     hex::encode(h.finalize())
 }
 
+/// The job's state changes, in order.
+pub fn job_states(events: &[Event]) -> Vec<tdp_engine::events::JobState> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::JobState { state } => Some(*state),
+            _ => None,
+        })
+        .collect()
+}
+
 pub fn row_for<'a>(rows: &'a [ReportRow], id: &str) -> &'a ReportRow {
     rows.iter()
         .find(|r| r.file_id.as_deref() == Some(id) && r.status != Status::Duplicate)
