@@ -156,7 +156,7 @@ pub enum TdpError {
     #[error("the auth token contains a line break or other characters a token cannot have: copy it again and paste it on one line")]
     InvalidToken,
     #[error(
-        "TDP rejected the auth token ({0}). Check the token (it may have expired) and try again"
+        "TDP rejected the auth token ({0}). Check the token (it may have expired): with a fresh one, the same job resumes where it stopped, and files already downloaded are not fetched again"
     )]
     Unauthorized(String),
     #[error("access denied in TDP ({0})")]

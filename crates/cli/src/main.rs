@@ -119,6 +119,9 @@ struct DownloadArgs {
     count_events: bool,
 }
 
+/// Warn when the token expires sooner than this.
+const TOKEN_WARNING: Duration = Duration::from_secs(30 * 60);
+
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("error: {msg}\n\nFor more information, try '--help'.");
     ExitCode::from(2)
@@ -312,6 +315,18 @@ async fn download(args: DownloadArgs, matches: &ArgMatches) -> ExitCode {
         return ExitCode::from(e.kind().exit_code(Scope::Job));
     }
     cfg.network.proxy_password = proxy_password(cfg.network.proxy.as_deref());
+    // A token that runs out mid-job stops it; better to know before it starts.
+    if let Some(exp) = token.expires_at() {
+        let left = exp.duration_since(std::time::SystemTime::now());
+        if left.map_or(true, |l| l < TOKEN_WARNING) {
+            let when = token
+                .lifetime_text(std::time::SystemTime::now())
+                .unwrap_or_default();
+            eprintln!(
+                "warning: the auth token {when}; a job that outlasts it stops, and the same command with a fresh token resumes it"
+            );
+        }
+    }
 
     let (tx, rx) = EventSender::channel();
     let terminal = std::io::stderr().is_terminal();

@@ -161,6 +161,75 @@ async fn resume_finishes_a_killed_job_from_its_folder_alone() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_expires_mid_job_stops_it_and_a_fresh_one_resumes_it() {
+    let files = files(63, 8, 2 << 20);
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let sim = start(files.clone(), |c| c.shaping.total_bps = Some(4_000_000)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ids = write_ids(dir.path(), &files);
+    let dest = dir.path().join("out");
+    let job = |token: &str| {
+        let mut c = cli(Some(token));
+        c.args(["--base-url", &sim.base_url(), "--org", sim.org(), "--out"])
+            .arg(&dest)
+            .arg("--ids")
+            .arg(&ids)
+            .args(["--concurrency", "1", "--api-concurrency", "1"]);
+        tokio::task::spawn_blocking(move || run_measured(&mut c))
+    };
+    // A JWT good for 2 s; the job needs about 4 s, and asks for each file's link as it goes.
+    let short = sim.jwt_token(Duration::from_secs(2));
+    let first = job(&short).await.unwrap();
+    assert_eq!(first.code, 2, "{}", first.stderr);
+    assert!(
+        first.stderr.contains("warning: the auth token expires in"),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("rejected the auth token")
+            && first.stderr.contains("resumes where it stopped"),
+        "{}",
+        first.stderr
+    );
+    let rows = tdp_engine::report::read(&dest.join("tdp-download-report.json")).unwrap();
+    let done_first = rows
+        .iter()
+        .filter(|r| r.status == tdp_engine::report::Status::Downloaded)
+        .count();
+    assert!(
+        done_first > 0,
+        "some files arrived before the token ran out"
+    );
+
+    sim.set_shaping(Default::default());
+    let fresh = sim.jwt_token(Duration::from_secs(3600));
+    let second = job(&fresh).await.unwrap();
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        !second.stderr.contains("warning: the auth token"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains(&format!("{done_first} skipped")),
+        "{}",
+        second.stderr
+    );
+    assert_dest(&dest, &files);
+    let served = sim.counters().bytes_served;
+    eprintln!(
+        "token expired after {done_first} of {} files; both runs fetched {:.1}% of the data",
+        files.len(),
+        served as f64 * 100.0 / total as f64
+    );
+    assert!(
+        served <= total * 115 / 100,
+        "fetched {served} bytes for {total}"
+    );
+}
+
 fn mount_tmpfs(dir: &Path, size: &str) -> bool {
     std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tdp-test"])

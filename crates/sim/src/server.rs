@@ -94,6 +94,52 @@ struct SimState {
 }
 
 impl SimState {
+    /// A JWT-shaped token as TDP issues them: `exp` in its payload, valid until then.
+    fn jwt(&self, valid_for: Duration) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let exp = (self.now() + valid_for)
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let header = b64.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload = b64.encode(format!(
+            r#"{{"sub":"sim-user","org":"{}","exp":{exp}}}"#,
+            self.org
+        ));
+        let signed = format!("{header}.{payload}");
+        let sig = b64.encode(self.sign("JWT", &signed, ""));
+        format!("{signed}.{sig}")
+    }
+
+    /// Signed by this simulator (whether or not it has expired).
+    fn jwt_signed(&self, token: &str) -> bool {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        match token.rsplit_once('.') {
+            Some((signed, sig)) => b64.encode(self.sign("JWT", signed, "")) == sig,
+            None => false,
+        }
+    }
+
+    fn jwt_valid(&self, token: &str) -> bool {
+        use base64::Engine;
+        if !self.jwt_signed(token) {
+            return false;
+        }
+        let exp = token
+            .split('.')
+            .nth(1)
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.get("exp").and_then(serde_json::Value::as_u64));
+        exp.is_some_and(|e| UNIX_EPOCH + Duration::from_secs(e) > self.now())
+    }
+
     /// The simulated servers' clock.
     fn now(&self) -> SystemTime {
         let off = Duration::from_secs(self.clock_offset_secs.unsigned_abs());
@@ -275,6 +321,12 @@ impl Simulator {
         &self.state.token
     }
 
+    /// A JWT-shaped token with an `exp` `valid_for` from now (on the simulated clock); the
+    /// API takes it until then and answers 401 "Token expired" after.
+    pub fn jwt_token(&self, valid_for: Duration) -> String {
+        self.state.jwt(valid_for)
+    }
+
     pub fn org(&self) -> &str {
         &self.state.org
     }
@@ -395,8 +447,13 @@ async fn answer_retrieve(
     }
     tokio::time::sleep(st.shaping().api_latency).await;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if header("ts-auth-token") != Some(st.token.as_str()) {
-        return (401, json_error(StatusCode::UNAUTHORIZED, "Invalid token"));
+    match header("ts-auth-token") {
+        Some(t) if t == st.token => {}
+        Some(t) if st.jwt_valid(t) => {}
+        Some(t) if st.jwt_signed(t) => {
+            return (401, json_error(StatusCode::UNAUTHORIZED, "Token expired"));
+        }
+        _ => return (401, json_error(StatusCode::UNAUTHORIZED, "Invalid token")),
     }
     if header("x-org-slug") != Some(st.org.as_str()) {
         return (
