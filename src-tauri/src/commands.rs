@@ -296,6 +296,10 @@ pub async fn check_connection(
     network: Option<NetworkRequest>,
 ) -> Result<ConnectionCheck> {
     let token = token_for(&state, &base_url, &org).await?;
+    let lifetime = token
+        .lifetime_text(std::time::SystemTime::now())
+        .map(|t| format!(" (the token {t})"))
+        .unwrap_or_default();
     let settings = network_settings(&network.unwrap_or_default()).await?;
     let connector = Connector::new(&settings).map_err(JobError::from)?;
     let client = TdpClient::new(
@@ -309,7 +313,10 @@ pub async fn check_connection(
     let probe = uuid::Uuid::new_v4().to_string();
     match client.presigned_url(&probe).await {
         Err(TdpError::NotFound(_)) | Ok(_) => Ok(ConnectionCheck {
-            message: format!("Connected: the token works for org {}", org.trim()),
+            message: format!(
+                "Connected: the token works for org {}{lifetime}",
+                org.trim()
+            ),
         }),
         // TDP answers 403 for a token of another org: the job's own words say so.
         Err(TdpError::Forbidden(m)) => Err(JobError::Forbidden(m).into()),
