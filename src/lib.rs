@@ -10,6 +10,7 @@ pub mod connect;
 mod context;
 pub mod control;
 pub mod credentials;
+pub mod doctor;
 pub mod error;
 pub mod events;
 pub mod input;

@@ -1,6 +1,7 @@
 //! `tdp-download`: bulk download of TDP files from the command line, on the same engine as
 //! the desktop app.
 
+mod doctor_cmd;
 mod render;
 mod sim_cmd;
 
@@ -44,6 +45,9 @@ struct Cli {
 enum Command {
     /// Run a local TDP + S3 simulator to try the tool without a TDP account.
     Sim(sim_cmd::SimArgs),
+    /// Check the connection to TDP (and, given a file ID, its storage) layer by layer: one
+    /// line per check with the fix; safe to paste into a support ticket. Exit 0 when all pass.
+    Doctor(doctor_cmd::DoctorArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -166,6 +170,7 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => usage_error(&e),
             },
+            Some(Command::Doctor(args)) => doctor_cmd::run(args).await,
             None => download(cli.download, &matches).await,
         }
     })

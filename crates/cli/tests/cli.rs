@@ -542,3 +542,88 @@ async fn without_a_sleep_inhibitor_the_job_warns_once_and_finishes() {
     assert_eq!(m.code, 0, "{}", m.stderr);
     assert!(!m.stderr.contains("sleeping"), "{}", m.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doctor_names_the_broken_layer_and_prints_nothing_secret() {
+    let files = demo_files(75, 2, Some(5000));
+    let sim = start(files.clone(), |_| {}).await;
+    let doctor = |token: &str, base: &str, org: &str, id: Option<&str>| {
+        let mut c = cli(Some(token));
+        c.args(["doctor", "--base-url", base, "--org", org]);
+        if let Some(id) = id {
+            c.arg(id);
+        }
+        measured(c)
+    };
+    let secret_free = |out: &str| {
+        assert!(!out.contains(sim.token()), "{out}");
+        assert!(!out.contains("X-Amz-Signature"), "{out}");
+    };
+
+    let healthy = doctor(sim.token(), &sim.base_url(), sim.org(), Some(&files[0].id)).await;
+    assert_eq!(healthy.code, 0, "{}{}", healthy.stdout, healthy.stderr);
+    assert!(
+        healthy
+            .stdout
+            .contains("✓ TDP accepts the token for org demo-org"),
+        "{}",
+        healthy.stdout
+    );
+    assert!(
+        healthy.stdout.contains("1 byte fetched"),
+        "{}",
+        healthy.stdout
+    );
+    assert!(!healthy.stdout.contains('✗'), "{}", healthy.stdout);
+    secret_free(&healthy.stdout);
+
+    let broken: [(&str, String, &str, Option<&str>, &str); 4] = [
+        (
+            "wrong-token",
+            sim.base_url(),
+            sim.org(),
+            None,
+            "✗ TDP rejected the token",
+        ),
+        (
+            sim.token(),
+            sim.base_url(),
+            "other-org",
+            None,
+            "✗ TDP: access denied",
+        ),
+        (
+            sim.token(),
+            sim.base_url(),
+            sim.org(),
+            Some("3f2b8c1e-5d4a-4e2b-9c1d-7a6b5c4d3e2f"),
+            "not found in TDP",
+        ),
+        // A port nothing listens on.
+        (
+            sim.token(),
+            "http://127.0.0.1:9".to_string(),
+            sim.org(),
+            None,
+            ": refused",
+        ),
+    ];
+    for (token, base, org, id, line) in broken {
+        let m = doctor(token, &base, org, id).await;
+        assert_eq!(m.code, 2, "{}", m.stdout);
+        assert!(m.stdout.contains(line), "{line}: {}", m.stdout);
+        assert!(m.stdout.contains("    fix: "), "{}", m.stdout);
+        secret_free(&m.stdout);
+    }
+
+    // The server's clock three hours ahead of this computer's.
+    let skewed = start(files.clone(), |c| c.clock_offset_secs = 3 * 3600).await;
+    let m = doctor(skewed.token(), &skewed.base_url(), skewed.org(), None).await;
+    assert_eq!(m.code, 2, "{}", m.stdout);
+    assert!(
+        m.stdout
+            .contains("✗ clock: this computer's clock is 180 min behind TDP's"),
+        "{}",
+        m.stdout
+    );
+}
