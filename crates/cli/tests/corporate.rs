@@ -335,3 +335,82 @@ async fn a_proxy_carries_tdp_and_storage() {
     assert!(m.stderr.contains("TDP_PROXY_PASSWORD"), "{}", m.stderr);
     assert_eq!(proxy.seen().len(), refused);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doctor_names_an_untrusted_issuer_and_an_unknown_host() {
+    let ca = TestCa::new(ISSUER);
+    let net = Inspected::start(&ca, 77).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("corp.pem");
+    std::fs::write(&pem, ca.pem()).unwrap();
+    let doctor = |extra: &[&str]| {
+        let mut c = clean_cli(net.sim.token());
+        c.args([
+            "doctor",
+            "--base-url",
+            &net.base_url(),
+            "--org",
+            net.sim.org(),
+        ])
+        .arg(&net.files[0].id)
+        .args(extra);
+        c
+    };
+
+    let m = measured(doctor(&[])).await;
+    assert_eq!(m.code, 2, "{}", m.stdout);
+    assert!(
+        m.stdout
+            .contains(&format!("presented a certificate from '{ISSUER}'")),
+        "{}",
+        m.stdout
+    );
+    assert!(
+        m.stdout
+            .contains("fix: give your company's inspection CA with --ca-cert"),
+        "{}",
+        m.stdout
+    );
+
+    // With the CA: every layer, storage (also behind inspection) included.
+    let m = measured(doctor(&["--ca-cert", pem.to_str().unwrap()])).await;
+    assert_eq!(m.code, 0, "{}", m.stdout);
+    assert!(
+        m.stdout.contains("a trusted HTTPS certificate"),
+        "{}",
+        m.stdout
+    );
+    assert!(m.stdout.contains("1 byte fetched"), "{}", m.stdout);
+    assert!(!m.stdout.contains(net.sim.token()) && !m.stdout.contains("X-Amz-Signature"));
+
+    // An unknown host, in a network namespace of its own whose resolver is 127.0.0.1 (where
+    // nothing answers): no outside DNS is asked.
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.1\n").unwrap();
+    let inner = clean_cli(net.sim.token());
+    let mut c = std::process::Command::new("unshare");
+    c.args(["--net", "--mount", "--propagation", "private"]);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        c.arg("--map-root-user");
+    }
+    c.args(["--", "sh", "-c", r#"set -e; ip link set lo up 2>/dev/null || true; mount --bind "$1" /etc/resolv.conf; shift; exec "$@""#, "sh"])
+        .arg(&resolv)
+        .arg(inner.get_program())
+        .args(["doctor", "--base-url", "https://tdp.unknown-host.example", "--org", "acme"]);
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let m = measured(c).await;
+    assert_eq!(m.code, 2, "{}{}", m.stdout, m.stderr);
+    assert!(
+        m.stdout
+            .contains("✗ name resolution: tdp.unknown-host.example is not known"),
+        "{}{}",
+        m.stdout,
+        m.stderr
+    );
+}
