@@ -324,6 +324,43 @@ pub async fn check_connection(
     }
 }
 
+/// One line of the connection doctor.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosisLine {
+    ok: bool,
+    what: String,
+    fix: Option<String>,
+}
+
+/// The connection doctor, layer by layer; with the first valid ID of the Files box, its
+/// storage too (one byte).
+#[tauri::command]
+pub async fn diagnose_connection(
+    state: State<'_, AppState>,
+    base_url: String,
+    org: String,
+    network: Option<NetworkRequest>,
+    ids: Option<String>,
+) -> Result<Vec<DiagnosisLine>> {
+    let token = token_for(&state, &base_url, &org).await?;
+    let settings = network_settings(&network.unwrap_or_default()).await?;
+    let first_id = ids
+        .as_deref()
+        .map(tdp_engine::parse_ids)
+        .and_then(|p| p.ids().first().cloned());
+    let checks =
+        tdp_engine::doctor::diagnose(&base_url, &org, token, first_id.as_deref(), &settings).await;
+    Ok(checks
+        .into_iter()
+        .map(|c| DiagnosisLine {
+            ok: c.ok,
+            what: c.what,
+            fix: c.fix,
+        })
+        .collect())
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartRequest {

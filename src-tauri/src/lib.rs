@@ -24,6 +24,7 @@ pub fn run() {
             commands::save_token,
             commands::forget_token,
             commands::check_connection,
+            commands::diagnose_connection,
             commands::save_proxy_password,
             commands::start_job,
             commands::cancel_job,

@@ -39,6 +39,7 @@ function takeProxyPassword() {
 
 hooks.check.addEventListener('click', () => actions.checkConnection(takeTypedToken(), takeProxyPassword()));
 hooks.forget.addEventListener('click', () => actions.forgetToken());
+hooks.diagnose.addEventListener('click', () => actions.diagnose(takeTypedToken(), takeProxyPassword()));
 hooks.import.addEventListener('click', () => actions.importIds());
 hooks.browse.addEventListener('click', () => actions.browse());
 hooks.start.addEventListener('click', () => actions.start(takeTypedToken(), undefined, takeProxyPassword()));

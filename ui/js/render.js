@@ -51,7 +51,21 @@ function rowLabel(r) {
   return STATE_LABELS[r.state] || r.state;
 }
 
+function renderDiagnosis(list, lines) {
+  list.hidden = !lines;
+  const text = (lines || []).map((l) => `${l.ok ? '✓' : '✗'} ${l.what}${l.fix ? ` — fix: ${l.fix}` : ''}`);
+  if (list.dataset.shown === text.join('\n')) return;
+  list.dataset.shown = text.join('\n');
+  list.replaceChildren(...text.map((t, i) => {
+    const li = document.createElement('li');
+    li.textContent = t;
+    li.className = lines[i].ok ? 'ok' : 'bad';
+    return li;
+  }));
+}
+
 export function render(h, state, fileList) {
+  renderDiagnosis(h.diagnosis, state.diagnosis);
   setValue(h['base-url'], state.baseUrl);
   setValue(h.org, state.org);
   setValue(h.ids, state.ids);

@@ -25,6 +25,7 @@ export function createStore() {
     proxy: '',
     caCert: '',
     allowSleep: false,
+    diagnosis: null,
     defaults: { concurrency: null, maxConcurrency: null },
     demo: false,
     job: null,
@@ -249,6 +250,26 @@ export function createStore() {
       try {
         const r = await call('check_connection', { baseUrl: state.baseUrl, org: state.org, network: network() });
         state.connStatus = { text: r.message, tone: 'ok' };
+      } catch (e) {
+        state.connStatus = { text: errorText(e), tone: 'bad' };
+      }
+      changed();
+    },
+    async diagnose(token, proxyPassword) {
+      state.connStatus = { text: 'Checking each layer…', tone: '' };
+      state.diagnosis = null;
+      changed();
+      await writeSettings();
+      if (!(await takeToken(token)) || !(await takeProxyPassword(proxyPassword))) { changed(); return; }
+      try {
+        const lines = await call('diagnose_connection', {
+          baseUrl: state.baseUrl, org: state.org, network: network(), ids: state.ids,
+        });
+        state.diagnosis = lines;
+        const bad = lines.filter((l) => !l.ok).length;
+        state.connStatus = bad
+          ? { text: 'A check failed: see below (safe to copy into a support ticket).', tone: 'bad' }
+          : { text: 'All checks passed.', tone: 'ok' };
       } catch (e) {
         state.connStatus = { text: errorText(e), tone: 'bad' };
       }

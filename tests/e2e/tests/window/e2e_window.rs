@@ -482,3 +482,43 @@ async fn without_a_secret_service_a_typed_token_works_for_the_session() {
     assert_eq!(files_in(&dest).len(), files.len());
     app.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnose_connection_shows_each_check_in_the_window() {
+    require_environment();
+    let files = demo_files(86, 3, Some(2000));
+    let sim = sim_with(files.clone(), |_| {}).await;
+    let home = tempfile::tempdir().unwrap();
+    let app = App::start(Launch::plain(home.path())).await;
+    fill_connection(&app, &sim, sim.token(), false).await;
+    fill_files(&app, &files, home.path()).await;
+    app.click("diagnose").await;
+    app.wait_for("the checks", |a| {
+        Box::pin(async move { a.text("conn-status").await.contains("All checks passed") })
+    })
+    .await;
+    let lines = app.text("diagnosis").await;
+    for want in [
+        "✓ connection to 127.0.0.1",
+        "✓ TDP accepts the token for org demo-org",
+        "✓ storage (127.0.0.1) sends the file",
+    ] {
+        assert!(lines.contains(want), "{want}: {lines}");
+    }
+    app.screenshot("7-diagnosis").await;
+    let page = app.client.source().await.unwrap();
+    assert!(!page.contains(sim.token()) && !page.contains("X-Amz-Signature"));
+
+    // A wrong org: the failing line says what to do.
+    app.type_into("org", "other-org").await;
+    app.type_into("token", sim.token()).await;
+    app.click("diagnose").await;
+    app.wait_for("the failed check", |a| {
+        Box::pin(async move { a.text("conn-status").await.contains("A check failed") })
+    })
+    .await;
+    let lines = app.text("diagnosis").await;
+    assert!(lines.contains("✗ TDP: access denied"), "{lines}");
+    assert!(lines.contains("fix: check the org slug"), "{lines}");
+    app.close().await;
+}
