@@ -10,6 +10,8 @@ const COMMANDS: &[&str] = &[
     "save_token",
     "forget_token",
     "check_connection",
+    "diagnose_connection",
+    "save_proxy_password",
     "start_job",
     "cancel_job",
     "open_folder",
