@@ -37,3 +37,30 @@ pub fn run() {
         std::process::exit(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A command the window calls must be registered, listed for the ACL (build.rs) and
+    /// granted to the window (tauri.conf.json); a missing grant fails only at run time.
+    #[test]
+    fn every_command_is_granted_to_the_window() {
+        let handlers = include_str!("lib.rs");
+        let build = include_str!("../build.rs");
+        let conf = include_str!("../../tauri.conf.json");
+        let registered: Vec<&str> = handlers
+            .split("commands::")
+            .skip(1)
+            .filter_map(|s| s.split(|c: char| !(c.is_alphanumeric() || c == '_')).next())
+            .filter(|name| !name.is_empty())
+            .collect();
+        assert!(registered.len() > 10, "{registered:?}");
+        for name in registered {
+            assert!(
+                build.contains(&format!("\"{name}\"")),
+                "{name} is not in build.rs"
+            );
+            let grant = format!("\"allow-{}\"", name.replace('_', "-"));
+            assert!(conf.contains(&grant), "{grant} is not in tauri.conf.json");
+        }
+    }
+}
