@@ -74,6 +74,33 @@ pub enum SavedInput {
     },
 }
 
+/// An input's sources without its parsed IDs: what the job manifest keeps. Cloning shares
+/// the text; serializing writes it without a copy (a pasted list may be tens of megabytes).
+#[derive(Debug, Clone)]
+pub struct InputSources(Vec<Source>);
+
+impl Serialize for InputSources {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        enum Saved<'a> {
+            Text(&'a str),
+            #[serde(rename_all = "camelCase")]
+            Args {
+                args: &'a [String],
+                first_line: usize,
+            },
+        }
+        s.collect_seq(self.0.iter().map(|src| match src {
+            Source::Text(t) => Saved::Text(t.as_str()),
+            Source::Args { args, first_line } => Saved::Args {
+                args,
+                first_line: *first_line,
+            },
+        }))
+    }
+}
+
 /// How many invalid lines [`ParsedIds::invalid_sample`] keeps.
 pub const INVALID_SAMPLE: usize = 100;
 
@@ -143,26 +170,10 @@ impl ParsedIds {
         entries(&self.sources)
     }
 
-    /// Writes the sources as a list of [`SavedInput`], without copying them: a pasted list
-    /// may be tens of megabytes. Read back with [`ParsedIds::from_saved`].
-    pub fn serialize_sources<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        enum Saved<'a> {
-            Text(&'a str),
-            #[serde(rename_all = "camelCase")]
-            Args {
-                args: &'a [String],
-                first_line: usize,
-            },
-        }
-        s.collect_seq(self.sources.iter().map(|src| match src {
-            Source::Text(t) => Saved::Text(t.as_str()),
-            Source::Args { args, first_line } => Saved::Args {
-                args,
-                first_line: *first_line,
-            },
-        }))
+    /// The sources alone, shared rather than copied, to be saved (they serialize as a list
+    /// of [`SavedInput`]) and read back with [`ParsedIds::from_saved`].
+    pub fn sources(&self) -> InputSources {
+        InputSources(self.sources.clone())
     }
 
     pub fn from_saved(saved: Vec<SavedInput>) -> ParsedIds {

@@ -96,11 +96,11 @@ pub async fn run_controlled(
     let report_path = cfg.report_path();
     let reserved = reserved_names(&cfg.dest, &report_path);
     let dest = cfg.dest.clone();
-    // Cheap copies: the input's text is shared, not copied.
-    let (asked, input_copy) = (cfg.clone(), input.clone());
+    // Made here, moved to the blocking thread: the input's text is shared, not copied.
+    let manifest = Manifest::of(&cfg, input);
     let store = tokio::task::spawn_blocking(move || {
         let store = Store::open(&dest, &reserved)?;
-        store.write_manifest(&Manifest::of(&asked, &input_copy))?;
+        store.write_manifest(&manifest)?;
         Ok::<_, StateError>(store)
     })
     .await

@@ -10,7 +10,7 @@
 
 use crate::config::JobConfig;
 use crate::durable;
-use crate::input::{ParsedIds, SavedInput};
+use crate::input::{InputSources, ParsedIds, SavedInput};
 use crate::naming::Layout;
 use crate::sink::no_follow;
 use serde::{Deserialize, Serialize};
@@ -39,15 +39,6 @@ pub struct Manifest<I = Vec<SavedInput>> {
     pub layout: Layout,
     pub input: I,
     pub options: Options,
-}
-
-/// The job's input, written without a copy.
-pub struct InputView<'a>(&'a ParsedIds);
-
-impl Serialize for InputView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize_sources(s)
-    }
 }
 
 /// The tuning a job ran with; a resumed job takes them unless told otherwise.
@@ -123,9 +114,9 @@ impl ManifestError {
     }
 }
 
-impl<'a> Manifest<InputView<'a>> {
+impl Manifest<InputSources> {
     /// What `cfg` and `input` ask for.
-    pub fn of(cfg: &JobConfig, input: &'a ParsedIds) -> Self {
+    pub fn of(cfg: &JobConfig, input: &ParsedIds) -> Self {
         Manifest {
             format: FORMAT,
             written_by: format!("tdp-bulk-downloader {}", env!("CARGO_PKG_VERSION")),
@@ -133,7 +124,7 @@ impl<'a> Manifest<InputView<'a>> {
             base_url: cfg.base_url.clone(),
             org: cfg.org.clone(),
             layout: cfg.layout,
-            input: InputView(input),
+            input: input.sources(),
             options: Options::of(cfg),
         }
     }

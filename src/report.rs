@@ -53,6 +53,22 @@ pub struct FileOutcome {
 }
 
 impl FileOutcome {
+    /// A file that is in place (downloaded now, or found there), as the journal records it.
+    pub fn placed(status: Status, done: crate::state::DoneInfo, attempts: u32) -> Self {
+        FileOutcome {
+            status,
+            path: Some(done.path),
+            bytes: Some(done.bytes),
+            etag: done.etag,
+            md5: done.md5,
+            verified: Some(done.verified),
+            decoded: done.decoded,
+            attempts,
+            kind: None,
+            error: None,
+        }
+    }
+
     pub fn failed(
         status: Status,
         attempts: u32,

@@ -373,18 +373,7 @@ fn already_complete(ctx: &Ctx, id: &str) -> Option<FileOutcome> {
         path: done.path.clone(),
         reason: "already downloaded".into(),
     });
-    Some(FileOutcome {
-        status: Status::Skipped,
-        path: Some(done.path),
-        bytes: Some(done.bytes),
-        etag: done.etag,
-        md5: done.md5,
-        verified: Some(done.verified),
-        decoded: done.decoded,
-        attempts: 0,
-        kind: None,
-        error: None,
-    })
+    Some(FileOutcome::placed(Status::Skipped, done, 0))
 }
 
 /// One full try at a file: whatever is missing of it, then the final checks.
@@ -475,11 +464,20 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
 async fn may_be_present(ctx: &Ctx, run: &FileRun) -> Result<bool, FileError> {
     // The URL is needed anyway; it names the object.
     run.url(ctx).await?;
-    let key = lock(&run.key).clone();
-    let own_name = key.last().cloned().unwrap_or_else(|| run.id.clone());
-    let rel = relative_path(ctx.cfg.layout, &key, &own_name);
-    let wanted = rel.to_string_lossy().replace('\\', "/");
+    let wanted = wanted_name(ctx, run, None);
     Ok(ctx.store().may_be_present(&run.id, &wanted))
+}
+
+/// The relative path the file asks for: its `Content-Disposition` name when storage sent
+/// one, else the object key's last part, else its ID; placed by the job's layout.
+fn wanted_name(ctx: &Ctx, run: &FileRun, disposition: Option<&str>) -> String {
+    let key = lock(&run.key).clone();
+    let own_name = disposition
+        .and_then(disposition_filename)
+        .or_else(|| key.last().cloned())
+        .unwrap_or_else(|| run.id.clone());
+    let rel = relative_path(ctx.cfg.layout, &key, &own_name);
+    rel.to_string_lossy().replace('\\', "/")
 }
 
 /// After the one-byte probe: the file at this one's name (or at its next names) with this
@@ -549,7 +547,7 @@ fn adopt(
         verified: Verified::Md5,
         decoded: false,
     };
-    if let Err(e) = ctx.store().record_done(&run.id, done) {
+    if let Err(e) = ctx.store().record_done(&run.id, done.clone()) {
         ctx.stop(ctx.state_error(&e));
         return Err(FileError::Cancelled);
     }
@@ -566,18 +564,11 @@ fn adopt(
         path: rel.clone(),
         reason: "already in the folder (same MD5)".into(),
     });
-    Ok(FileOutcome {
-        status: Status::Skipped,
-        path: Some(rel),
-        bytes: Some(info.size),
-        etag: info.etag.clone(),
-        md5: Some(md5),
-        verified: Some(Verified::Md5),
-        decoded: false,
-        attempts: lock(&run.attempts).total,
-        kind: None,
-        error: None,
-    })
+    Ok(FileOutcome::placed(
+        Status::Skipped,
+        done,
+        lock(&run.attempts).total,
+    ))
 }
 
 /// Takes the object's details: name, journal, hasher, progress.
@@ -613,13 +604,7 @@ fn accept(
         }
         return Ok(());
     }
-    let key = lock(&run.key).clone();
-    let own_name = disposition
-        .and_then(disposition_filename)
-        .or_else(|| key.last().cloned())
-        .unwrap_or_else(|| run.id.clone());
-    let rel = relative_path(ctx.cfg.layout, &key, &own_name);
-    let wanted = rel.to_string_lossy().replace('\\', "/");
+    let wanted = wanted_name(ctx, run, disposition);
     let assigned = {
         let mut store = ctx.store();
         store
@@ -842,11 +827,14 @@ async fn stream_body(
     let mut pos = start;
     let mut since_checkpoint = 0u64;
     let mut last_checkpoint = Instant::now();
+    // Made once per body, not once per chunk.
+    let paused = ctx.pause_requested();
+    tokio::pin!(paused);
     let ended = loop {
         let chunk = tokio::select! {
             c = resp.resp.chunk() => c,
             _ = attempt.cancelled() => break Err(AttemptError::File(FileError::Cancelled)),
-            _ = ctx.pause_requested() => break Err(AttemptError::Paused),
+            _ = &mut paused => break Err(AttemptError::Paused),
         };
         match chunk {
             Ok(Some(bytes)) => {
@@ -1059,7 +1047,7 @@ async fn finish(
         verified,
         decoded: gzip,
     };
-    if let Err(e) = ctx.store().record_done(&run.id, done) {
+    if let Err(e) = ctx.store().record_done(&run.id, done.clone()) {
         ctx.stop(ctx.state_error(&e));
         return Err(FileError::Cancelled);
     }
@@ -1069,16 +1057,9 @@ async fn finish(
         bytes,
         verified: verified.as_str().to_string(),
     });
-    Ok(FileOutcome {
-        status: Status::Downloaded,
-        path: Some(rel),
-        bytes: Some(bytes),
-        etag: info.etag,
-        md5,
-        verified: Some(verified),
-        decoded: gzip,
-        attempts: lock(&run.attempts).total,
-        kind: None,
-        error: None,
-    })
+    Ok(FileOutcome::placed(
+        Status::Downloaded,
+        done,
+        lock(&run.attempts).total,
+    ))
 }
