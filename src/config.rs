@@ -44,6 +44,12 @@ pub struct JobConfig {
     pub network: NetworkSettings,
     /// Keep the computer from sleeping while the job runs.
     pub keep_awake: bool,
+    /// When TDP rejects the token mid-job: false stops the job (kind `auth`; the same job
+    /// with a fresh token resumes it); true waits, in [`JobState::WaitingForToken`], for
+    /// [`JobControl::renew_token`](crate::JobControl::renew_token) and goes on.
+    ///
+    /// [`JobState::WaitingForToken`]: crate::events::JobState::WaitingForToken
+    pub wait_for_new_token: bool,
     /// The longest file name to give out, in bytes; None asks the file system. For tests.
     #[doc(hidden)]
     pub name_max: Option<usize>,
@@ -79,6 +85,7 @@ impl JobConfig {
             network_patience: Duration::from_secs(Self::DEFAULT_NETWORK_PATIENCE_SECS),
             network: NetworkSettings::default(),
             keep_awake: true,
+            wait_for_new_token: false,
             name_max: None,
         }
     }

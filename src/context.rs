@@ -9,6 +9,7 @@ use crate::lifecycle::Lifecycle;
 use crate::limiter::AdaptiveLimit;
 use crate::lock::LockError;
 use crate::network::NetGate;
+use crate::renewal::Renewal;
 use crate::s3::S3Client;
 use crate::sink::is_disk_full;
 use crate::state::{StateError, Store};
@@ -73,6 +74,7 @@ pub(crate) struct Ctx {
     pub net: NetGate,
     pub states: Arc<Lifecycle>,
     pub(crate) paused: watch::Receiver<bool>,
+    pub(crate) renewal: Renewal,
     pub(crate) rng: Mutex<fastrand::Rng>,
     pub files_total: usize,
 }
@@ -93,6 +95,12 @@ impl Ctx {
             r = paused.wait_for(|p| !*p) => r.is_ok(),
             _ = cancel.cancelled() => false,
         }
+    }
+
+    /// Returns at once unless TDP rejected the token in place; then when a new one is given.
+    /// False: cancelled.
+    pub async fn token_usable(&self, cancel: &CancellationToken) -> bool {
+        self.renewal.usable(&self.tdp, cancel).await
     }
 
     /// Resolves when the job is paused.

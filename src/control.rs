@@ -1,5 +1,7 @@
-//! What the caller can do to a running job: pause it, resume it, cancel it.
+//! What the caller can do to a running job: pause it, resume it, cancel it, give it a new
+//! token.
 
+use crate::secret::Token;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -10,6 +12,14 @@ use tokio_util::sync::CancellationToken;
 pub struct JobControl {
     cancel: CancellationToken,
     paused: Arc<watch::Sender<bool>>,
+    tokens: Arc<watch::Sender<Offer>>,
+}
+
+/// The latest token given to the job while it runs, numbered from 1.
+#[derive(Clone, Default)]
+pub(crate) struct Offer {
+    pub version: u64,
+    pub token: Option<Token>,
 }
 
 impl Default for JobControl {
@@ -24,6 +34,7 @@ impl JobControl {
         JobControl {
             cancel,
             paused: Arc::new(watch::Sender::new(false)),
+            tokens: Arc::new(watch::Sender::new(Offer::default())),
         }
     }
 
@@ -39,6 +50,15 @@ impl JobControl {
         *self.paused.borrow()
     }
 
+    /// A new token for a job that waits for one (`JobConfig::wait_for_new_token`): the job
+    /// goes on with it, and with it every later request.
+    pub fn renew_token(&self, token: Token) {
+        self.tokens.send_modify(|o| {
+            o.version += 1;
+            o.token = Some(token);
+        });
+    }
+
     pub fn cancel(&self) {
         self.cancel.cancel();
     }
@@ -49,5 +69,9 @@ impl JobControl {
 
     pub(crate) fn watch_paused(&self) -> watch::Receiver<bool> {
         self.paused.subscribe()
+    }
+
+    pub(crate) fn watch_tokens(&self) -> watch::Receiver<Offer> {
+        self.tokens.subscribe()
     }
 }

@@ -26,6 +26,9 @@ pub enum JobState {
     /// TDP and storage do not answer: nothing is charged to any file; the job goes on by
     /// itself when they answer again.
     WaitingForNetwork,
+    /// TDP rejected the token (expired, revoked): no TDP request is made until a new one is
+    /// given; transfers whose links are in hand go on.
+    WaitingForToken,
     /// Asked to pause: no request is made until it is resumed.
     Paused,
     /// Cancelled or stopped by an error: finishing writes and saving state.

@@ -164,6 +164,7 @@ pub async fn run_controlled(
     };
     let ctx = Arc::new(Ctx {
         paused: control.watch_paused(),
+        renewal: crate::renewal::Renewal::new(control.watch_tokens()),
         states,
         net,
         tdp,

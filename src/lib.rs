@@ -34,6 +34,7 @@ mod lock;
 mod naming;
 mod network;
 mod ranges;
+mod renewal;
 mod s3;
 mod secret;
 mod sink;

@@ -1,9 +1,9 @@
-//! The job's state machine: running, waiting for the network, paused, stopping. Each change
-//! is announced once ([`Event::JobState`]), and the computer is kept awake only while the
-//! job is running.
+//! The job's state machine: running, waiting for the network or a new token, paused,
+//! stopping. Each change is announced once ([`Event::JobState`]), and the computer is kept
+//! awake only while the job is running.
 //!
 //! The state is worked out from what holds the job back, strongest first: stopping (for
-//! good), paused (the user), waiting (the network). A network that comes back during a pause
+//! good), paused (the user), waiting for a new token (the user too), waiting (the network). A network that comes back during a pause
 //! leaves the job paused.
 
 use crate::awake::Awake;
@@ -14,6 +14,7 @@ use std::sync::Mutex;
 struct Flags {
     stopping: bool,
     paused: bool,
+    token: bool,
     waiting: bool,
 }
 
@@ -23,6 +24,8 @@ impl Flags {
             JobState::Stopping
         } else if self.paused {
             JobState::Paused
+        } else if self.token {
+            JobState::WaitingForToken
         } else if self.waiting {
             JobState::WaitingForNetwork
         } else {
@@ -57,6 +60,10 @@ impl Lifecycle {
         self.change(|f| f.waiting = waiting);
     }
 
+    pub(crate) fn set_token_wanted(&self, wanted: bool) {
+        self.change(|f| f.token = wanted);
+    }
+
     pub(crate) fn set_paused(&self, paused: bool) {
         self.change(|f| f.paused = paused);
     }
@@ -76,9 +83,10 @@ impl Lifecycle {
         self.events.send(Event::JobState { state: next });
         match next {
             JobState::Running => self.awake.hold(),
-            JobState::WaitingForNetwork | JobState::Paused | JobState::Stopping => {
-                self.awake.release()
-            }
+            JobState::WaitingForNetwork
+            | JobState::WaitingForToken
+            | JobState::Paused
+            | JobState::Stopping => self.awake.release(),
         }
     }
 }

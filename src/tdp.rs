@@ -79,7 +79,9 @@ pub struct TdpClient {
     http: reqwest::Client,
     base: Url,
     org: String,
-    token: Token,
+    /// The token and its version: a job waiting for a new token installs it here (see
+    /// `renewal`), and every later request carries it.
+    token: std::sync::RwLock<(u64, Token)>,
 }
 
 #[derive(serde::Deserialize)]
@@ -118,12 +120,29 @@ impl TdpClient {
             http,
             base,
             org: org.trim().to_string(),
-            token,
+            token: std::sync::RwLock::new((0, token)),
         })
     }
 
     pub fn base(&self) -> &Url {
         &self.base
+    }
+
+    fn current_token(&self) -> (u64, Token) {
+        self.token.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The version of the token requests carry now: 0 for the one the job started with.
+    pub(crate) fn token_version(&self) -> u64 {
+        self.token.read().unwrap_or_else(|e| e.into_inner()).0
+    }
+
+    /// Carries `token` from now on, unless a newer one is already in place.
+    pub(crate) fn install_token(&self, version: u64, token: Token) {
+        let mut t = self.token.write().unwrap_or_else(|e| e.into_inner());
+        if version > t.0 {
+            *t = (version, token);
+        }
     }
 
     /// One `retrieve` call: the pre-signed URL of a file.
@@ -136,10 +155,11 @@ impl TdpClient {
         url.query_pairs_mut()
             .append_pair("fileId", file_id)
             .append_pair("getPresigned", "true");
+        let (_, token) = self.current_token();
         let resp = self
             .http
             .get(url)
-            .header("ts-auth-token", self.token.expose())
+            .header("ts-auth-token", token.expose())
             .header("x-org-slug", &self.org)
             .send()
             .await

@@ -114,7 +114,7 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<Link, FileError> {
     let mut failures = 0u32;
     let mut throttled = 0u32;
     loop {
-        if !ctx.until_resumed(&run.cancel).await {
+        if !ctx.until_resumed(&run.cancel).await || !ctx.token_usable(&run.cancel).await {
             return Err(FileError::Cancelled);
         }
         let permit = tokio::select! {
@@ -122,6 +122,7 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<Link, FileError> {
             _ = run.cancel.cancelled() => return Err(FileError::Cancelled),
         };
         lock(&run.attempts).started();
+        let token_used = ctx.tdp.token_version();
         let result = tokio::select! {
             r = ctx.tdp.presigned_url(&run.id) => r,
             _ = run.cancel.cancelled() => return Err(FileError::Cancelled),
@@ -130,12 +131,20 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<Link, FileError> {
             Ok(url) => {
                 permit.success();
                 ctx.gate().success();
+                ctx.renewal.accepted(token_used, &ctx.tdp, &ctx.states);
                 return Ok(url);
             }
             Err(e) => e,
         };
         let failed_at = Instant::now();
         match &err {
+            TdpError::Unauthorized(m) if ctx.cfg.wait_for_new_token => {
+                // Not the file's failure: it asks again once a new token is given.
+                drop(permit);
+                tracing::warn!("TDP rejected the token ({m}): waiting for a new one");
+                ctx.renewal
+                    .rejected_token(token_used, &ctx.tdp, &ctx.states);
+            }
             e if e.scope() == Scope::Job => {
                 ctx.stop(JobError::Tdp(e.clone()));
                 return Err(FileError::Cancelled);

@@ -108,6 +108,8 @@ pub async fn render(mut rx: EventReceiver, terminal: bool, quiet: bool, count: b
                         "the network is back: going on"
                     }
                     JobState::Paused => "paused",
+                    // The CLI stops instead (exit 2, kind auth); a library caller may wait.
+                    JobState::WaitingForToken => "waiting for a new token",
                     // Ctrl-C says so itself; an error that stops the job is printed at the end.
                     JobState::Running | JobState::Stopping => continue,
                 };
