@@ -14,6 +14,8 @@ const COMMANDS: &[&str] = &[
     "save_proxy_password",
     "start_job",
     "cancel_job",
+    "pause_job",
+    "renew_token",
     "open_folder",
     "start_demo",
 ];

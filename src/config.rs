@@ -44,8 +44,9 @@ pub struct JobConfig {
     pub network: NetworkSettings,
     /// Keep the computer from sleeping while the job runs.
     pub keep_awake: bool,
-    /// When TDP rejects the token mid-job: false stops the job (kind `auth`; the same job
-    /// with a fresh token resumes it); true waits, in [`JobState::WaitingForToken`], for
+    /// When TDP rejects the token mid-job (it took it before): false stops the job (kind
+    /// `auth`; the same job with a fresh token resumes it); true waits, in
+    /// [`JobState::WaitingForToken`], for
     /// [`JobControl::renew_token`](crate::JobControl::renew_token) and goes on.
     ///
     /// [`JobState::WaitingForToken`]: crate::events::JobState::WaitingForToken

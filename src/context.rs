@@ -39,6 +39,12 @@ impl AuthGate {
         self.successes += 1;
     }
 
+    /// TDP has taken the job's token at least once: a 401 now is a token that ran out, not
+    /// one that was wrong from the start.
+    pub(crate) fn has_succeeded(&self) -> bool {
+        self.successes > 0
+    }
+
     pub(crate) fn other(&mut self) {
         self.replies += 1;
     }

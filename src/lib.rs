@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod doctor;
 pub mod error;
 pub mod events;
+pub mod expiry;
 pub mod input;
 pub mod link;
 pub mod manifest;

@@ -51,7 +51,7 @@ impl fmt::Debug for Token {
     }
 }
 
-fn span(d: Duration) -> String {
+pub(crate) fn span(d: Duration) -> String {
     let mins = d.as_secs() / 60;
     match mins {
         0 => format!("{} s", d.as_secs()),

@@ -138,7 +138,10 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<Link, FileError> {
         };
         let failed_at = Instant::now();
         match &err {
-            TdpError::Unauthorized(m) if ctx.cfg.wait_for_new_token => {
+            // A token wrong from the start stops the job (the form is where to fix it).
+            TdpError::Unauthorized(m)
+                if ctx.cfg.wait_for_new_token && ctx.gate().has_succeeded() =>
+            {
                 // Not the file's failure: it asks again once a new token is given.
                 drop(permit);
                 tracing::warn!("TDP rejected the token ({m}): waiting for a new one");

@@ -103,3 +103,19 @@ async fn a_job_waits_for_a_new_token_and_goes_on_with_it() {
         c.bytes_served as f64 * 100.0 / total as f64
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_wrong_from_the_start_stops_the_job_even_when_it_could_wait() {
+    let files: Vec<SimFile> = (0..4)
+        .map(|i| SimFile::new(sim_id(92, i), format!("org/raw/w{i}.bin"), 1000))
+        .collect();
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&sim, dir.path());
+    cfg.wait_for_new_token = true;
+    let (result, events) = run(cfg, "not-the-token", &ids_of(&files)).await;
+    let fatal = result.fatal.clone().expect("the job stops");
+    assert_eq!(fatal.kind(), tdp_engine::ErrorKind::Auth, "{fatal}");
+    assert!(!job_states(&events).contains(&JobState::WaitingForToken));
+    assert_eq!(sim.counters().total("s3"), 0);
+}

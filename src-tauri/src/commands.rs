@@ -2,17 +2,17 @@
 
 use crate::error::CmdError;
 use crate::settings::{self, Settings};
-use crate::state::AppState;
+use crate::state::{AppState, RunningJob};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
 use tdp_engine::connect::{Connector, NetworkSettings};
 use tdp_engine::credentials::{self, DEFAULT_TIMEOUT};
 use tdp_engine::input::{Entry, ParsedIds};
 use tdp_engine::tdp::{api_host, normalise_base_url, TdpClient, TdpError};
-use tdp_engine::{CancellationToken, ErrorKind, EventSender, JobConfig, JobError, Layout, Token};
+use tdp_engine::{ErrorKind, EventSender, JobConfig, JobControl, JobError, Layout, Token};
 
 type Result<T> = std::result::Result<T, CmdError>;
 
@@ -288,23 +288,20 @@ pub struct ConnectionCheck {
 }
 
 /// Asks TDP for a file that does not exist: "not found" means the token and org work.
-#[tauri::command]
-pub async fn check_connection(
-    state: State<'_, AppState>,
-    base_url: String,
-    org: String,
-    network: Option<NetworkRequest>,
+async fn try_token(
+    base_url: &str,
+    org: &str,
+    token: Token,
+    settings: &NetworkSettings,
 ) -> Result<ConnectionCheck> {
-    let token = token_for(&state, &base_url, &org).await?;
     let lifetime = token
         .lifetime_text(std::time::SystemTime::now())
         .map(|t| format!(" (the token {t})"))
         .unwrap_or_default();
-    let settings = network_settings(&network.unwrap_or_default()).await?;
-    let connector = Connector::new(&settings).map_err(JobError::from)?;
+    let connector = Connector::new(settings).map_err(JobError::from)?;
     let client = TdpClient::new(
-        &base_url,
-        &org,
+        base_url,
+        org,
         token,
         &connector,
         Duration::from_secs(10),
@@ -322,6 +319,55 @@ pub async fn check_connection(
         Err(TdpError::Forbidden(m)) => Err(JobError::Forbidden(m).into()),
         Err(e) => Err(e.into()),
     }
+}
+
+#[tauri::command]
+pub async fn check_connection(
+    state: State<'_, AppState>,
+    base_url: String,
+    org: String,
+    network: Option<NetworkRequest>,
+) -> Result<ConnectionCheck> {
+    let token = token_for(&state, &base_url, &org).await?;
+    let settings = network_settings(&network.unwrap_or_default()).await?;
+    try_token(&base_url, &org, token, &settings).await
+}
+
+/// A new token for a job that waits for one: checked with TDP first, kept for the session
+/// (and in the keychain when `remember` is set), then the same job goes on with it.
+#[tauri::command]
+pub async fn renew_token(
+    state: State<'_, AppState>,
+    job: u64,
+    token: String,
+    remember: bool,
+) -> Result<ConnectionCheck> {
+    let Some(running) = state.job(job) else {
+        return Err(CmdError::new(
+            ErrorKind::Internal,
+            "this download has ended",
+        ));
+    };
+    let token = Token::new(token);
+    if token.is_empty() {
+        return Err(CmdError::new(ErrorKind::Input, "enter the new auth token"));
+    }
+    token.check()?;
+    let checked = try_token(
+        &running.base_url,
+        &running.org,
+        token.clone(),
+        &running.network,
+    )
+    .await?;
+    let account = account_for(&running.base_url, &running.org)?;
+    state.remember_for_session(&account, token.clone());
+    if remember {
+        let t = token.clone();
+        keychain(move || credentials::save(&account, t.expose(), DEFAULT_TIMEOUT)).await?;
+    }
+    running.control.renew_token(token);
+    Ok(checked)
 }
 
 /// One line of the connection doctor.
@@ -421,13 +467,34 @@ pub async fn start_job(
     }
     cfg.network = network_settings(&request.network).await?;
     cfg.keep_awake = !request.allow_sleep;
-    let cancel = CancellationToken::new();
-    let id = state.add_job(cancel.clone());
+    // The window asks for a new token when TDP rejects this one, and the job goes on.
+    cfg.wait_for_new_token = true;
+    let control = JobControl::default();
+    let id = state.add_job(RunningJob {
+        control: control.clone(),
+        base_url: request.base_url.clone(),
+        org: request.org.clone(),
+        network: cfg.network.clone(),
+    });
+    // A token that will not last the job: said before it starts (the job then waits for a
+    // new one). The rate is this folder's last job's, else the app's last job's.
+    let settings_path = settings_file(&app).ok();
+    let last_rate = || {
+        tdp_engine::expiry::rate_of_report(&cfg.report_path())
+            .or_else(|| settings_path.as_deref().and_then(settings::load_rate))
+    };
+    let files = parsed.counts().valid;
+    if let Some(w) = tdp_engine::expiry::warning(&token, files, last_rate, SystemTime::now()) {
+        let _ = on_event.send(vec![serde_json::json!({
+            "type": "warning",
+            "message": format!("{w}: when it runs out, the download waits here for a new one"),
+        })]);
+    }
     let (tx, rx) = EventSender::channel();
     let forwarder = tauri::async_runtime::spawn(crate::forward::forward(rx, on_event.clone()));
     let account = account_for(&request.base_url, &request.org)?;
     tauri::async_runtime::spawn(async move {
-        let result = tdp_engine::run(cfg, token, &parsed, tx, cancel).await;
+        let result = tdp_engine::run_controlled(cfg, token, &parsed, tx, control).await;
         let _ = forwarder.await;
         let state = app.state::<AppState>();
         match result {
@@ -442,7 +509,11 @@ pub async fn start_job(
             Ok(r) if r.fatal.as_ref().map(JobError::kind) == Some(ErrorKind::Auth) => {
                 state.forget_session_token(&account);
             }
-            Ok(_) => {}
+            Ok(r) => {
+                if let Some(p) = &settings_path {
+                    settings::save_rate(p, &r.summary);
+                }
+            }
         }
         state.end_job(id);
     });
@@ -452,6 +523,17 @@ pub async fn start_job(
 #[tauri::command]
 pub fn cancel_job(state: State<'_, AppState>, job: u64) -> bool {
     state.cancel_job(job)
+}
+
+/// Pauses (`paused` set) or resumes a running job; false when it has ended.
+#[tauri::command]
+pub fn pause_job(state: State<'_, AppState>, job: u64, paused: bool) -> bool {
+    match state.job(job) {
+        Some(j) if paused => j.control.pause(),
+        Some(j) => j.control.resume(),
+        None => return false,
+    }
+    true
 }
 
 #[tauri::command]

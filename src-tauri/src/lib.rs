@@ -28,6 +28,8 @@ pub fn run() {
             commands::save_proxy_password,
             commands::start_job,
             commands::cancel_job,
+            commands::pause_job,
+            commands::renew_token,
             commands::open_folder,
             commands::start_demo,
         ])

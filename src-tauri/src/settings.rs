@@ -70,6 +70,27 @@ fn without_password(proxy: &str) -> String {
     }
 }
 
+/// Files per second of the last job that downloaded enough to tell, kept beside the
+/// settings (the window never writes it): it says whether a token will last the next job.
+fn rate_file(settings: &std::path::Path) -> PathBuf {
+    settings.with_file_name("last-job-rate")
+}
+
+pub fn load_rate(settings: &std::path::Path) -> Option<f64> {
+    let text = std::fs::read_to_string(rate_file(settings)).ok()?;
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|r: &f64| r.is_finite() && *r > 0.0)
+}
+
+pub fn save_rate(settings: &std::path::Path, summary: &tdp_engine::Summary) {
+    if summary.downloaded >= 10 && summary.seconds >= 1.0 {
+        let rate = summary.downloaded as f64 / summary.seconds;
+        let _ = std::fs::write(rate_file(settings), format!("{rate}\n"));
+    }
+}
+
 pub fn save(file: &std::path::Path, s: &Settings) -> std::io::Result<()> {
     let s = &Settings {
         proxy: without_password(&s.proxy),

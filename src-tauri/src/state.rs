@@ -4,11 +4,21 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use tdp_engine::{CancellationToken, Token};
+use tdp_engine::connect::NetworkSettings;
+use tdp_engine::{JobControl, Token};
+
+/// A job while it runs: its handle, and where it connects (a new token is checked there).
+#[derive(Clone)]
+pub struct RunningJob {
+    pub control: JobControl,
+    pub base_url: String,
+    pub org: String,
+    pub network: NetworkSettings,
+}
 
 pub struct AppState {
     pub demo_requested: bool,
-    jobs: Mutex<HashMap<u64, CancellationToken>>,
+    jobs: Mutex<HashMap<u64, RunningJob>>,
     next_job: AtomicU64,
     pub demo: tokio::sync::Mutex<Option<crate::demo::Demo>>,
     session_tokens: Mutex<HashMap<String, Token>>,
@@ -25,13 +35,22 @@ impl AppState {
         }
     }
 
-    pub fn add_job(&self, cancel: CancellationToken) -> u64 {
+    pub fn add_job(&self, job: RunningJob) -> u64 {
         let id = self.next_job.fetch_add(1, Ordering::Relaxed);
         self.jobs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id, cancel);
+            .insert(id, job);
         id
+    }
+
+    /// A running job, if it still runs.
+    pub fn job(&self, id: u64) -> Option<RunningJob> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     pub fn end_job(&self, id: u64) {
@@ -42,13 +61,7 @@ impl AppState {
     }
 
     pub fn cancel_job(&self, id: u64) -> bool {
-        match self.jobs.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
-            Some(c) => {
-                c.cancel();
-                true
-            }
-            None => false,
-        }
+        self.job(id).map(|j| j.control.cancel()).is_some()
     }
 
     pub fn any_job_running(&self) -> bool {

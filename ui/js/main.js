@@ -44,6 +44,13 @@ hooks.import.addEventListener('click', () => actions.importIds());
 hooks.browse.addEventListener('click', () => actions.browse());
 hooks.start.addEventListener('click', () => actions.start(takeTypedToken(), undefined, takeProxyPassword()));
 hooks.cancel.addEventListener('click', () => actions.cancel());
+hooks.pause.addEventListener('click', () => actions.togglePause());
+hooks.renew.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const t = hooks['renew-token'].value;
+  hooks['renew-token'].value = '';
+  actions.renewToken(t, hooks['renew-remember'].checked);
+});
 hooks.retry.addEventListener('click', () => actions.retryFailed());
 hooks.open.addEventListener('click', () => actions.openFolder());
 hooks.demo.addEventListener('click', () => actions.startDemo());

@@ -64,6 +64,15 @@ function renderDiagnosis(list, lines) {
   }));
 }
 
+// What the job is doing, where a running job shows its speed.
+function jobLine(job, p) {
+  if (job.waitingForNetwork) return 'waiting for the network: the download goes on by itself when it is back';
+  if (job.needsToken) return 'waiting for a new auth token (above): files already downloading go on';
+  if (job.paused) return 'paused: nothing is downloading; Resume goes on where it stopped';
+  if (job.state === 'stopping') return 'stopping: finishing writes and saving what arrived';
+  return `${bytes(Math.round(p.bytesPerSecond))}/s`;
+}
+
 export function render(h, state, fileList) {
   renderDiagnosis(h.diagnosis, state.diagnosis);
   setValue(h['base-url'], state.baseUrl);
@@ -123,6 +132,18 @@ export function render(h, state, fileList) {
   const running = !!(job && job.running);
   h.start.disabled = running || !k || k.valid === 0;
   h.cancel.hidden = !running;
+  h.pause.hidden = !running || job.id == null;
+  setText(h.pause, job && job.paused ? 'Resume' : 'Pause');
+
+  // A token TDP rejected mid-job: ask for a new one, focus on its field once.
+  const asking = running && !!job.needsToken;
+  if (h.renew.hidden === asking) {
+    h.renew.hidden = !asking;
+    if (asking) h['renew-token'].focus();
+  }
+  const rs = (job && job.renewStatus) || { text: '', tone: '' };
+  setText(h['renew-status'], rs.text);
+  h['renew-status'].className = `status ${rs.tone}`;
   h.demo.disabled = running;
   const failed = job ? job.order.filter((r) => r.state === 'failed').length : 0;
   h.retry.hidden = running || !job || !job.summary || failed === 0;
@@ -146,11 +167,7 @@ export function render(h, state, fileList) {
     h.bar.value = p.filesDone;
     setText(h['files-count'], `${p.filesDone.toLocaleString()} of ${plural(total, 'file', 'files')}`);
     setText(h['bytes-count'], bytes(p.bytesDone));
-    const speed = job.waitingForNetwork
-      ? 'waiting for the network: the download goes on by itself when it is back'
-      : job.state === 'stopping'
-        ? 'stopping: finishing writes and saving what arrived'
-        : `${bytes(Math.round(p.bytesPerSecond))}/s`;
+    const speed = jobLine(job, p);
     setText(h.speed, running ? speed : '');
     const perFile = p.filesDone ? p.bytesDone / p.filesDone : 0;
     const eta = p.bytesPerSecond > 0 && perFile > 0 ? ((total - p.filesDone) * perFile) / p.bytesPerSecond : NaN;

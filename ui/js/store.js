@@ -191,6 +191,11 @@ export function createStore() {
       case 'jobState':
         job.state = ev.state;
         job.waitingForNetwork = ev.state === 'waitingForNetwork';
+        job.paused = ev.state === 'paused';
+        // Asked once per rejection; the answer to the last new token stays until it is proven.
+        if (ev.state === 'waitingForToken' && !job.needsToken) job.renewStatus = null;
+        if (ev.state === 'waitingForToken') job.needsToken = true;
+        if (ev.state === 'running') job.needsToken = false;
         break;
       case 'warning':
         job.warnings = [...(job.warnings || []), ev.message];
@@ -340,6 +345,27 @@ export function createStore() {
         job.error = { kind: errorKind(e), message: errorText(e) };
       }
       changed();
+    },
+    async togglePause() {
+      const job = state.job;
+      if (!job || job.id == null || !job.running) return;
+      await call('pause_job', { job: job.id, paused: !job.paused });
+    },
+    // The new token goes to Rust, which checks it with TDP before the job takes it; it never
+    // comes back to the page.
+    async renewToken(token, remember) {
+      const job = state.job;
+      if (!job || job.id == null) return;
+      job.renewStatus = { text: 'Checking the new token with TDP…', tone: '' };
+      changed();
+      try {
+        const r = await call('renew_token', { job: job.id, token, remember: remember && state.cred.keychainAvailable });
+        job.renewStatus = { text: `${r.message}. Continuing…`, tone: 'ok' };
+      } catch (e) {
+        job.renewStatus = { text: errorText(e), tone: 'bad' };
+      }
+      changed();
+      refreshCredentials();
     },
     async cancel() {
       if (state.job && state.job.id != null) await call('cancel_job', { job: state.job.id });

@@ -11,7 +11,7 @@ use render::render;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tdp_engine::credentials;
 use tdp_engine::manifest::Manifest;
 use tdp_engine::size::human;
@@ -122,9 +122,6 @@ struct DownloadArgs {
     #[arg(long, hide = true)]
     count_events: bool,
 }
-
-/// Warn when the token expires sooner than this.
-const TOKEN_WARNING: Duration = Duration::from_secs(30 * 60);
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("error: {msg}\n\nFor more information, try '--help'.");
@@ -321,16 +318,13 @@ async fn download(args: DownloadArgs, matches: &ArgMatches) -> ExitCode {
     }
     cfg.network.proxy_password = proxy_password(cfg.network.proxy.as_deref());
     // A token that runs out mid-job stops it; better to know before it starts.
-    if let Some(exp) = token.expires_at() {
-        let left = exp.duration_since(std::time::SystemTime::now());
-        if left.map_or(true, |l| l < TOKEN_WARNING) {
-            let when = token
-                .lifetime_text(std::time::SystemTime::now())
-                .unwrap_or_default();
-            eprintln!(
-                "warning: the auth token {when}; a job that outlasts it stops, and the same command with a fresh token resumes it"
-            );
-        }
+    let files = input.counts().valid;
+    let report = cfg.report_path();
+    let last_rate = || tdp_engine::expiry::rate_of_report(&report);
+    if let Some(w) = tdp_engine::expiry::warning(&token, files, last_rate, SystemTime::now()) {
+        eprintln!(
+            "warning: {w}; a job that outlasts it stops, and the same command with a fresh token resumes it"
+        );
     }
 
     let (tx, rx) = EventSender::channel();
