@@ -175,6 +175,22 @@ impl App {
         panic!("could not type into {hook}");
     }
 
+    /// Pastes into a field: the whole text arrives at once, as one input event, as a paste
+    /// from the clipboard does (typing thousands of characters takes a minute).
+    pub async fn paste_into(&self, hook: &str, text: &str) {
+        let el = self.el(hook).await;
+        el.click().await.expect("focus");
+        let arg = serde_json::to_value(&el).expect("element");
+        self.client
+            .execute(
+                "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input', { bubbles: true }));",
+                vec![arg, serde_json::Value::String(text.to_string())],
+            )
+            .await
+            .expect("paste");
+        assert_eq!(self.value(hook).await, text, "pasted into {hook}");
+    }
+
     pub async fn click(&self, hook: &str) {
         self.el(hook)
             .await

@@ -49,7 +49,7 @@ async fn fill_connection(app: &App, sim: &Simulator, token: &str, remember: bool
 /// Pastes the IDs, types the destination and waits until the app has counted the IDs.
 async fn fill_files(app: &App, files: &[SimFile], home: &Path) -> std::path::PathBuf {
     let ids: String = files.iter().map(|f| format!("{}\n", f.id)).collect();
-    app.type_into("ids", &ids).await;
+    app.paste_into("ids", &ids).await;
     let dest = home.join("out");
     app.type_into("dest", &dest.to_string_lossy()).await;
     let want = format!("{} valid", files.len());
@@ -520,5 +520,100 @@ async fn diagnose_connection_shows_each_check_in_the_window() {
     let lines = app.text("diagnosis").await;
     assert!(lines.contains("✗ TDP: access denied"), "{lines}");
     assert!(lines.contains("fix: check the org slug"), "{lines}");
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_expires_mid_job_is_asked_for_and_the_same_job_completes() {
+    require_environment();
+    // More files than the job resolves ahead (connections + 128), at about 40 files/s: the
+    // token runs out while links are still to be asked for.
+    let files: Vec<SimFile> = (0..360)
+        .map(|i| SimFile::new(sim_id(87, i), format!("org/raw/k{i:03}.bin"), 10_000))
+        .collect();
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let sim = sim_with(files.clone(), |c| c.shaping.total_bps = Some(400_000)).await;
+    let account = format!(
+        "{}@{}",
+        sim.org(),
+        sim.base_url().trim_start_matches("http://")
+    );
+    let home = tempfile::tempdir().unwrap();
+    let app = App::start(Launch::plain(home.path())).await;
+    app.type_into("base-url", &sim.base_url()).await;
+    app.type_into("org", sim.org()).await;
+    app.click("remember").await; // the first token for this session only
+    app.type_into("concurrency", "2").await;
+    let dest = fill_files(&app, &files, home.path()).await;
+    let short = sim.jwt_token(Duration::from_secs(4));
+    app.type_into("token", &short).await;
+    app.click("start").await;
+
+    app.wait_for("the window to ask for a new token", |a| {
+        Box::pin(async move { a.visible("renew").await })
+    })
+    .await;
+    let warned = app.text("warnings").await;
+    assert!(warned.contains("the auth token expires in"), "{warned}");
+    let at_ask = files_in(&dest).len();
+    assert!(at_ask > 0 && at_ask < files.len(), "{at_ask}");
+    // Focus moved to the new token's field: the keyboard alone answers.
+    let focused = app.client.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("data-hook").await.unwrap().as_deref(),
+        Some("renew-token")
+    );
+    app.screenshot("8-new-token").await;
+    let enter = char::from(fantoccini::key::Key::Enter).to_string();
+
+    // A token TDP rejects too is refused before the job sees it.
+    focused
+        .send_keys(&format!("not-a-valid-token{enter}"))
+        .await
+        .unwrap();
+    app.wait_for("the new token to be refused", |a| {
+        Box::pin(async move {
+            a.text("renew-status")
+                .await
+                .contains("rejected the auth token")
+        })
+    })
+    .await;
+    assert!(app.visible("renew").await);
+
+    let fresh = sim.jwt_token(Duration::from_secs(3600));
+    app.type_into("renew-token", &fresh).await;
+    app.el("renew-token").await.send_keys(&enter).await.unwrap();
+    app.wait_for("the same job to finish", |a| {
+        Box::pin(async move { summary_shown(a).await })
+    })
+    .await;
+    app.screenshot("9-after-new-token").await;
+    assert_eq!(
+        app.attr("summary", "data-downloaded").await.as_deref(),
+        Some("360")
+    );
+    assert_eq!(
+        app.attr("summary", "data-failed").await.as_deref(),
+        Some("0")
+    );
+    assert!(!app.visible("renew").await && !app.visible("error").await);
+    assert_verified(&dest, &files);
+    let c = sim.counters();
+    eprintln!(
+        "asked for a new token with {at_ask} of {} files in place; {} answers 401; fetched {:.1}% of the data",
+        files.len(),
+        c.count("retrieve 401"),
+        c.bytes_served as f64 * 100.0 / total as f64
+    );
+    assert!(
+        c.bytes_served <= total + total / 20,
+        "fetched {} for {total}",
+        c.bytes_served
+    );
+    // Saved as asked ("Save it in the keychain" is ticked); the page holds neither token.
+    assert_eq!(secret_lookup(&account), fresh);
+    let page = app.client.source().await.unwrap();
+    assert!(!page.contains(&short) && !page.contains(&fresh));
     app.close().await;
 }
