@@ -17,6 +17,8 @@ const COMMANDS: &[&str] = &[
     "pause_job",
     "renew_token",
     "open_folder",
+    "export_failed",
+    "show_in_folder",
     "start_demo",
 ];
 

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 /// The report's name in the destination, unless the job is given another path.
 pub const DEFAULT_REPORT: &str = "tdp-download-report.json";
+/// The failed IDs of a job, one per line, where the app's "Export failed IDs" puts them
+/// (beside the report); an input the app and the CLI take as it is.
+pub const FAILED_LIST: &str = "tdp-download-failed.txt";
 
 #[derive(Debug, Clone)]
 pub struct JobConfig {

@@ -454,6 +454,20 @@ fn proxy_auth_message(scheme: Option<&str>) -> String {
     }
 }
 
+/// Why a folder cannot be written, in words a user can act on (the OS's own words after).
+fn why_unwritable(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    let why = match e.kind() {
+        K::PermissionDenied => "you do not have permission to write there",
+        K::ReadOnlyFilesystem => "it is on a read-only disk or share",
+        K::NotFound => "it does not exist and could not be made (is the drive or share connected?)",
+        K::NotADirectory => "part of the path is a file, not a folder",
+        K::StorageFull | K::QuotaExceeded => "there is no space left",
+        _ => return e.to_string(),
+    };
+    format!("{why} ({e})")
+}
+
 /// Why a whole job could not start or had to stop.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum JobError {
@@ -467,7 +481,10 @@ pub enum JobError {
     Forbidden(String),
     #[error("the disk is full at {0}. Free some space and run the same job again: it resumes where it stopped")]
     DiskFull(PathBuf),
-    #[error("cannot write to {path}: {source}. Choose a writable folder")]
+    #[error(
+        "cannot write to {path}: {}. Choose a writable folder",
+        why_unwritable(source)
+    )]
     Destination {
         path: PathBuf,
         #[source]

@@ -53,11 +53,15 @@ pub struct JobResult {
 
 /// Relative names of the report files when they sit inside the destination.
 fn reserved_names(dest: &Path, report: &Path) -> Vec<String> {
-    [report.to_path_buf(), report::csv_path(report)]
-        .iter()
-        .filter_map(|p| p.strip_prefix(dest).ok())
-        .map(|p| p.to_string_lossy().replace('\\', "/"))
-        .collect()
+    [
+        report.to_path_buf(),
+        report::csv_path(report),
+        dest.join(report::FAILED_LIST),
+    ]
+    .iter()
+    .filter_map(|p| p.strip_prefix(dest).ok())
+    .map(|p| p.to_string_lossy().replace('\\', "/"))
+    .collect()
 }
 
 /// Runs a job to the end, a fatal error, or cancellation. Every valid ID ends in the result.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use crate::config::DEFAULT_REPORT;
+pub use crate::config::{DEFAULT_REPORT, FAILED_LIST};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -267,6 +267,19 @@ pub fn write(
     durable::sync_data(&csv_file, &csv_tmp, "sync report")?;
     drop(csv_file);
     place(&csv_tmp, &csv_path(json))
+}
+
+/// Writes a list of file IDs, one per line, to `dest/tdp-download-failed.txt` (replacing an
+/// older one); returns its path.
+pub fn write_failed_list(dest: &Path, ids: &[String]) -> std::io::Result<PathBuf> {
+    let path = dest.join(FAILED_LIST);
+    write_atomically(&path, |out| {
+        for id in ids {
+            writeln!(out, "{id}")?;
+        }
+        Ok(())
+    })?;
+    Ok(path)
 }
 
 /// Reads the rows of a JSON report back.

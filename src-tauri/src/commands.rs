@@ -422,13 +422,22 @@ pub struct StartRequest {
     allow_sleep: bool,
 }
 
+/// A job that started: its number, and its files (valid IDs, each once, in input order) so
+/// the window lists every one from the start.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartedJob {
+    job: u64,
+    ids: Vec<String>,
+}
+
 #[tauri::command]
 pub async fn start_job(
     app: AppHandle,
     state: State<'_, AppState>,
     request: StartRequest,
     on_event: Channel<crate::forward::Batch>,
-) -> Result<u64> {
+) -> Result<StartedJob> {
     if state.any_job_running() {
         return Err(CmdError::new(
             ErrorKind::Busy,
@@ -438,7 +447,7 @@ pub async fn start_job(
     if request.dest.trim().is_empty() {
         return Err(CmdError::new(
             ErrorKind::Destination,
-            "choose a destination folder",
+            "choose a destination folder: type its path or press \"Choose folder…\"",
         ));
     }
     let parsed = tdp_engine::parse_ids(&request.ids);
@@ -493,6 +502,7 @@ pub async fn start_job(
     let (tx, rx) = EventSender::channel();
     let forwarder = tauri::async_runtime::spawn(crate::forward::forward(rx, on_event.clone()));
     let account = account_for(&request.base_url, &request.org)?;
+    let ids = parsed.ids().to_vec();
     tauri::async_runtime::spawn(async move {
         let result = tdp_engine::run_controlled(cfg, token, &parsed, tx, control).await;
         let _ = forwarder.await;
@@ -517,7 +527,23 @@ pub async fn start_job(
         }
         state.end_job(id);
     });
-    Ok(id)
+    Ok(StartedJob { job: id, ids })
+}
+
+/// Writes the failed IDs of the job beside its report, as a list the app and the CLI take.
+#[tauri::command]
+pub async fn export_failed(dest: String, ids: Vec<String>) -> Result<String> {
+    let dest = PathBuf::from(dest.trim());
+    tokio::task::spawn_blocking(move || tdp_engine::report::write_failed_list(&dest, &ids))
+        .await
+        .map_err(|e| CmdError::new(ErrorKind::Internal, e.to_string()))?
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|e| {
+            CmdError::new(
+                ErrorKind::Destination,
+                format!("could not write the list of failed IDs: {e}"),
+            )
+        })
 }
 
 #[tauri::command]
@@ -542,6 +568,29 @@ pub fn open_folder(app: AppHandle, path: String) -> Result<()> {
     app.opener()
         .open_path(path.clone(), None::<&str>)
         .map_err(|e| CmdError::new(ErrorKind::Internal, format!("could not open {path}: {e}")))
+}
+
+/// Shows a downloaded file in the system's file manager. `path` is the file's name below
+/// `dest` as the job reported it; only names inside `dest` are shown.
+#[tauri::command]
+pub fn show_in_folder(app: AppHandle, dest: String, path: String) -> Result<()> {
+    use tauri_plugin_opener::OpenerExt;
+    if path
+        .split('/')
+        .any(|p| p.is_empty() || p == "." || p == "..")
+    {
+        return Err(CmdError::new(
+            ErrorKind::Input,
+            format!("not a file of this download: {path}"),
+        ));
+    }
+    let file = tdp_engine::state::join_rel(std::path::Path::new(dest.trim()), &path);
+    app.opener().reveal_item_in_dir(&file).map_err(|e| {
+        CmdError::new(
+            ErrorKind::Internal,
+            format!("could not show {}: {e}", file.display()),
+        )
+    })
 }
 
 #[derive(Serialize)]

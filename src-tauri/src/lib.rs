@@ -31,6 +31,8 @@ pub fn run() {
             commands::pause_job,
             commands::renew_token,
             commands::open_folder,
+            commands::export_failed,
+            commands::show_in_folder,
             commands::start_demo,
         ])
         .run(tauri::generate_context!());

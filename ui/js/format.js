@@ -11,6 +11,7 @@ export function bytes(n) {
 
 export function duration(seconds) {
   if (!isFinite(seconds) || seconds < 0) return '';
+  if (seconds < 1) return 'less than a second';
   const s = Math.round(seconds);
   if (s < 60) return `${s} s`;
   const m = Math.floor(s / 60);

@@ -9,7 +9,7 @@ for (const el of document.querySelectorAll('[data-hook]')) hooks[el.dataset.hook
 
 const store = createStore();
 const { actions } = store;
-const fileList = createFileList(hooks.viewport, hooks.spacer);
+const fileList = createFileList(hooks.viewport, hooks.spacer, (id) => actions.select(id));
 
 const fields = { 'base-url': 'baseUrl', org: 'org', ids: 'ids', dest: 'dest', layout: 'layout', concurrency: 'concurrency', proxy: 'proxy', 'ca-cert': 'caCert' };
 for (const [hook, name] of Object.entries(fields)) {
@@ -54,6 +54,25 @@ hooks.renew.addEventListener('submit', (e) => {
 hooks.retry.addEventListener('click', () => actions.retryFailed());
 hooks.open.addEventListener('click', () => actions.openFolder());
 hooks.demo.addEventListener('click', () => actions.startDemo());
+hooks['error-browse'].addEventListener('click', () => actions.browse());
+for (const chip of hooks.chips.children) {
+  chip.addEventListener('click', () => actions.setFilter(chip.dataset.filter));
+}
+for (const b of hooks.sorts.querySelectorAll('button')) {
+  b.addEventListener('click', () => actions.sortBy(b.dataset.key));
+}
+hooks.find.addEventListener('input', (e) => actions.setFind(e.target.value));
+hooks['export-failed'].addEventListener('click', () => actions.exportFailed());
+const selectedRow = () => store.state.job && store.state.job.files.get(store.state.list.selected);
+hooks['show-in-folder'].addEventListener('click', () => actions.showInFolder(store.state.list.selected));
+hooks['copy-id'].addEventListener('click', () => {
+  const r = selectedRow();
+  if (r) actions.copy(r.id, 'File ID');
+});
+hooks['copy-error'].addEventListener('click', () => {
+  const r = selectedRow();
+  if (r) actions.copy(r.reason, 'Error');
+});
 
 store.subscribe((state) => render(hooks, state, fileList));
 actions.init().then(() => {

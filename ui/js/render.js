@@ -1,6 +1,7 @@
 // Draws the state into the page. User and server text only ever goes in via textContent.
 
 import { bytes, duration, plural } from './format.js';
+import { SORT_LABELS, view, sizeLabel, stateLabel } from './transfers.js';
 
 const ERROR_TITLES = {
   auth: 'Wrong or expired token',
@@ -23,32 +24,12 @@ const ERROR_TITLES = {
   internal: 'Something went wrong',
 };
 
-const STATE_LABELS = {
-  resolving: 'resolving',
-  downloading: 'downloading',
-  verifying: 'verifying',
-  retrying: 'retrying',
-  done: 'done',
-  skipped: 'skipped: already downloaded',
-  failed: 'failed',
-};
-
 function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
 }
 
 function setValue(el, value) {
   if (document.activeElement !== el && el.value !== String(value)) el.value = value;
-}
-
-function rowLabel(r) {
-  if (r.state === 'downloading' && r.size) {
-    return `downloading ${Math.floor((100 * r.bytes) / Math.max(r.size, 1))}% of ${bytes(r.size)}`;
-  }
-  if (r.state === 'retrying') return `retrying: ${r.reason}`;
-  if (r.state === 'failed') return `failed: ${r.reason}`;
-  if (r.state === 'done') return `done (${bytes(r.bytes)})`;
-  return STATE_LABELS[r.state] || r.state;
 }
 
 function renderDiagnosis(list, lines) {
@@ -158,6 +139,7 @@ export function render(h, state, fileList) {
     setText(h.error, `${title}: ${job.error.message}`);
     h.error.dataset.kind = job.error.kind;
   }
+  h['error-browse'].hidden = running || !(job && job.error && job.error.kind === 'destination');
 
   h['progress-box'].hidden = !job || (!job.progress && !job.summary);
   if (job && job.progress) {
@@ -191,8 +173,94 @@ export function render(h, state, fileList) {
     h.summary.dataset.failed = s.failed;
   }
 
+  renderList(h, state, fileList);
+  announce(h.announce, job);
+}
+
+// The list's view is worked out again when the filter, the sort or the job's rows change;
+// while a big job runs, at most twice a second (a row's own text is always current).
+let memo = { key: '', rows: [], at: 0, version: -1 };
+
+function listView(job, list) {
+  const key = `${job.started}|${list.filter}|${list.find}|${list.sort.key}|${list.sort.dir}|${job.order.length}`;
+  const plain = list.filter === 'all' && !list.find.trim() && !list.sort.key;
+  const now = performance.now();
+  const stale = job.version !== memo.version && (!job.running || now - memo.at > 500 || job.order.length < 2000);
+  if (plain) memo = { key, rows: job.order, at: now, version: job.version };
+  else if (key !== memo.key || stale) memo = { key, rows: view(job.order, list), at: now, version: job.version };
+  return memo.rows;
+}
+
+function renderList(h, state, fileList) {
+  const job = state.job;
+  const list = state.list;
   h.filelist.hidden = !job || job.order.length === 0;
-  if (job) {
-    fileList.show(job.order.map((r) => ({ id: r.id, name: r.name, state: r.state, label: rowLabel(r) })));
+  if (!job || h.filelist.hidden) return;
+  const rows = listView(job, list);
+  for (const chip of h.chips.children) {
+    const f = chip.dataset.filter;
+    chip.setAttribute('aria-pressed', String(f === list.filter));
+    setText(chip.querySelector('.count'), job.counts[f].toLocaleString());
   }
+  for (const b of h.sorts.querySelectorAll('button')) {
+    const k = b.dataset.key;
+    const on = list.sort.key === k;
+    setText(b, `${SORT_LABELS[k]}${on ? (list.sort.dir === 1 ? ' ▲' : ' ▼') : ''}`);
+    b.setAttribute('aria-label', on
+      ? `Sort by ${SORT_LABELS[k].toLowerCase()}, now ${list.sort.dir === 1 ? 'ascending' : 'descending'}`
+      : `Sort by ${SORT_LABELS[k].toLowerCase()}`);
+  }
+  setValue(h.find, list.find);
+  const narrowed = rows.length !== job.order.length;
+  setText(h['shown-count'], narrowed
+    ? `${rows.length.toLocaleString()} of ${plural(job.order.length, 'file', 'files')} shown`
+    : plural(job.order.length, 'file', 'files'));
+  h['export-failed'].hidden = job.running || job.counts.failed === 0;
+  fileList.show(rows, list.selected);
+
+  const r = list.selected != null ? job.files.get(list.selected) : null;
+  h.detail.hidden = !r;
+  if (r) {
+    setText(h['detail-name'], r.name || '(not known yet)');
+    setText(h['detail-id'], r.id);
+    setText(h['detail-size'], sizeLabel(r) || '(not known yet)');
+    setText(h['detail-state'], stateLabel(r));
+    h['show-in-folder'].disabled = !(r.state === 'done' || r.state === 'skipped');
+    h['copy-error'].hidden = r.state !== 'failed';
+  }
+  setText(h['list-status'], list.status.text);
+  h['list-status'].className = `status ${list.status.tone}`;
+}
+
+// Progress for screen readers: at each change of phase, and at most every 20 s between.
+let spoken = { phase: '', at: 0 };
+
+function phaseOf(job) {
+  if (!job) return '';
+  if (job.error) return 'error';
+  if (job.summary) return 'finished';
+  if (job.needsToken) return 'token';
+  if (job.waitingForNetwork) return 'network';
+  if (job.paused) return 'paused';
+  return job.progress ? 'running' : 'starting';
+}
+
+function announce(el, job) {
+  const phase = phaseOf(job);
+  const now = Date.now();
+  if (phase === spoken.phase && (phase !== 'running' || now - spoken.at < 20000)) return;
+  spoken = { phase, at: now };
+  const p = job && job.progress;
+  const count = p ? `${p.filesDone.toLocaleString()} of ${plural(p.filesTotal || job.totalFiles, 'file', 'files')}` : '';
+  const words = {
+    '': '',
+    starting: 'Download started.',
+    running: `Downloading: ${count} done.`,
+    network: 'Waiting for the network; the download goes on by itself.',
+    token: 'TDP no longer accepts the token: enter a new one to continue.',
+    paused: 'Paused.',
+    finished: job && job.summary ? `Finished: ${plural(job.summary.downloaded, 'file', 'files')} downloaded, ${job.summary.failed.toLocaleString()} failed.` : '',
+    error: job && job.error ? `The download stopped: ${job.error.message}` : '',
+  };
+  setText(el, words[phase] || '');
 }

@@ -1,10 +1,11 @@
 // The one place that talks to the app's Rust side: every invoke and the job channel live
 // here. Views read `state` and call the actions; `subscribe` re-renders after changes.
 
+import { category, emptyCounts, FINAL } from './transfers.js';
+
 const tauri = () => window.__TAURI__;
 const call = (cmd, args) => tauri().core.invoke(cmd, args);
 
-const FINAL = new Set(['done', 'skipped', 'failed']);
 
 export function createStore() {
   const listeners = [];
@@ -29,6 +30,8 @@ export function createStore() {
     defaults: { concurrency: null, maxConcurrency: null },
     demo: false,
     job: null,
+    // How the transfer list is shown: the chip, the text filter, the sort, the selected file.
+    list: { filter: 'all', find: '', sort: { key: null, dir: 1 }, selected: null, status: { text: '', tone: '' } },
   };
 
   function changed() {
@@ -130,19 +133,58 @@ export function createStore() {
 
   function newJob() {
     return {
-      id: null, running: true, files: new Map(), order: [], totalFiles: 0,
+      id: null, running: true, files: new Map(), order: [], counts: emptyCounts(), totalFiles: 0,
       progress: null, summary: null, error: null, started: Date.now(), dest: state.dest.trim(),
+      // Bumped on every change to a row: the list's view is worked out again when it moves.
+      version: 0,
     };
+  }
+
+  function addRow(job, id) {
+    const r = { id, name: '', size: null, bytes: 0, state: 'queued', reason: '', speed: null };
+    job.files.set(id, r);
+    job.counts.all += 1;
+    job.counts.queued += 1;
+    return r;
   }
 
   function row(job, id) {
     let r = job.files.get(id);
     if (!r) {
-      r = { id, name: '', size: null, bytes: 0, state: 'resolving', reason: '' };
-      job.files.set(id, r);
+      r = addRow(job, id);
       job.order.push(r);
     }
     return r;
+  }
+
+  // Every file of the job, in input order, queued until it starts (events may come first).
+  function setFiles(job, ids) {
+    job.order = ids.map((id) => job.files.get(id) || addRow(job, id));
+    job.version += 1;
+  }
+
+  function setState(job, r, next) {
+    job.version += 1;
+    if (r.state === next) return;
+    const [a, b] = [category(r.state), category(next)];
+    if (a !== b) {
+      job.counts[a] -= 1;
+      job.counts[b] += 1;
+    }
+    r.state = next;
+    if (FINAL.has(next)) r.speed = null;
+  }
+
+  // A smoothed speed per active file, from the bytes of successive progress ticks.
+  function measure(r, bytesNow, now) {
+    if (r.seenAt != null && now - r.seenAt >= 200) {
+      const v = ((bytesNow - r.seenBytes) * 1000) / (now - r.seenAt);
+      r.speed = r.speed == null ? v : 0.6 * r.speed + 0.4 * v;
+    }
+    if (r.seenAt == null || now - r.seenAt >= 200) {
+      r.seenAt = now;
+      r.seenBytes = bytesNow;
+    }
   }
 
   function apply(job, ev) {
@@ -150,42 +192,49 @@ export function createStore() {
       case 'jobStarted':
         job.totalFiles = ev.files;
         break;
-      case 'progress':
+      case 'progress': {
         job.progress = ev;
+        const now = performance.now();
         for (const a of ev.active) {
           const r = row(job, a.fileId);
           if (FINAL.has(r.state)) continue;
           r.bytes = a.bytes;
           if (a.size != null) r.size = a.size;
           if (a.name) r.name = a.name;
-          if (r.state !== 'retrying' || a.stage !== 'downloading') r.state = a.stage;
+          if (r.state !== 'retrying' || a.stage !== 'downloading') setState(job, r, a.stage);
+          measure(r, a.bytes, now);
         }
+        job.version += 1;
         break;
+      }
       case 'fileResolved': {
         const r = row(job, ev.fileId);
         r.name = ev.path;
         r.size = ev.size;
-        if (!FINAL.has(r.state)) r.state = 'downloading';
+        if (!FINAL.has(r.state)) setState(job, r, 'downloading');
         break;
       }
       case 'fileRetrying': {
         const r = row(job, ev.fileId);
-        if (!FINAL.has(r.state)) { r.state = 'retrying'; r.reason = ev.reason; r.kind = ev.kind; }
+        if (!FINAL.has(r.state)) { setState(job, r, 'retrying'); r.reason = ev.reason; r.kind = ev.kind; }
         break;
       }
       case 'fileDone': {
         const r = row(job, ev.fileId);
-        Object.assign(r, { state: 'done', name: ev.path, bytes: ev.bytes, size: ev.bytes, reason: '' });
+        Object.assign(r, { name: ev.path, bytes: ev.bytes, size: ev.bytes, reason: '' });
+        setState(job, r, 'done');
         break;
       }
       case 'fileSkipped': {
         const r = row(job, ev.fileId);
-        Object.assign(r, { state: 'skipped', name: ev.path, reason: ev.reason });
+        Object.assign(r, { name: ev.path, reason: ev.reason });
+        setState(job, r, 'skipped');
         break;
       }
       case 'fileFailed': {
         const r = row(job, ev.fileId);
-        Object.assign(r, { state: 'failed', reason: ev.reason, kind: ev.kind });
+        Object.assign(r, { reason: ev.reason, kind: ev.kind });
+        setState(job, r, 'failed');
         break;
       }
       case 'jobState':
@@ -203,6 +252,7 @@ export function createStore() {
       case 'jobFinished':
         job.summary = ev.summary;
         job.running = false;
+        for (const r of job.order) if (!FINAL.has(r.state)) setState(job, r, 'unfinished');
         if (ev.summary.stopped && ev.summary.stopKind !== 'cancelled') {
           job.error = { kind: ev.summary.stopKind, message: ev.summary.stopped };
         }
@@ -332,7 +382,7 @@ export function createStore() {
         changed();
       };
       try {
-        job.id = await call('start_job', {
+        const started = await call('start_job', {
           request: {
             baseUrl: state.baseUrl, org: state.org, ids: state.ids, dest: state.dest,
             layout: state.layout, concurrency: Number(state.concurrency) || null,
@@ -340,6 +390,10 @@ export function createStore() {
           },
           onEvent: channel,
         });
+        job.id = started.job;
+        setFiles(job, started.ids);
+        state.list.selected = null;
+        state.list.status = { text: '', tone: '' };
       } catch (e) {
         job.running = false;
         job.error = { kind: errorKind(e), message: errorText(e) };
@@ -374,6 +428,56 @@ export function createStore() {
       if (!state.job) return;
       const failed = state.job.order.filter((r) => r.state === 'failed').map((r) => r.id);
       if (failed.length) await actions.start('', failed.join('\n'));
+    },
+    setFilter(filter) {
+      state.list.filter = filter;
+      changed();
+    },
+    setFind(text) {
+      state.list.find = text;
+      changed();
+    },
+    // A column's first press sorts up, the next down, the third back to input order.
+    sortBy(key) {
+      const s = state.list.sort;
+      state.list.sort = s.key !== key ? { key, dir: 1 } : s.dir === 1 ? { key, dir: -1 } : { key: null, dir: 1 };
+      changed();
+    },
+    select(id) {
+      state.list.selected = id;
+      changed();
+    },
+    async exportFailed() {
+      const job = state.job;
+      if (!job) return;
+      const ids = job.order.filter((r) => r.state === 'failed').map((r) => r.id);
+      try {
+        const path = await call('export_failed', { dest: job.dest, ids });
+        state.list.status = { text: `Saved ${ids.length} failed ${ids.length === 1 ? 'ID' : 'IDs'} to ${path}: paste or import it to try them again.`, tone: 'ok' };
+      } catch (e) {
+        state.list.status = { text: errorText(e), tone: 'bad' };
+      }
+      changed();
+    },
+    async copy(text, what) {
+      try {
+        await navigator.clipboard.writeText(text);
+        state.list.status = { text: `${what} copied.`, tone: 'ok' };
+      } catch (e) {
+        state.list.status = { text: `Could not copy: ${errorText(e)}`, tone: 'bad' };
+      }
+      changed();
+    },
+    async showInFolder(id) {
+      const job = state.job;
+      const r = job && job.files.get(id);
+      if (!r || !r.name) return;
+      try {
+        await call('show_in_folder', { dest: job.dest, path: r.name });
+      } catch (e) {
+        state.list.status = { text: errorText(e), tone: 'bad' };
+        changed();
+      }
     },
     async openFolder() {
       const dest = (state.job && state.job.dest) || state.dest;

@@ -199,6 +199,46 @@ impl App {
             .unwrap_or_else(|e| panic!("click {hook}: {e}"));
     }
 
+    /// Clicks the element a CSS selector finds (controls without a hook of their own, such as
+    /// the filter chips).
+    pub async fn click_css(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// The transfer list's rows in the DOM that are shown: file ID, state, size, text.
+    pub async fn rows(&self) -> Vec<serde_json::Value> {
+        let v = self
+            .client
+            .execute(
+                "return [...document.querySelectorAll('[data-hook=file-row]')].filter((e) => !e.hidden)
+                   .sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top))
+                   .map((e) => ({ id: e.dataset.fileId, state: e.dataset.state, size: e.dataset.size, text: e.textContent }));",
+                vec![],
+            )
+            .await
+            .expect("rows");
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// How many row elements the transfer list holds, shown or not.
+    pub async fn row_elements(&self) -> usize {
+        self.client
+            .execute(
+                "return document.querySelectorAll('[data-hook=file-row]').length;",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0) as usize
+    }
+
     pub async fn text(&self, hook: &str) -> String {
         match self.client.find(Self::css(hook)).await {
             Ok(el) => el.text().await.unwrap_or_default(),

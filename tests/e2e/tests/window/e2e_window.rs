@@ -617,3 +617,122 @@ async fn a_token_that_expires_mid_job_is_asked_for_and_the_same_job_completes() 
     assert!(!page.contains(&short) && !page.contains(&fresh));
     app.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transfer_list_filters_sorts_finds_and_exports_the_failed_ids() {
+    require_environment();
+    let mut files: Vec<SimFile> = (0..12)
+        .map(|i| {
+            let size = 1000 + (i * 7919 % 13) * 1000;
+            SimFile::new(sim_id(88, i), format!("org/raw/l{i:02}.bin"), size)
+        })
+        .collect();
+    let sim = sim_with(files.clone(), |_| {}).await;
+    // Three IDs TDP does not know: they fail, "not found".
+    let unknown: Vec<String> = (100..103).map(|i| sim_id(88, i)).collect();
+    files.extend(
+        unknown
+            .iter()
+            .map(|id| SimFile::new(id.clone(), "org/raw/none.bin", 10)),
+    );
+    let home = tempfile::tempdir().unwrap();
+    let app = App::start(Launch::plain(home.path())).await;
+    fill_connection(&app, &sim, sim.token(), false).await;
+    let dest = fill_files(&app, &files, home.path()).await;
+    app.click("start").await;
+    app.wait_for("the job to finish", |a| Box::pin(summary_shown(a)))
+        .await;
+    assert_eq!(app.rows().await.len(), 15, "every file has a row");
+
+    // Failed: exactly the unknown IDs, with their reason.
+    assert_eq!(
+        app.text("chips")
+            .await
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["All", "15", "Active", "0", "Queued", "0", "Done", "12", "Skipped", "0", "Failed", "3"]
+    );
+    app.click_css("[data-filter='failed']").await;
+    app.wait_for("the failed filter", |a| {
+        Box::pin(async move { a.rows().await.len() == 3 })
+    })
+    .await;
+    let rows = app.rows().await;
+    let mut failed: Vec<String> = rows
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    failed.sort();
+    let mut want = unknown.clone();
+    want.sort();
+    assert_eq!(failed, want);
+    for r in &rows {
+        let text = r["text"].as_str().unwrap();
+        assert!(text.contains("failed: not found in TDP"), "{text}");
+    }
+    app.click_css(&format!("#file-{}", unknown[0])).await;
+    app.wait_for("the selected file's details", |a| {
+        Box::pin(async move { a.visible("detail").await })
+    })
+    .await;
+    let detail = app.text("detail-state").await;
+    assert!(detail.starts_with("failed: not found in TDP"), "{detail}");
+    assert_eq!(app.text("detail-id").await, unknown[0]);
+    app.screenshot("10-failed-filter").await;
+    app.click("export-failed").await;
+    app.wait_for("the export", |a| {
+        Box::pin(async move {
+            a.text("list-status")
+                .await
+                .starts_with("Saved 3 failed IDs")
+        })
+    })
+    .await;
+    let list = std::fs::read_to_string(dest.join("tdp-download-failed.txt")).unwrap();
+    let mut exported: Vec<&str> = list.lines().collect();
+    exported.sort();
+    assert_eq!(exported, want);
+
+    // All, sorted by size: the rows come in size order (failed ones have none: first).
+    app.click_css("[data-filter='all']").await;
+    app.click_css("[data-key='size']").await;
+    app.wait_for("all rows, by size", |a| {
+        Box::pin(
+            async move { a.rows().await.len() == 15 && a.text("sorts").await.contains("Size ▲") },
+        )
+    })
+    .await;
+    let sizes: Vec<i64> = app
+        .rows()
+        .await
+        .iter()
+        .map(|r| r["size"].as_str().unwrap().parse().unwrap_or(-1))
+        .collect();
+    assert_eq!(sizes.len(), 15);
+    assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "{sizes:?}");
+    app.click_css("[data-key='size']").await;
+    app.wait_for("the size sort reversed", |a| {
+        Box::pin(async move { a.text("sorts").await.contains("Size ▼") })
+    })
+    .await;
+    let sizes: Vec<i64> = app
+        .rows()
+        .await
+        .iter()
+        .map(|r| r["size"].as_str().unwrap().parse().unwrap_or(-1))
+        .collect();
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+
+    // The text filter finds a file by its ID.
+    app.type_into("find", &files[5].id).await;
+    app.wait_for("the text filter", |a| {
+        Box::pin(async move { a.text("shown-count").await.starts_with("1 of") })
+    })
+    .await;
+    let rows = app.rows().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["id"], files[5].id.as_str());
+    assert_eq!(app.text("shown-count").await, "1 of 15 files shown");
+    app.screenshot("11-find").await;
+    app.close().await;
+}

@@ -1,0 +1,85 @@
+// The transfer list's model, without the DOM: which chip a file's state counts under, the
+// filtered and sorted view, and what a row says. Pure functions over the store's rows.
+
+import { bytes } from './format.js';
+
+const CATEGORY = {
+  queued: 'queued',
+  unfinished: 'queued',
+  resolving: 'active',
+  downloading: 'active',
+  verifying: 'active',
+  retrying: 'active',
+  done: 'done',
+  skipped: 'skipped',
+  failed: 'failed',
+};
+
+export const FINAL = new Set(['done', 'skipped', 'failed']);
+
+export function category(state) {
+  return CATEGORY[state] || 'active';
+}
+
+export function emptyCounts() {
+  return { all: 0, active: 0, queued: 0, done: 0, skipped: 0, failed: 0 };
+}
+
+// Sorting by state puts what needs attention first.
+const STATE_RANK = { failed: 0, retrying: 1, downloading: 2, verifying: 2, resolving: 3, queued: 4, unfinished: 4, skipped: 5, done: 6 };
+
+export function fraction(r) {
+  if (r.state === 'done' || r.state === 'skipped') return 1;
+  return r.size ? Math.min(1, r.bytes / r.size) : 0;
+}
+
+const KEYS = {
+  name: (r) => (r.name || r.id).toLowerCase(),
+  size: (r) => (r.size == null ? -1 : r.size),
+  state: (r) => STATE_RANK[r.state] ?? 3,
+  progress: fraction,
+};
+
+export const SORT_LABELS = { name: 'File', size: 'Size', state: 'State', progress: 'Progress' };
+
+// The rows to show, in order. `order` itself when nothing narrows or reorders it.
+export function view(order, { filter, find, sort }) {
+  const needle = find.trim().toLowerCase();
+  let rows = order;
+  if (filter !== 'all' || needle) {
+    rows = order.filter((r) => (filter === 'all' || category(r.state) === filter)
+      && (!needle || r.id.includes(needle) || (r.name && r.name.toLowerCase().includes(needle))));
+  }
+  if (sort.key && KEYS[sort.key]) {
+    const key = KEYS[sort.key];
+    // Keys once per row, not once per comparison: 100,000 rows sort in tens of ms.
+    const keyed = rows.map((r, i) => ({ r, k: key(r), i }));
+    keyed.sort((a, b) => (a.k < b.k ? -sort.dir : a.k > b.k ? sort.dir : a.i - b.i));
+    rows = keyed.map((x) => x.r);
+  }
+  return rows;
+}
+
+const STATE_LABELS = {
+  queued: 'queued',
+  resolving: 'asking TDP for the link',
+  verifying: 'verifying',
+  done: 'done',
+  skipped: 'skipped: already downloaded',
+  unfinished: 'not finished: Download resumes it',
+};
+
+export function stateLabel(r) {
+  if (r.state === 'downloading') return r.size ? `downloading ${Math.floor(100 * fraction(r))}%` : 'downloading';
+  if (r.state === 'retrying') return `retrying: ${r.reason}`;
+  if (r.state === 'failed') return `failed: ${r.reason}`;
+  return STATE_LABELS[r.state] || r.state;
+}
+
+export function sizeLabel(r) {
+  return r.size == null ? '' : bytes(r.size);
+}
+
+export function speedLabel(r) {
+  return category(r.state) === 'active' && r.speed > 0 ? `${bytes(Math.round(r.speed))}/s` : '';
+}
