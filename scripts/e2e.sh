@@ -15,6 +15,25 @@ export PATH="$CARGO_HOME/bin:$PATH"
 scripts/build-release.sh
 command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked
 
+# axe-core for the accessibility audit: a pinned copy from the npm registry, checked.
+axe_version=4.10.3
+axe_sha256=0f2b4d7dcdf7d1219df8d1959ad68e565f51d14c3f0d88bb71cd59abeb956292
+tools=$root/target/e2e-tools
+export AXE_JS=$tools/axe-core-$axe_version.min.js
+if [ ! -s "$AXE_JS" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  mkdir -p "$tools"
+  (cd "$tools" && npm pack --silent "axe-core@$axe_version" >/dev/null)
+  echo "$axe_sha256  $tools/axe-core-$axe_version.tgz" | sha256sum -c --quiet
+  tar -xzf "$tools/axe-core-$axe_version.tgz" -C "$tools" package/axe.min.js
+  mv "$tools/package/axe.min.js" "$AXE_JS"
+  rmdir "$tools/package"
+fi
+
 export TDP_APP_BIN=$root/target/release/tdp-bulk-downloader
 export TDP_CLI_BIN=$root/target/release/tdp-download
 export E2E_SCREENSHOTS=${E2E_SCREENSHOTS:-$root/target/e2e-screenshots}

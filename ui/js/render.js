@@ -126,7 +126,7 @@ export function render(h, state, fileList) {
   setText(h['renew-status'], rs.text);
   h['renew-status'].className = `status ${rs.tone}`;
   h.demo.disabled = running;
-  const failed = job ? job.order.filter((r) => r.state === 'failed').length : 0;
+  const failed = job ? job.counts.failed : 0;
   h.retry.hidden = running || !job || !job.summary || failed === 0;
   h.open.hidden = running || !job || !job.summary;
 

@@ -63,6 +63,7 @@ export function view(order, { filter, find, sort }) {
 const STATE_LABELS = {
   queued: 'queued',
   resolving: 'asking TDP for the link',
+  downloading: 'downloading',
   verifying: 'verifying',
   done: 'done',
   skipped: 'skipped: already downloaded',
@@ -70,7 +71,6 @@ const STATE_LABELS = {
 };
 
 export function stateLabel(r) {
-  if (r.state === 'downloading') return r.size ? `downloading ${Math.floor(100 * fraction(r))}%` : 'downloading';
   if (r.state === 'retrying') return `retrying: ${r.reason}`;
   if (r.state === 'failed') return `failed: ${r.reason}`;
   return STATE_LABELS[r.state] || r.state;

@@ -239,6 +239,79 @@ impl App {
             .unwrap_or(0) as usize
     }
 
+    /// Presses keys as a keyboard does (WebDriver key actions, to whatever has the focus):
+    /// each character down and up; `Key` values (Tab, Enter) are characters too.
+    pub async fn press(&self, keys: &str) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let mut seq = KeyActions::new("keyboard".into());
+        for value in keys.chars() {
+            seq = seq
+                .then(KeyAction::Down { value })
+                .then(KeyAction::Up { value });
+        }
+        self.client.perform_actions(seq).await.expect("key actions");
+    }
+
+    /// The focused element's hook (or its tag when it has none), and whether its focus ring
+    /// shows (an outline or a box shadow).
+    pub async fn focus(&self) -> (String, bool) {
+        let v = self
+            .client
+            .execute(
+                "const e = document.activeElement; const s = getComputedStyle(e);
+                 return [e.dataset.hook || e.dataset.filter || e.tagName.toLowerCase(),
+                         (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none'];",
+                vec![],
+            )
+            .await
+            .expect("focus");
+        (
+            v[0].as_str().unwrap_or("").to_string(),
+            v[1].as_bool().unwrap_or(false),
+        )
+    }
+
+    /// Presses Tab until `hook` has the focus, checking that every stop on the way shows its
+    /// focus; returns the stops.
+    pub async fn tab_to(&self, hook: &str) -> Vec<String> {
+        let tab = char::from(fantoccini::key::Key::Tab).to_string();
+        let mut stops = Vec::new();
+        for _ in 0..80 {
+            self.press(&tab).await;
+            let (at, ring) = self.focus().await;
+            assert!(ring, "the focus on {at} is not visible");
+            stops.push(at.clone());
+            if at == hook {
+                return stops;
+            }
+        }
+        panic!("Tab never reached {hook}: {stops:?}");
+    }
+
+    /// Runs axe-core (the file `AXE_JS`, injected as WebDriver script: the page's CSP allows
+    /// no script of its own) on the page; returns its violations (id, impact, nodes, help).
+    pub async fn axe(&self) -> Vec<serde_json::Value> {
+        let path = std::env::var("AXE_JS").expect("AXE_JS: run scripts/e2e.sh");
+        let source = std::fs::read_to_string(&path).expect("axe-core");
+        self.client
+            .execute(&format!("{source}\nreturn typeof axe;"), vec![])
+            .await
+            .expect("axe-core loads");
+        let v = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then((r) => done(r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+                       nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) }))))
+                   .catch((e) => done([{ id: 'axe-error', impact: 'critical', help: String(e) }]));",
+                vec![],
+            )
+            .await
+            .expect("axe runs");
+        v.as_array().cloned().unwrap_or_default()
+    }
+
     pub async fn text(&self, hook: &str) -> String {
         match self.client.find(Self::css(hook)).await {
             Ok(el) => el.text().await.unwrap_or_default(),
