@@ -52,7 +52,7 @@ export DISPLAY=":$(cat "$work/display")"
 e2e() {
   dbus-run-session -- bash -c '
     echo -n e2e-keyring-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-    cargo test --release --locked --workspace --lib --bins --tests -- --test-threads=1 "$@"
+    cargo test --release --locked --workspace --lib --bins --tests -- --test-threads=1 --nocapture "$@"
   ' e2e "$@"
 }
 log=$work/e2e.log

@@ -17,7 +17,7 @@ const ERROR_TITLES = {
   keychain: 'Keychain unavailable',
   'keychain-locked': 'Keychain locked',
   'disk-full': 'The disk is full',
-  destination: 'The folder cannot be written',
+  destination: 'Check the destination folder',
   input: 'Check the file IDs',
   config: 'Check the connection settings',
   busy: 'A download is running',

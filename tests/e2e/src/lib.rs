@@ -165,9 +165,13 @@ impl App {
             el.send_keys(&format!("{ctrl}a{ctrl}"))
                 .await
                 .expect("select all");
-            el.send_keys(&text.replace('\n', &enter))
-                .await
-                .expect("type");
+            // An empty text is typed as a Backspace over the selection.
+            let keys = if text.is_empty() {
+                char::from(fantoccini::key::Key::Backspace).to_string()
+            } else {
+                text.replace('\n', &enter)
+            };
+            el.send_keys(&keys).await.expect("type");
             if self.value(hook).await.trim_end() == text.trim_end() {
                 return;
             }
