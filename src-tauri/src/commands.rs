@@ -447,7 +447,7 @@ pub async fn start_job(
     if request.dest.trim().is_empty() {
         return Err(CmdError::new(
             ErrorKind::Destination,
-            "choose a destination folder: type its path or press \"Choose folder…\"",
+            "no folder is chosen yet: type its path or press \"Choose folder…\"",
         ));
     }
     let parsed = tdp_engine::parse_ids(&request.ids);
