@@ -15,6 +15,7 @@ const COMMANDS: &[&str] = &[
     "start_job",
     "cancel_job",
     "pause_job",
+    "set_rate_limit",
     "renew_token",
     "open_folder",
     "export_failed",

@@ -54,6 +54,9 @@ pub struct JobConfig {
     ///
     /// [`JobState::WaitingForToken`]: crate::events::JobState::WaitingForToken
     pub wait_for_new_token: bool,
+    /// A bandwidth limit for the whole job, bytes per second (the caller may change it while
+    /// the job runs: [`JobControl::set_rate_limit`](crate::JobControl::set_rate_limit)).
+    pub limit_rate: Option<u64>,
     /// The longest file name to give out, in bytes; None asks the file system. For tests.
     #[doc(hidden)]
     pub name_max: Option<usize>,
@@ -90,6 +93,7 @@ impl JobConfig {
             network: NetworkSettings::default(),
             keep_awake: true,
             wait_for_new_token: false,
+            limit_rate: None,
             name_max: None,
         }
     }

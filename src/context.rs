@@ -81,6 +81,7 @@ pub(crate) struct Ctx {
     pub states: Arc<Lifecycle>,
     pub(crate) paused: watch::Receiver<bool>,
     pub(crate) renewal: Renewal,
+    pub(crate) rate: Arc<crate::rate::RateLimit>,
     pub(crate) rng: Mutex<fastrand::Rng>,
     pub files_total: usize,
 }

@@ -1,6 +1,7 @@
 //! What the caller can do to a running job: pause it, resume it, cancel it, give it a new
 //! token.
 
+use crate::rate::RateLimit;
 use crate::secret::Token;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -13,6 +14,7 @@ pub struct JobControl {
     cancel: CancellationToken,
     paused: Arc<watch::Sender<bool>>,
     tokens: Arc<watch::Sender<Offer>>,
+    rate: Arc<RateLimit>,
 }
 
 /// The latest token given to the job while it runs, numbered from 1.
@@ -35,6 +37,7 @@ impl JobControl {
             cancel,
             paused: Arc::new(watch::Sender::new(false)),
             tokens: Arc::new(watch::Sender::new(Offer::default())),
+            rate: Arc::new(RateLimit::default()),
         }
     }
 
@@ -59,6 +62,12 @@ impl JobControl {
         });
     }
 
+    /// Limits the job's download rate over all its connections, in bytes per second (`None`
+    /// lifts it); takes effect at once, also while the job runs.
+    pub fn set_rate_limit(&self, bytes_per_second: Option<u64>) {
+        self.rate.set(bytes_per_second);
+    }
+
     pub fn cancel(&self) {
         self.cancel.cancel();
     }
@@ -69,6 +78,10 @@ impl JobControl {
 
     pub(crate) fn watch_paused(&self) -> watch::Receiver<bool> {
         self.paused.subscribe()
+    }
+
+    pub(crate) fn rate(&self) -> Arc<RateLimit> {
+        self.rate.clone()
     }
 
     pub(crate) fn watch_tokens(&self) -> watch::Receiver<Offer> {

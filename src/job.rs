@@ -85,6 +85,9 @@ pub async fn run_controlled(
 ) -> Result<JobResult, JobError> {
     let cancel = control.cancel_token().clone();
     let started = Instant::now();
+    if cfg.limit_rate.is_some() {
+        control.set_rate_limit(cfg.limit_rate);
+    }
     token.check()?;
     let connector = Connector::new(&cfg.network)?;
     let tdp = TdpClient::new(
@@ -169,6 +172,7 @@ pub async fn run_controlled(
     let ctx = Arc::new(Ctx {
         paused: control.watch_paused(),
         renewal: crate::renewal::Renewal::new(control.watch_tokens()),
+        rate: control.rate(),
         states,
         net,
         tdp,

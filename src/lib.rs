@@ -35,6 +35,7 @@ mod lock;
 mod naming;
 mod network;
 mod ranges;
+pub mod rate;
 mod renewal;
 mod s3;
 mod secret;

@@ -729,6 +729,10 @@ async fn fetch_range(
         let e = match err {
             AttemptError::File(f) => return Err(f),
             AttemptError::S3(e) => e,
+            // The body may have arrived in full just as the pause came: nothing to ask for.
+            AttemptError::Paused if pos > end || run.info().is_some_and(|i| pos >= i.size) => {
+                return Ok(())
+            }
             AttemptError::Paused => {
                 permit = None;
                 continue;
@@ -856,6 +860,7 @@ async fn stream_body(
                 }
                 pos += take as u64;
                 ctx.progress.add_bytes(&run.bytes, take as u64);
+
                 since_checkpoint += take as u64;
                 if since_checkpoint >= ctx.cfg.checkpoint_bytes
                     || last_checkpoint.elapsed() >= ctx.cfg.checkpoint_interval
@@ -868,6 +873,15 @@ async fn stream_body(
                 }
                 if pos >= stop {
                     break Ok(());
+                }
+                // The job's bandwidth limit: this chunk is paid for before the next read.
+                let wait = ctx.rate.take(take as u64);
+                if !wait.is_zero() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = attempt.cancelled() => break Err(AttemptError::File(FileError::Cancelled)),
+                        _ = &mut paused => break Err(AttemptError::Paused),
+                    }
                 }
             }
             Ok(None) => break Ok(()),

@@ -420,6 +420,9 @@ pub struct StartRequest {
     network: NetworkRequest,
     #[serde(default)]
     allow_sleep: bool,
+    /// MB/s over all connections; none or 0: no limit.
+    #[serde(default)]
+    limit_mbps: Option<f64>,
 }
 
 /// A job that started: its number, and its files (valid IDs, each once, in input order) so
@@ -476,6 +479,7 @@ pub async fn start_job(
     }
     cfg.network = network_settings(&request.network).await?;
     cfg.keep_awake = !request.allow_sleep;
+    cfg.limit_rate = rate_of(request.limit_mbps);
     // The window asks for a new token when TDP rejects this one, and the job goes on.
     cfg.wait_for_new_token = true;
     let control = JobControl::default();
@@ -549,6 +553,24 @@ pub async fn export_failed(dest: String, ids: Vec<String>) -> Result<String> {
 #[tauri::command]
 pub fn cancel_job(state: State<'_, AppState>, job: u64) -> bool {
     state.cancel_job(job)
+}
+
+/// MB/s as the window gives it, in bytes per second; none for no limit.
+fn rate_of(mbps: Option<f64>) -> Option<u64> {
+    mbps.filter(|r| r.is_finite() && *r > 0.0)
+        .map(|r| (r * 1e6).max(1000.0) as u64)
+}
+
+/// Changes a running job's speed limit (MB/s; none or 0 lifts it); false when it has ended.
+#[tauri::command]
+pub fn set_rate_limit(state: State<'_, AppState>, job: u64, limit_mbps: Option<f64>) -> bool {
+    match state.job(job) {
+        Some(j) => {
+            j.control.set_rate_limit(rate_of(limit_mbps));
+            true
+        }
+        None => false,
+    }
 }
 
 /// Pauses (`paused` set) or resumes a running job; false when it has ended.

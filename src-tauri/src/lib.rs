@@ -29,6 +29,7 @@ pub fn run() {
             commands::start_job,
             commands::cancel_job,
             commands::pause_job,
+            commands::set_rate_limit,
             commands::renew_token,
             commands::open_folder,
             commands::export_failed,

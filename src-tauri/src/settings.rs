@@ -18,6 +18,8 @@ pub struct Settings {
     pub proxy: String,
     /// Let the computer sleep while a job runs (by default it is kept awake).
     pub allow_sleep: bool,
+    /// A download speed limit in MB/s; none when empty.
+    pub limit_mbps: Option<f64>,
 }
 
 pub fn path(config_dir: PathBuf) -> PathBuf {
@@ -45,6 +47,10 @@ pub fn load(file: &std::path::Path) -> Settings {
             .get("allowSleep")
             .and_then(|x| x.as_bool())
             .unwrap_or(false),
+        limit_mbps: v
+            .get("limitMbps")
+            .and_then(|x| x.as_f64())
+            .filter(|r| r.is_finite() && *r > 0.0),
         concurrency: v.get("concurrency").and_then(|c| {
             c.as_u64()
                 .or_else(|| c.as_str().and_then(|s| s.parse().ok()))

@@ -11,7 +11,7 @@ const store = createStore();
 const { actions } = store;
 const fileList = createFileList(hooks.viewport, hooks.spacer, (id) => actions.select(id));
 
-const fields = { 'base-url': 'baseUrl', org: 'org', ids: 'ids', dest: 'dest', layout: 'layout', concurrency: 'concurrency', proxy: 'proxy', 'ca-cert': 'caCert' };
+const fields = { 'base-url': 'baseUrl', org: 'org', ids: 'ids', dest: 'dest', layout: 'layout', concurrency: 'concurrency', proxy: 'proxy', 'ca-cert': 'caCert', limit: 'limitMbps' };
 for (const [hook, name] of Object.entries(fields)) {
   // 'input' as people type, 'change' for edits that fire no input event (e.g. a cleared field).
   for (const ev of ['input', 'change']) {

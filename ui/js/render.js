@@ -64,6 +64,7 @@ export function render(h, state, fileList) {
   setValue(h.concurrency, state.concurrency ?? '');
   setValue(h.proxy, state.proxy);
   setValue(h['ca-cert'], state.caCert);
+  setValue(h.limit, state.limitMbps ?? '');
   if (h['allow-sleep'].checked !== state.allowSleep) h['allow-sleep'].checked = state.allowSleep;
   if (state.defaults.maxConcurrency) h.concurrency.max = String(state.defaults.maxConcurrency);
   setText(h.version, state.version ? `TDP Bulk Downloader ${state.version}` : '');

@@ -26,6 +26,7 @@ export function createStore() {
     proxy: '',
     caCert: '',
     allowSleep: false,
+    limitMbps: null,
     diagnosis: null,
     defaults: { concurrency: null, maxConcurrency: null },
     demo: false,
@@ -56,6 +57,7 @@ export function createStore() {
         baseUrl: state.baseUrl, org: state.org, dest: state.dest,
         layout: state.layout, concurrency: state.concurrency,
         proxy: state.proxy, caCert: state.caCert, allowSleep: state.allowSleep,
+        limitMbps: state.limitMbps,
       },
     }).catch(() => {});
   }
@@ -278,6 +280,7 @@ export function createStore() {
         baseUrl: s.baseUrl || '', org: s.org || '', dest: s.dest || '',
         layout: s.layout || 'flat', concurrency: s.concurrency || info.defaults.concurrency,
         proxy: s.proxy || '', caCert: s.caCert || '', allowSleep: s.allowSleep === true,
+        limitMbps: s.limitMbps || null,
       };
       // What the person typed (or the demo filled in) meanwhile wins over saved settings.
       for (const [k, v] of Object.entries(saved)) if (!touched.has(k)) state[k] = v;
@@ -287,7 +290,11 @@ export function createStore() {
     },
     setField(name, value) {
       touched.add(name);
-      state[name] = name === 'concurrency' ? Number(value) || null : value;
+      state[name] = name === 'concurrency' || name === 'limitMbps' ? Number(value) || null : value;
+      // A running job takes a new speed limit at once.
+      if (name === 'limitMbps' && state.job && state.job.running && state.job.id != null) {
+        call('set_rate_limit', { job: state.job.id, limitMbps: state.limitMbps }).catch(() => {});
+      }
       if (name === 'baseUrl' || name === 'org') {
         state.demo = false;
         state.connStatus = { text: '', tone: '' };
@@ -386,7 +393,7 @@ export function createStore() {
           request: {
             baseUrl: state.baseUrl, org: state.org, ids: state.ids, dest: state.dest,
             layout: state.layout, concurrency: Number(state.concurrency) || null,
-            network: network(), allowSleep: state.allowSleep,
+            network: network(), allowSleep: state.allowSleep, limitMbps: state.limitMbps,
           },
           onEvent: channel,
         });

@@ -115,12 +115,24 @@ struct DownloadArgs {
     /// runs, and allowed to sleep while it waits for the network).
     #[arg(long)]
     allow_sleep: bool,
+    /// Limit the download rate over all connections, e.g. 5MB (per second), 500KB, 2MiB.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    limit_rate: Option<u64>,
     /// Attempts in a row without progress before a file fails.
     #[arg(long, default_value_t = JobConfig::DEFAULT_RETRIES, value_name = "N")]
     retries: u32,
     /// Print event counts at the end (for the benchmark, tdp-bench).
     #[arg(long, hide = true)]
     count_events: bool,
+}
+
+/// A rate as people write it: a size per second (`5MB`, `5MB/s`, `500k`); at least 1 KB/s.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let size = s.trim().trim_end_matches("/s").trim_end_matches("ps");
+    match tdp_engine::size::parse_size(size)? {
+        r if r >= 1000 => Ok(r),
+        _ => Err(format!("{s:?} is below 1 KB per second")),
+    }
 }
 
 fn usage_error(msg: &str) -> ExitCode {
@@ -293,6 +305,7 @@ fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, Parse
         cfg.network.proxy = args.proxy.clone();
     }
     cfg.keep_awake = !args.allow_sleep;
+    cfg.limit_rate = args.limit_rate;
     if cfg.concurrency == 0 || cfg.api_concurrency == 0 {
         return Err("--concurrency and --api-concurrency must be at least 1".into());
     }

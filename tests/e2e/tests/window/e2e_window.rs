@@ -972,3 +972,73 @@ async fn a_100000_file_job_keeps_the_list_bounded_while_scrolling_and_filtering(
     app.screenshot("13-100000-files").await;
     app.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_speed_limit_paces_the_job_and_pause_holds_every_request() {
+    require_environment();
+    // 80 MB: at 5 MB/s the job outlasts the 11 s measured.
+    let files: Vec<SimFile> = (0..80)
+        .map(|i| SimFile::new(sim_id(92, i), format!("org/raw/p{i:02}.bin"), 1_000_000))
+        .collect();
+    let sim = sim_with(files.clone(), |_| {}).await;
+    let home = tempfile::tempdir().unwrap();
+    let app = App::start(Launch::plain(home.path())).await;
+    fill_connection(&app, &sim, sim.token(), false).await;
+    let dest = fill_files(&app, &files, home.path()).await;
+    app.type_into("limit", "5").await;
+    app.click("start").await;
+    app.wait_for("bytes moving", |a| {
+        Box::pin(async move { a.visible("pause").await })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (b0, t0) = (sim.counters().bytes_served, std::time::Instant::now());
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let rate = (sim.counters().bytes_served - b0) as f64 / t0.elapsed().as_secs_f64() / 1e6;
+    eprintln!("speed limit 5 MB/s: the simulator served {rate:.2} MB/s over 10 s");
+    assert!((3.5..=6.0).contains(&rate), "{rate} MB/s");
+
+    // Pause: in-flight reads stop at once; then no request at all for 2 s.
+    app.click("pause").await;
+    app.wait_for("the job to say it is paused", |a| {
+        Box::pin(async move { a.text("speed").await.starts_with("paused") })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = sim.counters();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = sim.counters();
+    eprintln!(
+        "paused: {} S3 and {} TDP requests, {} bytes in 2 s",
+        after.total("s3") - before.total("s3"),
+        after.total("retrieve") - before.total("retrieve"),
+        after.bytes_served - before.bytes_served
+    );
+    assert_eq!(
+        after.total("s3"),
+        before.total("s3"),
+        "no S3 request while paused"
+    );
+    assert_eq!(after.total("retrieve"), before.total("retrieve"));
+    assert_eq!(app.text("pause").await, "Resume");
+    app.screenshot("14-paused").await;
+
+    // No limit, resume: the job completes, verified.
+    app.type_into("limit", "").await;
+    app.click("pause").await;
+    app.wait_for("the job to finish", |a| Box::pin(summary_shown(a)))
+        .await;
+    assert_eq!(
+        app.attr("summary", "data-downloaded").await.as_deref(),
+        Some("80"),
+        "{}: {:?}",
+        app.text("summary").await,
+        report_rows(&dest)
+            .iter()
+            .filter(|r| r["status"] != "downloaded")
+            .map(|r| r["error"].clone())
+            .collect::<Vec<_>>()
+    );
+    assert_verified(&dest, &files);
+    app.close().await;
+}
