@@ -504,7 +504,8 @@ pub async fn start_job(
         })]);
     }
     let (tx, rx) = EventSender::channel();
-    let forwarder = tauri::async_runtime::spawn(crate::forward::forward(rx, on_event.clone()));
+    let forwarder =
+        tauri::async_runtime::spawn(crate::forward::forward(rx, on_event.clone(), app.clone()));
     let account = account_for(&request.base_url, &request.org)?;
     let ids = parsed.ids().to_vec();
     tauri::async_runtime::spawn(async move {

@@ -5,6 +5,7 @@ mod commands;
 mod demo;
 mod error;
 mod forward;
+mod notify;
 mod settings;
 mod state;
 

@@ -3,6 +3,7 @@
 import { createStore } from './store.js';
 import { render } from './render.js';
 import { createFileList } from './filelist.js';
+import { syncTaskbar } from './taskbar.js';
 
 const hooks = {};
 for (const el of document.querySelectorAll('[data-hook]')) hooks[el.dataset.hook] = el;
@@ -75,6 +76,7 @@ hooks['copy-error'].addEventListener('click', () => {
 });
 
 store.subscribe((state) => render(hooks, state, fileList));
+store.subscribe(syncTaskbar);
 actions.init().then(() => {
   // For people nothing changes; tests wait for it before they type.
   document.body.dataset.ready = 'true';

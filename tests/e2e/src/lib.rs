@@ -385,6 +385,70 @@ impl App {
     }
 }
 
+/// A stand-in for the desktop's notification service (org.freedesktop.Notifications) on
+/// this D-Bus session: it records each Notify's summary and body, and answers as a real one
+/// does. It stops when dropped.
+pub struct Notifications {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Notifications {
+    pub fn start() -> Notifications {
+        use dbus::blocking::Connection;
+        use dbus::channel::MatchingReceiver;
+        use dbus::message::MatchRule;
+        let conn = Connection::new_session().expect("the tests' D-Bus session");
+        conn.request_name("org.freedesktop.Notifications", false, true, true)
+            .expect("the notification service's name");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = seen.clone();
+        conn.start_receive(
+            MatchRule::new_method_call(),
+            Box::new(move |msg, conn| {
+                let reply = match msg.member().as_deref() {
+                    Some("Notify") => {
+                        let mut args = msg.iter_init();
+                        let _app: String = args.read().unwrap_or_default();
+                        let _replaces: u32 = args.read().unwrap_or_default();
+                        let _icon: String = args.read().unwrap_or_default();
+                        let summary: String = args.read().unwrap_or_default();
+                        let body: String = args.read().unwrap_or_default();
+                        let mut seen = kept.lock().unwrap_or_else(|e| e.into_inner());
+                        seen.push((summary, body));
+                        msg.method_return().append1(seen.len() as u32)
+                    }
+                    Some("GetCapabilities") => msg.method_return().append1(vec!["body"]),
+                    _ => msg.method_return(),
+                };
+                let _ = dbus::channel::Sender::send(conn, reply);
+                true
+            }),
+        );
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                if conn.process(Duration::from_millis(50)).is_err() {
+                    return;
+                }
+            }
+        });
+        Notifications { seen, stop }
+    }
+
+    /// The notifications received so far: (summary, body).
+    pub fn seen(&self) -> Vec<(String, String)> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Drop for Notifications {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub fn md5_of_file(path: &Path) -> String {
     let mut h = Md5::new();
     let mut f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -1042,3 +1042,51 @@ async fn a_speed_limit_paces_the_job_and_pause_holds_every_request() {
     assert_verified(&dest, &files);
     app.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_ends_while_the_window_is_away_sends_a_notification() {
+    require_environment();
+    let notifications = tdp_e2e::Notifications::start();
+    let files: Vec<SimFile> = (0..12)
+        .map(|i| SimFile::new(sim_id(94, i), format!("org/raw/n{i:02}.bin"), 200_000))
+        .collect();
+    let sim = sim_with(files.clone(), |c| c.shaping.total_bps = Some(800_000)).await;
+    let home = tempfile::tempdir().unwrap();
+    let mut launch = Launch::plain(home.path());
+    // The window counts as unfocused (an Xvfb window has no window manager to ask).
+    launch.env.push(("TDP_ASSUME_UNFOCUSED".into(), "1".into()));
+    let app = App::start(launch).await;
+    fill_connection(&app, &sim, sim.token(), false).await;
+    let dest = fill_files(&app, &files, home.path()).await;
+    app.click("start").await;
+    // While it runs, the window's title carries the percentage (the X server's own list of
+    // window names says so).
+    app.wait_for("the percentage in the title", |_| {
+        Box::pin(async move {
+            std::process::Command::new("xwininfo")
+                .args(["-root", "-tree"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).contains("% · TDP Bulk Downloader"))
+                .unwrap_or(false)
+        })
+    })
+    .await;
+    app.wait_for("the job to finish", |a| Box::pin(summary_shown(a)))
+        .await;
+    assert_verified(&dest, &files);
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while notifications.seen().is_empty() && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = notifications.seen();
+    eprintln!("notifications: {seen:?}");
+    assert_eq!(
+        seen,
+        [(
+            "Download finished".to_string(),
+            "12 downloaded, 0 already there, 0 failed".to_string()
+        )]
+    );
+    app.screenshot("15-notified").await;
+    app.close().await;
+}
