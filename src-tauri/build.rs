@@ -21,6 +21,10 @@ const COMMANDS: &[&str] = &[
     "export_failed",
     "show_in_folder",
     "start_demo",
+    "list_jobs",
+    "add_job_folder",
+    "forget_job",
+    "resume_job",
 ];
 
 fn main() {

@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod error;
 pub mod events;
 pub mod expiry;
+pub mod folder_status;
 pub mod input;
 pub mod link;
 pub mod manifest;

@@ -75,6 +75,22 @@ pub fn acquire(state_dir: &Path, folder: &Path) -> Result<FolderLock, LockError>
     Ok(FolderLock { _file: file })
 }
 
+/// Who runs a job in the folder now, if anyone: asks the lock without taking it for longer
+/// than the question.
+pub fn held_by(state_dir: &Path) -> Option<String> {
+    let file = crate::sink::no_follow()
+        .read(true)
+        .open(state_dir.join(LOCK))
+        .ok()?;
+    match fs4::FileExt::try_lock_shared(&file) {
+        Ok(()) => {
+            let _ = fs4::FileExt::unlock(&file);
+            None
+        }
+        Err(_) => Some(holder(state_dir)),
+    }
+}
+
 fn holder(state_dir: &Path) -> String {
     std::fs::read_to_string(state_dir.join(INFO))
         .ok()

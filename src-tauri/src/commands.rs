@@ -50,7 +50,7 @@ pub fn app_info(app: AppHandle, state: State<'_, AppState>) -> AppInfo {
     }
 }
 
-fn settings_file(app: &AppHandle) -> Result<PathBuf> {
+pub(crate) fn settings_file(app: &AppHandle) -> Result<PathBuf> {
     app.path()
         .app_config_dir()
         .map(settings::path)
@@ -223,7 +223,7 @@ pub async fn forget_token(state: State<'_, AppState>, base_url: String, org: Str
 }
 
 /// The token for a job: typed this session, else saved in the keychain.
-async fn token_for(state: &AppState, base_url: &str, org: &str) -> Result<Token> {
+pub(crate) async fn token_for(state: &AppState, base_url: &str, org: &str) -> Result<Token> {
     let account = account_for(base_url, org)?;
     if let Some(t) = state.session_token(&account) {
         return Ok(t);
@@ -430,8 +430,8 @@ pub struct StartRequest {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartedJob {
-    job: u64,
-    ids: Vec<String>,
+    pub(crate) job: u64,
+    pub(crate) ids: Vec<String>,
 }
 
 #[tauri::command]
@@ -480,18 +480,33 @@ pub async fn start_job(
     cfg.network = network_settings(&request.network).await?;
     cfg.keep_awake = !request.allow_sleep;
     cfg.limit_rate = rate_of(request.limit_mbps);
+    launch(&app, &state, cfg, parsed, token, on_event)
+}
+
+/// Runs a job for the window: it may be paused, given a new token, limited; its events go
+/// to `on_event`; its folder joins the Jobs view.
+pub(crate) fn launch(
+    app: &AppHandle,
+    state: &AppState,
+    mut cfg: JobConfig,
+    parsed: ParsedIds,
+    token: Token,
+    on_event: Channel<crate::forward::Batch>,
+) -> Result<StartedJob> {
     // The window asks for a new token when TDP rejects this one, and the job goes on.
     cfg.wait_for_new_token = true;
+    let account = account_for(&cfg.base_url, &cfg.org)?;
     let control = JobControl::default();
     let id = state.add_job(RunningJob {
         control: control.clone(),
-        base_url: request.base_url.clone(),
-        org: request.org.clone(),
+        base_url: cfg.base_url.clone(),
+        org: cfg.org.clone(),
         network: cfg.network.clone(),
     });
+    crate::jobs::remember(app, &cfg.dest);
     // A token that will not last the job: said before it starts (the job then waits for a
     // new one). The rate is this folder's last job's, else the app's last job's.
-    let settings_path = settings_file(&app).ok();
+    let settings_path = settings_file(app).ok();
     let last_rate = || {
         tdp_engine::expiry::rate_of_report(&cfg.report_path())
             .or_else(|| settings_path.as_deref().and_then(settings::load_rate))
@@ -506,8 +521,8 @@ pub async fn start_job(
     let (tx, rx) = EventSender::channel();
     let forwarder =
         tauri::async_runtime::spawn(crate::forward::forward(rx, on_event.clone(), app.clone()));
-    let account = account_for(&request.base_url, &request.org)?;
     let ids = parsed.ids().to_vec();
+    let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let result = tdp_engine::run_controlled(cfg, token, &parsed, tx, control).await;
         let _ = forwarder.await;

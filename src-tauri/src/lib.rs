@@ -5,6 +5,7 @@ mod commands;
 mod demo;
 mod error;
 mod forward;
+mod jobs;
 mod notify;
 mod settings;
 mod state;
@@ -36,6 +37,10 @@ pub fn run() {
             commands::export_failed,
             commands::show_in_folder,
             commands::start_demo,
+            jobs::list_jobs,
+            jobs::add_job_folder,
+            jobs::forget_job,
+            jobs::resume_job,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {
@@ -53,9 +58,9 @@ mod tests {
         let handlers = include_str!("lib.rs");
         let build = include_str!("../build.rs");
         let conf = include_str!("../../tauri.conf.json");
-        let registered: Vec<&str> = handlers
-            .split("commands::")
-            .skip(1)
+        let registered: Vec<&str> = ["commands::", "jobs::"]
+            .iter()
+            .flat_map(|m| handlers.split(m).skip(1))
             .filter_map(|s| s.split(|c: char| !(c.is_alphanumeric() || c == '_')).next())
             .filter(|name| !name.is_empty())
             .collect();

@@ -63,6 +63,18 @@ for (const b of hooks.sorts.querySelectorAll('button')) {
   b.addEventListener('click', () => actions.sortBy(b.dataset.key));
 }
 hooks.find.addEventListener('input', (e) => actions.setFind(e.target.value));
+hooks.jobs.addEventListener('click', (e) => {
+  const button = e.target.closest('button');
+  const li = e.target.closest('li');
+  if (!button || !li) return;
+  if (button.dataset.action === 'resume') actions.resumeJob(li.dataset.dest);
+  if (button.dataset.action === 'forget') actions.forgetJob(li.dataset.dest);
+});
+hooks['offer-resume'].addEventListener('click', () => actions.resumeJob(hooks.offer.dataset.dest));
+hooks['add-job'].addEventListener('click', () => {
+  const path = hooks['job-folder'].value.trim();
+  if (path) actions.addJobFolder(path).then(() => { hooks['job-folder'].value = ''; });
+});
 hooks['export-failed'].addEventListener('click', () => actions.exportFailed());
 const selectedRow = () => store.state.job && store.state.job.files.get(store.state.list.selected);
 hooks['show-in-folder'].addEventListener('click', () => actions.showInFolder(store.state.list.selected));

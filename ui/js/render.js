@@ -175,7 +175,71 @@ export function render(h, state, fileList) {
   }
 
   renderList(h, state, fileList);
+  renderJobs(h, state);
+  // On start, the first unfinished job (as its folder says) is offered here, in view.
+  const offer = !job ? state.jobs.find((j) => j.left > 0 && !j.runningElsewhere) : null;
+  h.offer.hidden = !offer;
+  if (offer) {
+    setText(h['offer-text'], `An unfinished download into ${offer.dest}: ${plural(offer.left, 'file', 'files')} not finished. `);
+    h.offer.dataset.dest = offer.dest;
+  }
   announce(h.announce, job);
+}
+
+function jobCounts(j) {
+  const parts = [plural(j.files, 'file', 'files')];
+  const r = j.lastRun;
+  if (r) {
+    parts.push(`${r.downloaded.toLocaleString()} downloaded`, `${r.skipped.toLocaleString()} already there`, `${r.failed.toLocaleString()} failed`);
+  }
+  if (j.left) parts.push(`${j.left.toLocaleString()} not finished`);
+  return `${parts.join(', ')} · ${j.org} · started ${j.started.slice(0, 16).replace('T', ' ')}`;
+}
+
+// The Jobs view: one line per folder, with what can be done there. Rebuilt only when the
+// folders' data changes.
+function renderJobs(h, state) {
+  const running = !!(state.job && state.job.running);
+  const sig = JSON.stringify([state.jobs, running]);
+  h['jobs-empty'].hidden = state.jobs.length > 0;
+  setText(h['jobs-status'], state.jobsStatus.text);
+  h['jobs-status'].className = `status ${state.jobsStatus.tone}`;
+  if (h.jobs.dataset.sig === sig) return;
+  h.jobs.dataset.sig = sig;
+  let offered = false;
+  h.jobs.replaceChildren(...state.jobs.map((j) => {
+    const li = document.createElement('li');
+    li.dataset.hook = 'job';
+    li.dataset.dest = j.dest;
+    const what = document.createElement('span');
+    what.className = 'what';
+    const name = document.createElement('strong');
+    name.textContent = j.dest;
+    const counts = document.createElement('span');
+    counts.className = 'counts';
+    counts.textContent = j.runningElsewhere ? `running elsewhere: ${j.runningElsewhere}` : jobCounts(j);
+    what.append(name, counts);
+    li.append(what);
+    if (j.left > 0 && !j.runningElsewhere) {
+      const resume = document.createElement('button');
+      resume.type = 'button';
+      resume.dataset.action = 'resume';
+      resume.textContent = 'Resume';
+      resume.setAttribute('aria-label', `Resume the download into ${j.dest}`);
+      resume.disabled = running;
+      // The first unfinished job is the one offered.
+      if (!offered) resume.className = 'primary';
+      offered = true;
+      li.append(resume);
+    }
+    const forget = document.createElement('button');
+    forget.type = 'button';
+    forget.dataset.action = 'forget';
+    forget.textContent = 'Forget';
+    forget.setAttribute('aria-label', `Forget the job in ${j.dest} (its files stay)`);
+    li.append(forget);
+    return li;
+  }));
 }
 
 // The list's view is worked out again when the filter, the sort or the job's rows change;

@@ -31,6 +31,9 @@ export function createStore() {
     defaults: { concurrency: null, maxConcurrency: null },
     demo: false,
     job: null,
+    // The Jobs view, as the folders say (list_jobs), and what the last action there said.
+    jobs: [],
+    jobsStatus: { text: '', tone: '' },
     // How the transfer list is shown: the chip, the text filter, the sort, the selected file.
     list: { filter: 'all', find: '', sort: { key: null, dir: 1 }, selected: null, status: { text: '', tone: '' } },
   };
@@ -268,6 +271,31 @@ export function createStore() {
     }
   }
 
+  // Starts a job with `cmd` (start_job, resume_job): its events feed `job` from then on.
+  async function begin(job, cmd, args) {
+    const channel = new (tauri().core.Channel)();
+    channel.onmessage = (batch) => {
+      for (const ev of batch) apply(job, ev);
+      if (!job.running) {
+        setTimeout(refreshCredentials, 200);
+        setTimeout(() => actions.refreshJobs(), 200);
+      }
+      changed();
+    };
+    try {
+      const started = await call(cmd, { ...args, onEvent: channel });
+      job.id = started.job;
+      setFiles(job, started.ids);
+      state.list.selected = null;
+      state.list.status = { text: '', tone: '' };
+    } catch (e) {
+      job.running = false;
+      job.error = { kind: errorKind(e), message: errorText(e) };
+    }
+    changed();
+    actions.refreshJobs();
+  }
+
   const actions = {
     async init() {
       const info = await call('app_info');
@@ -286,6 +314,7 @@ export function createStore() {
       for (const [k, v] of Object.entries(saved)) if (!touched.has(k)) state[k] = v;
       changed();
       await refreshCredentials();
+      await actions.refreshJobs();
       if (info.demoRequested) await actions.startDemo();
     },
     setField(name, value) {
@@ -382,51 +411,43 @@ export function createStore() {
         changed();
         return;
       }
-      const channel = new (tauri().core.Channel)();
-      channel.onmessage = (batch) => {
-        for (const ev of batch) apply(job, ev);
-        if (!job.running) setTimeout(refreshCredentials, 200);
-        changed();
-      };
+      await begin(job, 'start_job', {
+        request: {
+          baseUrl: state.baseUrl, org: state.org, ids: state.ids, dest: state.dest,
+          layout: state.layout, concurrency: Number(state.concurrency) || null,
+          network: network(), allowSleep: state.allowSleep, limitMbps: state.limitMbps,
+        },
+      });
+    },
+    // The job of a folder in the Jobs view, again: it goes on where it stopped.
+    async resumeJob(dest) {
+      if (state.job && state.job.running) return;
+      const job = newJob();
+      job.dest = dest;
+      state.job = job;
+      changed();
+      await begin(job, 'resume_job', { path: dest });
+    },
+    async refreshJobs() {
       try {
-        const started = await call('start_job', {
-          request: {
-            baseUrl: state.baseUrl, org: state.org, ids: state.ids, dest: state.dest,
-            layout: state.layout, concurrency: Number(state.concurrency) || null,
-            network: network(), allowSleep: state.allowSleep, limitMbps: state.limitMbps,
-          },
-          onEvent: channel,
-        });
-        job.id = started.job;
-        setFiles(job, started.ids);
-        state.list.selected = null;
-        state.list.status = { text: '', tone: '' };
+        state.jobs = await call('list_jobs');
       } catch (e) {
-        job.running = false;
-        job.error = { kind: errorKind(e), message: errorText(e) };
+        state.jobsStatus = { text: errorText(e), tone: 'bad' };
       }
       changed();
     },
-    async togglePause() {
-      const job = state.job;
-      if (!job || job.id == null || !job.running) return;
-      await call('pause_job', { job: job.id, paused: !job.paused });
-    },
-    // The new token goes to Rust, which checks it with TDP before the job takes it; it never
-    // comes back to the page.
-    async renewToken(token, remember) {
-      const job = state.job;
-      if (!job || job.id == null) return;
-      job.renewStatus = { text: 'Checking the new token with TDP…', tone: '' };
-      changed();
+    async addJobFolder(path) {
       try {
-        const r = await call('renew_token', { job: job.id, token, remember: remember && state.cred.keychainAvailable });
-        job.renewStatus = { text: `${r.message}. Continuing…`, tone: 'ok' };
+        await call('add_job_folder', { path });
+        state.jobsStatus = { text: '', tone: '' };
       } catch (e) {
-        job.renewStatus = { text: errorText(e), tone: 'bad' };
+        state.jobsStatus = { text: errorText(e), tone: 'bad' };
       }
-      changed();
-      refreshCredentials();
+      await actions.refreshJobs();
+    },
+    async forgetJob(path) {
+      await call('forget_job', { path }).catch(() => {});
+      await actions.refreshJobs();
     },
     async cancel() {
       if (state.job && state.job.id != null) await call('cancel_job', { job: state.job.id });

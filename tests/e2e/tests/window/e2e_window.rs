@@ -1090,3 +1090,105 @@ async fn a_job_that_ends_while_the_window_is_away_sends_a_notification() {
     app.screenshot("15-notified").await;
     app.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jobs_view_resumes_a_killed_apps_job_and_shows_a_cli_jobs_folder() {
+    require_environment();
+    // 200 MiB at 25 MB/s: about 8 s, killed about a third of the way.
+    let files: Vec<SimFile> = (0..20)
+        .map(|i| SimFile::new(sim_id(95, i), format!("org/raw/j{i:02}.bin"), 10 << 20))
+        .collect();
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let sim = sim_with(files.clone(), |c| c.shaping.total_bps = Some(25_000_000)).await;
+    let home = tempfile::tempdir().unwrap();
+    let app = App::start(Launch::plain(home.path())).await;
+    fill_connection(&app, &sim, sim.token(), true).await;
+    app.type_into("concurrency", "4").await;
+    let dest = fill_files(&app, &files, home.path()).await;
+    app.click("start").await;
+    app.wait_for("a third of the bytes", |_| {
+        let served = sim.counters().bytes_served;
+        Box::pin(async move { served > total / 3 })
+    })
+    .await;
+    let bin = std::env::var("TDP_APP_BIN").unwrap();
+    let killed = std::process::Command::new("pkill")
+        .args(["-KILL", "-f", &format!("^{bin}")])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "the app was running ({bin})");
+    app.close().await;
+    let at_kill = sim.counters().bytes_served;
+
+    // Started again: the Jobs view, read from the folder, offers to resume.
+    let app = App::start(Launch::plain(home.path())).await;
+    let row = format!("[data-hook='job'][data-dest='{}']", dest.display());
+    app.wait_for("the unfinished job offered", |a| {
+        let css = format!("{row} button.primary[data-action='resume']");
+        Box::pin(async move { a.client.find(fantoccini::Locator::Css(&css)).await.is_ok() })
+    })
+    .await;
+    let line = app.text("jobs").await;
+    assert!(
+        line.contains("20 files") && line.contains("not finished"),
+        "{line}"
+    );
+    // And in view, in the Download card: one click resumes it.
+    let offer = app.text("offer").await;
+    assert!(offer.contains(&dest.display().to_string()), "{offer}");
+    app.screenshot("16-jobs-resume").await;
+    app.click("offer-resume").await;
+    app.wait_for("the resumed job to finish", |a| Box::pin(summary_shown(a)))
+        .await;
+    assert_eq!(
+        app.attr("summary", "data-failed").await.as_deref(),
+        Some("0")
+    );
+    assert_verified(&dest, &files);
+    let served = sim.counters().bytes_served;
+    let twice = served.saturating_sub(total);
+    let bound = 4 * (8u64 << 20);
+    eprintln!(
+        "killed with {at_kill} of {total} bytes served; after resuming {served}: {twice} bytes fetched twice (bound: 4 connections x 8 MiB checkpoint = {bound})"
+    );
+    assert!(twice < bound, "{twice} bytes fetched twice");
+
+    // A folder a CLI job used: added by its path, shown with its counts.
+    let cli_dest = home.path().join("cli-out");
+    let cli = std::env::var("TDP_CLI_BIN").expect("TDP_CLI_BIN");
+    let ok = std::process::Command::new(cli)
+        .env("TDP_TOKEN", sim.token())
+        .args([
+            "--base-url",
+            &sim.base_url(),
+            "--org",
+            sim.org(),
+            "--quiet",
+            "--out",
+        ])
+        .arg(&cli_dest)
+        .args(files.iter().take(2).map(|f| f.id.clone()))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    app.type_into("job-folder", &cli_dest.to_string_lossy())
+        .await;
+    app.click("add-job").await;
+    let cli_row = format!("[data-hook='job'][data-dest='{}']", cli_dest.display());
+    app.wait_for("the CLI's folder in the Jobs view", |a| {
+        let css = cli_row.clone();
+        Box::pin(async move { a.client.find(fantoccini::Locator::Css(&css)).await.is_ok() })
+    })
+    .await;
+    let text = app
+        .client
+        .find(fantoccini::Locator::Css(&cli_row))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("2 files, 2 downloaded"), "{text}");
+    app.screenshot("17-jobs").await;
+    app.close().await;
+}

@@ -1,0 +1,132 @@
+//! The Jobs view: the folders the app's jobs used (or that the user added, such as a CLI
+//! job's), each shown from what is on disk in it (`folder_status`), never from memory. The
+//! list of folders is kept beside the settings.
+
+use crate::commands::{launch, settings_file, token_for, StartedJob};
+use crate::error::CmdError;
+use crate::state::AppState;
+use std::path::{Path, PathBuf};
+use tauri::ipc::Channel;
+use tauri::{AppHandle, State};
+use tdp_engine::folder_status::{self, FolderStatus};
+use tdp_engine::manifest::Manifest;
+use tdp_engine::ErrorKind;
+
+type Result<T> = std::result::Result<T, CmdError>;
+
+/// The most folders the view keeps.
+const KEEP: usize = 50;
+
+fn list_file(app: &AppHandle) -> Option<PathBuf> {
+    settings_file(app)
+        .ok()
+        .map(|p| p.with_file_name("job-folders.json"))
+}
+
+fn load(app: &AppHandle) -> Vec<String> {
+    list_file(app)
+        .and_then(|f| std::fs::read(f).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn save(app: &AppHandle, folders: &[String]) {
+    let Some(file) = list_file(app) else { return };
+    if let Some(dir) = file.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let tmp = file.with_extension("json.tmp");
+    if let Ok(bytes) = serde_json::to_vec_pretty(folders) {
+        if std::fs::write(&tmp, bytes).is_ok() {
+            let _ = std::fs::rename(tmp, file);
+        }
+    }
+}
+
+/// Puts a job's folder first in the view.
+pub fn remember(app: &AppHandle, dest: &Path) {
+    let dest = dest.to_string_lossy().into_owned();
+    let mut folders = load(app);
+    folders.retain(|f| *f != dest);
+    folders.insert(0, dest);
+    folders.truncate(KEEP);
+    save(app, &folders);
+}
+
+/// Every remembered folder that still holds a job, as its files say now.
+#[tauri::command]
+pub async fn list_jobs(app: AppHandle) -> Vec<FolderStatus> {
+    let folders = load(&app);
+    tauri::async_runtime::spawn_blocking(move || {
+        folders
+            .iter()
+            .filter_map(|f| folder_status::read(Path::new(f)).ok())
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// Adds a folder a job used (the app's or the CLI's) to the view.
+#[tauri::command]
+pub async fn add_job_folder(app: AppHandle, path: String) -> Result<FolderStatus> {
+    let dest = PathBuf::from(path.trim());
+    let status = {
+        let dest = dest.clone();
+        tauri::async_runtime::spawn_blocking(move || folder_status::read(&dest))
+            .await
+            .map_err(|e| CmdError::new(ErrorKind::Internal, e.to_string()))?
+    }
+    .map_err(|e| CmdError::new(ErrorKind::Input, e.to_string()))?;
+    remember(&app, &dest);
+    Ok(status)
+}
+
+/// Takes a folder out of the view; its files stay.
+#[tauri::command]
+pub fn forget_job(app: AppHandle, path: String) {
+    let mut folders = load(&app);
+    folders.retain(|f| *f != path);
+    save(&app, &folders);
+}
+
+/// Runs the job of a folder again, as its manifest says: it goes on where it stopped.
+#[tauri::command]
+pub async fn resume_job(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    path: String,
+    on_event: Channel<crate::forward::Batch>,
+) -> Result<StartedJob> {
+    if state.any_job_running() {
+        return Err(CmdError::new(
+            ErrorKind::Busy,
+            "a download is already running",
+        ));
+    }
+    let dest = PathBuf::from(path.trim());
+    let manifest = {
+        let dest = dest.clone();
+        tauri::async_runtime::spawn_blocking(move || Manifest::read(&dest))
+            .await
+            .map_err(|e| CmdError::new(ErrorKind::Internal, e.to_string()))?
+    }
+    .map_err(|e| CmdError::new(ErrorKind::Input, e.to_string()))?;
+    let token = token_for(&state, &manifest.base_url, &manifest.org).await?;
+    let mut cfg = manifest.config(&dest);
+    let proxy_password = match cfg.network.proxy.as_deref() {
+        Some(p) if p.contains('@') => {
+            let account = tdp_engine::credentials::proxy_account(p);
+            tauri::async_runtime::spawn_blocking(move || {
+                tdp_engine::credentials::load(&account, tdp_engine::credentials::DEFAULT_TIMEOUT)
+            })
+            .await
+            .ok()
+            .and_then(|r| r.ok().flatten())
+            .map(tdp_engine::Token::new)
+        }
+        _ => None,
+    };
+    cfg.network.proxy_password = proxy_password;
+    launch(&app, &state, cfg, manifest.input(), token, on_event)
+}

@@ -1,0 +1,73 @@
+//! What a destination folder says about its job, read without changing anything: the job
+//! manifest (what was asked), the report (what the last run did), the lock (whether a job
+//! runs there now). The app's Jobs view is built from this, never from memory, so a folder a
+//! CLI job used shows the same.
+
+use crate::manifest::{Manifest, ManifestError, STATE_DIR};
+use serde::Serialize;
+use std::path::Path;
+
+/// The counts of the last run, from its report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LastRun {
+    pub downloaded: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    pub seconds: f64,
+    pub stopped: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FolderStatus {
+    pub dest: String,
+    pub base_url: String,
+    pub org: String,
+    /// When the job was first started (RFC 3339).
+    pub started: String,
+    /// Valid IDs asked for.
+    pub files: usize,
+    pub last_run: Option<LastRun>,
+    /// Set while a job runs in the folder (here or in another process): who holds it.
+    pub running_elsewhere: Option<String>,
+    /// Files not yet in place, as far as the last report tells (all of them without one).
+    pub left: usize,
+}
+
+impl FolderStatus {
+    /// A job with files left to fetch that nobody is running now: one to offer to resume.
+    pub fn resumable(&self) -> bool {
+        self.left > 0 && self.running_elsewhere.is_none()
+    }
+}
+
+pub fn read(dest: &Path) -> Result<FolderStatus, ManifestError> {
+    let m = Manifest::read(dest)?;
+    let files = m.input().counts().valid;
+    let report = m.config(dest).report_path();
+    let last_run = std::fs::File::open(&report).ok().and_then(|f| {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            summary: LastRun,
+        }
+        serde_json::from_reader::<_, Head>(std::io::BufReader::new(f))
+            .ok()
+            .map(|h| h.summary)
+    });
+    let left = match &last_run {
+        Some(r) => files.saturating_sub(r.downloaded + r.skipped + r.failed),
+        None => files,
+    };
+    Ok(FolderStatus {
+        dest: dest.to_string_lossy().into_owned(),
+        base_url: m.base_url,
+        org: m.org,
+        started: m.started,
+        files,
+        last_run,
+        running_elsewhere: crate::lock::held_by(&dest.join(STATE_DIR)),
+        left,
+    })
+}
