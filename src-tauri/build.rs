@@ -16,6 +16,7 @@ const COMMANDS: &[&str] = &[
     "cancel_job",
     "pause_job",
     "set_rate_limit",
+    "set_allow_sleep",
     "renew_token",
     "open_folder",
     "export_failed",

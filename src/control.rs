@@ -15,6 +15,7 @@ pub struct JobControl {
     paused: Arc<watch::Sender<bool>>,
     tokens: Arc<watch::Sender<Offer>>,
     rate: Arc<RateLimit>,
+    sleep_allowed: Arc<watch::Sender<bool>>,
 }
 
 /// The latest token given to the job while it runs, numbered from 1.
@@ -38,6 +39,7 @@ impl JobControl {
             paused: Arc::new(watch::Sender::new(false)),
             tokens: Arc::new(watch::Sender::new(Offer::default())),
             rate: Arc::new(RateLimit::default()),
+            sleep_allowed: Arc::new(watch::Sender::new(false)),
         }
     }
 
@@ -68,6 +70,13 @@ impl JobControl {
         self.rate.set(bytes_per_second);
     }
 
+    /// Lets the computer sleep during the job (`true`), or keeps it awake while the job runs
+    /// (`false`, the default); takes effect at once. A job started with
+    /// `JobConfig::keep_awake` off never holds the computer awake.
+    pub fn allow_sleep(&self, allowed: bool) {
+        self.sleep_allowed.send_replace(allowed);
+    }
+
     pub fn cancel(&self) {
         self.cancel.cancel();
     }
@@ -78,6 +87,10 @@ impl JobControl {
 
     pub(crate) fn watch_paused(&self) -> watch::Receiver<bool> {
         self.paused.subscribe()
+    }
+
+    pub(crate) fn watch_sleep_allowed(&self) -> watch::Receiver<bool> {
+        self.sleep_allowed.subscribe()
     }
 
     pub(crate) fn rate(&self) -> Arc<RateLimit> {

@@ -139,7 +139,9 @@ pub async fn run_controlled(
     let probe_timeout = cfg
         .read_timeout
         .clamp(Duration::from_secs(1), Duration::from_secs(5));
-    let states = Arc::new(Lifecycle::start(events.clone(), cfg.keep_awake).await);
+    let mut sleep_allowed = control.watch_sleep_allowed();
+    let allowed_now = *sleep_allowed.borrow_and_update();
+    let states = Arc::new(Lifecycle::start(events.clone(), cfg.keep_awake, allowed_now).await);
     let net = NetGate::new(
         tdp.base().clone(),
         &connector,
@@ -166,6 +168,16 @@ pub async fn run_controlled(
                 if paused.changed().await.is_err() {
                     return;
                 }
+            }
+        })
+    };
+    // The user's "let it sleep" while the job runs: the inhibitor follows.
+    let on_sleep_choice = {
+        let states = states.clone();
+        tokio::spawn(async move {
+            while sleep_allowed.changed().await.is_ok() {
+                let allowed = *sleep_allowed.borrow_and_update();
+                states.allow_sleep(allowed);
             }
         })
     };
@@ -221,6 +233,7 @@ pub async fn run_controlled(
     let _ = ticker.await;
     on_cancel.abort();
     on_pause.abort();
+    on_sleep_choice.abort();
     emit_progress(&ctx, 0.0);
     // The done records are durable before the report says so.
     let journal = ctx.store().journal();

@@ -16,9 +16,15 @@ struct Flags {
     paused: bool,
     token: bool,
     waiting: bool,
+    /// The user lets the computer sleep during this job (changeable while it runs).
+    sleep_allowed: bool,
 }
 
 impl Flags {
+    fn hold_awake(&self) -> bool {
+        self.state() == JobState::Running && !self.sleep_allowed
+    }
+
     fn state(&self) -> JobState {
         if self.stopping {
             JobState::Stopping
@@ -42,18 +48,33 @@ pub(crate) struct Lifecycle {
 
 impl Lifecycle {
     /// A running job, once the computer is kept awake (or the job has said it cannot be).
-    pub(crate) async fn start(events: EventSender, keep_awake: bool) -> Lifecycle {
+    /// `sleep_allowed`: the user's choice as the job starts (see [`Self::allow_sleep`]).
+    pub(crate) async fn start(
+        events: EventSender,
+        keep_awake: bool,
+        sleep_allowed: bool,
+    ) -> Lifecycle {
         let warn_to = events.clone();
         let awake = Awake::new(keep_awake, move |message| {
             tracing::warn!("{message}");
             warn_to.send(Event::Warning { message });
         });
-        awake.hold_now().await;
+        if !sleep_allowed {
+            awake.hold_now().await;
+        }
         Lifecycle {
-            flags: Mutex::new(Flags::default()),
+            flags: Mutex::new(Flags {
+                sleep_allowed,
+                ..Flags::default()
+            }),
             events,
             awake,
         }
+    }
+
+    /// Lets the computer sleep during the job, or keeps it awake again while it runs.
+    pub(crate) fn allow_sleep(&self, allowed: bool) {
+        self.change(|f| f.sleep_allowed = allowed);
     }
 
     pub(crate) fn set_waiting(&self, waiting: bool) {
@@ -74,19 +95,18 @@ impl Lifecycle {
 
     fn change(&self, f: impl FnOnce(&mut Flags)) {
         let mut flags = self.flags.lock().unwrap_or_else(|e| e.into_inner());
-        let before = flags.state();
+        let (before, held) = (flags.state(), flags.hold_awake());
         f(&mut flags);
-        let next = flags.state();
-        if next == before {
-            return;
+        let (next, hold) = (flags.state(), flags.hold_awake());
+        if next != before {
+            self.events.send(Event::JobState { state: next });
         }
-        self.events.send(Event::JobState { state: next });
-        match next {
-            JobState::Running => self.awake.hold(),
-            JobState::WaitingForNetwork
-            | JobState::WaitingForToken
-            | JobState::Paused
-            | JobState::Stopping => self.awake.release(),
+        if hold != held {
+            if hold {
+                self.awake.hold()
+            } else {
+                self.awake.release()
+            }
         }
     }
 }

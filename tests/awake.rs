@@ -192,6 +192,14 @@ async fn sleep_is_held_off_while_running_and_allowed_while_waiting_and_after() {
     })
     .await;
     eventually("bytes are moving", || sim.counters().bytes_served > 0).await;
+    // The user lets it sleep while the job runs, then changes their mind.
+    control.allow_sleep(true);
+    eventually("let go when the user allows sleep", || locks.held() == 0).await;
+    control.allow_sleep(false);
+    eventually("held again when the user wants it awake", || {
+        locks.held() == 1 && locks.taken() == 4
+    })
+    .await;
     control.pause();
     eventually("let go while paused", || locks.held() == 0).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -204,7 +212,7 @@ async fn sleep_is_held_off_while_running_and_allowed_while_waiting_and_after() {
     );
     control.resume();
     eventually("held again once resumed", || {
-        locks.held() == 1 && locks.taken() == 4
+        locks.held() == 1 && locks.taken() == 5
     })
     .await;
     let result = job.await.unwrap();

@@ -249,15 +249,7 @@ pub struct NetworkRequest {
 /// The settings for the engine; the proxy's password comes from the keychain.
 async fn network_settings(n: &NetworkRequest) -> Result<NetworkSettings> {
     let proxy = Some(n.proxy.trim().to_string()).filter(|p| !p.is_empty());
-    let proxy_password = match &proxy {
-        Some(p) if p.contains('@') => {
-            let account = credentials::proxy_account(p);
-            keychain(move || credentials::load(&account, DEFAULT_TIMEOUT))
-                .await?
-                .map(Token::new)
-        }
-        _ => None,
-    };
+    let proxy_password = proxy_password(proxy.as_deref()).await?;
     let ca_cert = n.ca_cert.trim();
     Ok(NetworkSettings {
         ca_certs: if ca_cert.is_empty() {
@@ -268,6 +260,21 @@ async fn network_settings(n: &NetworkRequest) -> Result<NetworkSettings> {
         proxy,
         proxy_password,
     })
+}
+
+/// The password of a proxy given as `USER@HOST`, from the keychain.
+pub(crate) async fn proxy_password(proxy: Option<&str>) -> Result<Option<Token>> {
+    match proxy {
+        Some(p) if p.contains('@') => {
+            let account = credentials::proxy_account(p);
+            Ok(
+                keychain(move || credentials::load(&account, DEFAULT_TIMEOUT))
+                    .await?
+                    .map(Token::new),
+            )
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Keeps a proxy's password in the keychain (an empty one removes it).
@@ -441,12 +448,6 @@ pub async fn start_job(
     request: StartRequest,
     on_event: Channel<crate::forward::Batch>,
 ) -> Result<StartedJob> {
-    if state.any_job_running() {
-        return Err(CmdError::new(
-            ErrorKind::Busy,
-            "a download is already running",
-        ));
-    }
     if request.dest.trim().is_empty() {
         return Err(CmdError::new(
             ErrorKind::Destination,
@@ -478,9 +479,16 @@ pub async fn start_job(
         cfg.concurrency = c;
     }
     cfg.network = network_settings(&request.network).await?;
-    cfg.keep_awake = !request.allow_sleep;
     cfg.limit_rate = rate_of(request.limit_mbps);
-    launch(&app, &state, cfg, parsed, token, on_event)
+    launch(
+        &app,
+        &state,
+        cfg,
+        parsed,
+        token,
+        request.allow_sleep,
+        on_event,
+    )
 }
 
 /// Runs a job for the window: it may be paused, given a new token, limited; its events go
@@ -491,12 +499,22 @@ pub(crate) fn launch(
     mut cfg: JobConfig,
     parsed: ParsedIds,
     token: Token,
+    allow_sleep: bool,
     on_event: Channel<crate::forward::Batch>,
 ) -> Result<StartedJob> {
+    if state.any_job_running() {
+        return Err(CmdError::new(
+            ErrorKind::Busy,
+            "a download is already running",
+        ));
+    }
     // The window asks for a new token when TDP rejects this one, and the job goes on.
     cfg.wait_for_new_token = true;
+    // Whether the computer may sleep is the user's choice, changeable while the job runs.
+    cfg.keep_awake = true;
     let account = account_for(&cfg.base_url, &cfg.org)?;
     let control = JobControl::default();
+    control.allow_sleep(allow_sleep);
     let id = state.add_job(RunningJob {
         control: control.clone(),
         base_url: cfg.base_url.clone(),
@@ -587,6 +605,15 @@ pub fn set_rate_limit(state: State<'_, AppState>, job: u64, limit_mbps: Option<f
         }
         None => false,
     }
+}
+
+/// Lets the computer sleep during a running job, or keeps it awake; false when it has ended.
+#[tauri::command]
+pub fn set_allow_sleep(state: State<'_, AppState>, job: u64, allowed: bool) -> bool {
+    state
+        .job(job)
+        .map(|j| j.control.allow_sleep(allowed))
+        .is_some()
 }
 
 /// Pauses (`paused` set) or resumes a running job; false when it has ended.

@@ -2,7 +2,7 @@
 //! job's), each shown from what is on disk in it (`folder_status`), never from memory. The
 //! list of folders is kept beside the settings.
 
-use crate::commands::{launch, settings_file, token_for, StartedJob};
+use crate::commands::{launch, proxy_password, settings_file, token_for, StartedJob};
 use crate::error::CmdError;
 use crate::state::AppState;
 use std::path::{Path, PathBuf};
@@ -98,12 +98,6 @@ pub async fn resume_job(
     path: String,
     on_event: Channel<crate::forward::Batch>,
 ) -> Result<StartedJob> {
-    if state.any_job_running() {
-        return Err(CmdError::new(
-            ErrorKind::Busy,
-            "a download is already running",
-        ));
-    }
     let dest = PathBuf::from(path.trim());
     let manifest = {
         let dest = dest.clone();
@@ -114,19 +108,17 @@ pub async fn resume_job(
     .map_err(|e| CmdError::new(ErrorKind::Input, e.to_string()))?;
     let token = token_for(&state, &manifest.base_url, &manifest.org).await?;
     let mut cfg = manifest.config(&dest);
-    let proxy_password = match cfg.network.proxy.as_deref() {
-        Some(p) if p.contains('@') => {
-            let account = tdp_engine::credentials::proxy_account(p);
-            tauri::async_runtime::spawn_blocking(move || {
-                tdp_engine::credentials::load(&account, tdp_engine::credentials::DEFAULT_TIMEOUT)
-            })
-            .await
-            .ok()
-            .and_then(|r| r.ok().flatten())
-            .map(tdp_engine::Token::new)
-        }
-        _ => None,
-    };
-    cfg.network.proxy_password = proxy_password;
-    launch(&app, &state, cfg, manifest.input(), token, on_event)
+    cfg.network.proxy_password = proxy_password(cfg.network.proxy.as_deref()).await?;
+    let allow_sleep = settings_file(&app)
+        .map(|f| crate::settings::load(&f).allow_sleep)
+        .unwrap_or(false);
+    launch(
+        &app,
+        &state,
+        cfg,
+        manifest.input(),
+        token,
+        allow_sleep,
+        on_event,
+    )
 }

@@ -32,6 +32,7 @@ pub fn run() {
             commands::cancel_job,
             commands::pause_job,
             commands::set_rate_limit,
+            commands::set_allow_sleep,
             commands::renew_token,
             commands::open_folder,
             commands::export_failed,

@@ -23,6 +23,7 @@ for (const [hook, name] of Object.entries(fields)) {
 }
 hooks.remember.addEventListener('change', (e) => { store.state.remember = e.target.checked; });
 hooks['allow-sleep'].addEventListener('change', (e) => actions.setField('allowSleep', e.target.checked));
+hooks['keep-awake'].addEventListener('change', (e) => actions.setField('allowSleep', !e.target.checked));
 
 function takeTypedToken() {
   const t = hooks.token.value;

@@ -66,6 +66,7 @@ export function render(h, state, fileList) {
   setValue(h['ca-cert'], state.caCert);
   setValue(h.limit, state.limitMbps ?? '');
   if (h['allow-sleep'].checked !== state.allowSleep) h['allow-sleep'].checked = state.allowSleep;
+  if (h['keep-awake'].checked === state.allowSleep) h['keep-awake'].checked = !state.allowSleep;
   if (state.defaults.maxConcurrency) h.concurrency.max = String(state.defaults.maxConcurrency);
   setText(h.version, state.version ? `TDP Bulk Downloader ${state.version}` : '');
 
@@ -114,6 +115,7 @@ export function render(h, state, fileList) {
   const running = !!(job && job.running);
   h.start.disabled = running || !k || k.valid === 0;
   h.cancel.hidden = !running;
+  h['awake-line'].hidden = !running;
   h.pause.hidden = !running || job.id == null;
   setText(h.pause, job && job.paused ? 'Resume' : 'Pause');
 

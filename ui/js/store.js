@@ -320,6 +320,10 @@ export function createStore() {
     setField(name, value) {
       touched.add(name);
       state[name] = name === 'concurrency' || name === 'limitMbps' ? Number(value) || null : value;
+      // A running job takes a new choice about sleep at once.
+      if (name === 'allowSleep' && state.job && state.job.running && state.job.id != null) {
+        call('set_allow_sleep', { job: state.job.id, allowed: !!value }).catch(() => {});
+      }
       // A running job takes a new speed limit at once.
       if (name === 'limitMbps' && state.job && state.job.running && state.job.id != null) {
         call('set_rate_limit', { job: state.job.id, limitMbps: state.limitMbps }).catch(() => {});
