@@ -871,11 +871,12 @@ async fn stream_body(
                         break Err(AttemptError::File(e));
                     }
                 }
+                // The job's bandwidth limit: every chunk is paid for, the last one of a body
+                // too (the next read, on any connection, waits for it).
+                let wait = ctx.rate.take(take as u64);
                 if pos >= stop {
                     break Ok(());
                 }
-                // The job's bandwidth limit: this chunk is paid for before the next read.
-                let wait = ctx.rate.take(take as u64);
                 if !wait.is_zero() {
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}

@@ -453,6 +453,27 @@ export function createStore() {
       await call('forget_job', { path }).catch(() => {});
       await actions.refreshJobs();
     },
+    async togglePause() {
+      const job = state.job;
+      if (!job || job.id == null || !job.running) return;
+      await call('pause_job', { job: job.id, paused: !job.paused });
+    },
+    // The new token goes to Rust, which checks it with TDP before the job takes it; it never
+    // comes back to the page.
+    async renewToken(token, remember) {
+      const job = state.job;
+      if (!job || job.id == null) return;
+      job.renewStatus = { text: 'Checking the new token with TDP…', tone: '' };
+      changed();
+      try {
+        const r = await call('renew_token', { job: job.id, token, remember: remember && state.cred.keychainAvailable });
+        job.renewStatus = { text: `${r.message}. Continuing…`, tone: 'ok' };
+      } catch (e) {
+        job.renewStatus = { text: errorText(e), tone: 'bad' };
+      }
+      changed();
+      refreshCredentials();
+    },
     async cancel() {
       if (state.job && state.job.id != null) await call('cancel_job', { job: state.job.id });
     },
