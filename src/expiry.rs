@@ -11,19 +11,7 @@ pub const SOON: Duration = Duration::from_secs(30 * 60);
 /// Files per second of the job that wrote this report, when it downloaded enough to tell
 /// (10 files and one second).
 pub fn rate_of_report(json: &Path) -> Option<f64> {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Summary {
-        downloaded: usize,
-        seconds: f64,
-    }
-    #[derive(serde::Deserialize)]
-    struct Head {
-        summary: Summary,
-    }
-    let file = std::fs::File::open(json).ok()?;
-    let head: Head = serde_json::from_reader(std::io::BufReader::new(file)).ok()?;
-    let s = head.summary;
+    let s = crate::report::last_run(json)?;
     (s.downloaded >= 10 && s.seconds >= 1.0).then(|| s.downloaded as f64 / s.seconds)
 }
 

@@ -4,20 +4,9 @@
 //! CLI job used shows the same.
 
 use crate::manifest::{Manifest, ManifestError, STATE_DIR};
+pub use crate::report::LastRun;
 use serde::Serialize;
 use std::path::Path;
-
-/// The counts of the last run, from its report.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct LastRun {
-    pub downloaded: usize,
-    pub skipped: usize,
-    pub failed: usize,
-    pub cancelled: usize,
-    pub seconds: f64,
-    pub stopped: Option<String>,
-}
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -47,15 +36,7 @@ pub fn read(dest: &Path) -> Result<FolderStatus, ManifestError> {
     let m = Manifest::read(dest)?;
     let files = m.input().counts().valid;
     let report = m.config(dest).report_path();
-    let last_run = std::fs::File::open(&report).ok().and_then(|f| {
-        #[derive(serde::Deserialize)]
-        struct Head {
-            summary: LastRun,
-        }
-        serde_json::from_reader::<_, Head>(std::io::BufReader::new(f))
-            .ok()
-            .map(|h| h.summary)
-    });
+    let last_run = crate::report::last_run(&report);
     let left = match &last_run {
         Some(r) => files.saturating_sub(r.downloaded + r.skipped + r.failed),
         None => files,

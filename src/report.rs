@@ -282,6 +282,30 @@ pub fn write_failed_list(dest: &Path, ids: &[String]) -> std::io::Result<PathBuf
     Ok(path)
 }
 
+/// The counts of the last run, from its report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LastRun {
+    pub downloaded: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    pub seconds: f64,
+    pub stopped: Option<String>,
+}
+
+/// The summary of the run that wrote a report, read without its rows' weight in memory.
+pub fn last_run(json: &Path) -> Option<LastRun> {
+    #[derive(Deserialize)]
+    struct Head {
+        summary: LastRun,
+    }
+    let f = std::fs::File::open(json).ok()?;
+    serde_json::from_reader::<_, Head>(std::io::BufReader::new(f))
+        .ok()
+        .map(|h| h.summary)
+}
+
 /// Reads the rows of a JSON report back.
 pub fn read(json: &Path) -> std::io::Result<Vec<ReportRow>> {
     #[derive(Deserialize)]

@@ -67,17 +67,24 @@ pub async fn list_jobs(app: AppHandle) -> Vec<FolderStatus> {
     .unwrap_or_default()
 }
 
+/// Reads what a folder says of its job, off the async runtime; a folder without a job is
+/// the user's input to fix.
+async fn read_folder<T: Send + 'static>(
+    dest: &Path,
+    read: fn(&Path) -> std::result::Result<T, tdp_engine::manifest::ManifestError>,
+) -> Result<T> {
+    let dest = dest.to_path_buf();
+    tauri::async_runtime::spawn_blocking(move || read(&dest))
+        .await
+        .map_err(|e| CmdError::new(ErrorKind::Internal, e.to_string()))?
+        .map_err(|e| CmdError::new(ErrorKind::Input, e.to_string()))
+}
+
 /// Adds a folder a job used (the app's or the CLI's) to the view.
 #[tauri::command]
 pub async fn add_job_folder(app: AppHandle, path: String) -> Result<FolderStatus> {
     let dest = PathBuf::from(path.trim());
-    let status = {
-        let dest = dest.clone();
-        tauri::async_runtime::spawn_blocking(move || folder_status::read(&dest))
-            .await
-            .map_err(|e| CmdError::new(ErrorKind::Internal, e.to_string()))?
-    }
-    .map_err(|e| CmdError::new(ErrorKind::Input, e.to_string()))?;
+    let status = read_folder(&dest, folder_status::read).await?;
     remember(&app, &dest);
     Ok(status)
 }
@@ -99,13 +106,7 @@ pub async fn resume_job(
     on_event: Channel<crate::forward::Batch>,
 ) -> Result<StartedJob> {
     let dest = PathBuf::from(path.trim());
-    let manifest = {
-        let dest = dest.clone();
-        tauri::async_runtime::spawn_blocking(move || Manifest::read(&dest))
-            .await
-            .map_err(|e| CmdError::new(ErrorKind::Internal, e.to_string()))?
-    }
-    .map_err(|e| CmdError::new(ErrorKind::Input, e.to_string()))?;
+    let manifest = read_folder(&dest, Manifest::read).await?;
     let token = token_for(&state, &manifest.base_url, &manifest.org).await?;
     let mut cfg = manifest.config(&dest);
     cfg.network.proxy_password = proxy_password(cfg.network.proxy.as_deref()).await?;
