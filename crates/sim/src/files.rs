@@ -23,7 +23,31 @@ pub struct SimFile {
     pub kind: FileKind,
     /// Sent as `Content-Disposition` when set.
     pub content_disposition: Option<String>,
+    /// What `fileinfo/search` and `searchEql` know of it.
+    pub meta: FileMeta,
 }
+
+/// A file's record in the search index, as TDP's fileinfo keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct FileMeta {
+    /// RAW, IDS or PROCESSED: by default the key's third part.
+    pub category: String,
+    pub source_type: String,
+    /// By default the key's second part.
+    pub source_id: String,
+    pub tags: Vec<String>,
+    pub metadata: Vec<(String, String)>,
+    /// Milliseconds since 1970: when the file was created, and last indexed.
+    pub created_ms: i64,
+    pub indexed_ms: i64,
+    pub deleted: bool,
+    pub outdated: bool,
+    /// `file.checksum` as search returns it (None: null, as TDP often has it).
+    pub checksum: Option<String>,
+}
+
+/// 2025-01-01T00:00:00Z: the simulated files are created in the year that follows.
+pub const EPOCH_2025_MS: i64 = 1_735_689_600_000;
 
 impl SimFile {
     pub fn new(id: impl Into<String>, key: impl Into<String>, size: u64) -> Self {
@@ -33,7 +57,69 @@ impl SimFile {
             size,
             kind: FileKind::Plain,
             content_disposition: None,
+            meta: FileMeta::default(),
         }
+        .with_default_meta()
+    }
+
+    fn with_default_meta(mut self) -> Self {
+        let mut parts = self.key.split('/');
+        let source_id = parts.nth(1).unwrap_or("sim-source").to_string();
+        let category = match parts.next() {
+            Some(c @ ("RAW" | "IDS" | "PROCESSED")) => c.to_string(),
+            _ => "RAW".to_string(),
+        };
+        // Spread over a year, to the millisecond, decided by the ID alone.
+        let created_ms = EPOCH_2025_MS + (hash_str(&self.id) % (365 * 86_400_000)) as i64;
+        self.meta = FileMeta {
+            category,
+            source_type: "sim-instrument".to_string(),
+            source_id,
+            created_ms,
+            indexed_ms: created_ms + 1_000,
+            ..FileMeta::default()
+        };
+        self
+    }
+
+    pub fn category(mut self, category: &str) -> Self {
+        self.meta.category = category.to_string();
+        self
+    }
+
+    pub fn tags(mut self, tags: &[&str]) -> Self {
+        self.meta.tags = tags.iter().map(|t| t.to_string()).collect();
+        self
+    }
+
+    pub fn metadata(mut self, key: &str, value: &str) -> Self {
+        self.meta.metadata.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn created_ms(mut self, ms: i64) -> Self {
+        self.meta.created_ms = ms;
+        self.meta.indexed_ms = ms + 1_000;
+        self
+    }
+
+    pub fn deleted(mut self) -> Self {
+        self.meta.deleted = true;
+        self
+    }
+
+    pub fn outdated(mut self) -> Self {
+        self.meta.outdated = true;
+        self
+    }
+
+    /// `file.checksum` is the MD5 of the content (hex), as search would give it.
+    pub fn with_md5_checksum(mut self) -> Self {
+        self.meta.checksum = Some(hex::encode(super::content::md5_of(
+            self.content_seed(),
+            self.size,
+        )));
+        self
     }
 
     pub fn kind(mut self, kind: FileKind) -> Self {
@@ -122,7 +208,12 @@ pub fn demo_files(seed: u64, n: usize, size: Option<u64>) -> Vec<SimFile> {
                 11 => FileKind::Gzip,
                 _ => FileKind::Plain,
             };
-            SimFile::new(id, key, size).kind(kind)
+            // Something to search by: tags and a project, as labs tag their runs.
+            const TAGS: [&[&str]; 4] = [&["hplc"], &["plate-reader", "assay-2"], &["hplc", "stability"], &[]];
+            SimFile::new(id, key, size)
+                .kind(kind)
+                .tags(TAGS[i % TAGS.len()])
+                .metadata("project", &format!("P-{}", 1 + i % 3))
         })
         .collect()
 }

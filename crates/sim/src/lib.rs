@@ -8,11 +8,13 @@ pub mod content;
 pub mod corporate;
 mod counters;
 mod files;
+mod search;
 mod server;
 mod shaping;
 
 pub use counters::{Counters, CountersSnapshot};
-pub use files::{demo_files, sim_id, FileKind, SimFile};
+pub use files::{demo_files, sim_id, FileKind, FileMeta, SimFile, EPOCH_2025_MS};
+pub use search::{iso as iso_time, parse_time};
 pub use server::Simulator;
 
 use std::time::Duration;
@@ -93,6 +95,9 @@ pub struct SimConfig {
     /// The simulated servers' clock minus this computer's, in seconds: their `Date` headers,
     /// the `X-Amz-Date` they sign and the expiry S3 enforces all follow it.
     pub clock_offset_secs: i64,
+    /// The most hits a search pages to (`from + size`), as Elasticsearch's
+    /// `index.max_result_window` (10,000 by default).
+    pub result_window: usize,
 }
 
 impl SimConfig {
@@ -108,6 +113,7 @@ impl SimConfig {
             url_ttl: Duration::from_secs(300),
             port: 0,
             clock_offset_secs: 0,
+            result_window: 10_000,
         }
     }
 }

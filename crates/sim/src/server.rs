@@ -3,13 +3,14 @@
 use super::content::{draw, fill, hash_str, md5_of};
 use super::counters::{Counters, CountersSnapshot};
 use super::files::{FileKind, SimFile};
+use super::search::{Index, Page};
 use super::shaping::{StreamPacer, TotalPacer};
 use super::{Faults, Outage, Shaping, SimConfig};
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use md5::{Digest, Md5};
@@ -33,7 +34,7 @@ const KEY_SET: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'/');
 
 struct Obj {
-    file: SimFile,
+    file: Arc<SimFile>,
     /// The bytes as stored, for gzip objects (encoded); None: generated on the fly.
     stored: Option<Arc<Vec<u8>>>,
     etag: OnceCell<String>,
@@ -91,6 +92,10 @@ struct SimState {
     s3_base: RwLock<String>,
     outage: Mutex<Option<(Outage, tokio::time::Instant)>>,
     clock_offset_secs: i64,
+    search: Index,
+    result_window: usize,
+    /// While true, the last page of any search waits (to prove that downloads start first).
+    hold_last_page: tokio::sync::watch::Sender<bool>,
 }
 
 impl SimState {
@@ -230,7 +235,9 @@ impl Simulator {
 
         let mut by_id = HashMap::new();
         let mut by_key = HashMap::new();
-        for file in cfg.files {
+        let files: Vec<Arc<SimFile>> = cfg.files.into_iter().map(Arc::new).collect();
+        let search = Index::new(&files, &cfg.org, BUCKET);
+        for file in files {
             let stored = match file.kind {
                 FileKind::Gzip => Some(Arc::new(gzip(&file.expected_content()))),
                 _ => None,
@@ -265,6 +272,9 @@ impl Simulator {
             s3_base: RwLock::new(format!("http://{s3_addr}")),
             outage: Mutex::new(None),
             clock_offset_secs: cfg.clock_offset_secs,
+            search,
+            result_window: cfg.result_window,
+            hold_last_page: tokio::sync::watch::channel(false).0,
         });
 
         let shutdown = CancellationToken::new();
@@ -272,6 +282,8 @@ impl Simulator {
         let dates = axum::middleware::from_fn_with_state(state.clone(), date_header);
         let api = Router::new()
             .route("/v1/datalake/retrieve", get(retrieve))
+            .route("/v1/fileinfo/search", get(fileinfo_get).post(fileinfo_post))
+            .route("/v1/datalake/searchEql", post(search_eql))
             .route("/_sim/counters", get(counters))
             .layer(outages.clone())
             .layer(dates.clone())
@@ -348,7 +360,7 @@ impl Simulator {
     }
 
     pub fn file(&self, id: &str) -> Option<&SimFile> {
-        self.state.by_id.get(id).map(|o| &o.file)
+        self.state.by_id.get(id).map(|o| &*o.file)
     }
 
     /// Starts a network outage of `kind` for `duration`, from now, on both services.
@@ -375,6 +387,11 @@ impl Simulator {
     }
 
     /// Stops serving (also done on drop).
+    /// Holds back the last page of every search until called again with false.
+    pub fn hold_last_search_page(&self, hold: bool) {
+        self.state.hold_last_page.send_replace(hold);
+    }
+
     pub fn stop(&self) {
         self.shutdown.cancel();
     }
@@ -446,23 +463,8 @@ async fn answer_retrieve(
         }
     }
     tokio::time::sleep(st.shaping().api_latency).await;
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    match header("ts-auth-token") {
-        Some(t) if t == st.token => {}
-        Some(t) if st.jwt_valid(t) => {}
-        Some(t) if st.jwt_signed(t) => {
-            return (401, json_error(StatusCode::UNAUTHORIZED, "Token expired"));
-        }
-        _ => return (401, json_error(StatusCode::UNAUTHORIZED, "Invalid token")),
-    }
-    if header("x-org-slug") != Some(st.org.as_str()) {
-        return (
-            403,
-            json_error(
-                StatusCode::FORBIDDEN,
-                "User does not have access to this organization",
-            ),
-        );
+    if let Err(refused) = authorise(st, headers) {
+        return refused;
     }
     let Some(id) = q.get("fileId") else {
         return (
@@ -530,6 +532,150 @@ async fn answer_retrieve(
         "application/json".parse().expect("static header"),
     );
     (200, r)
+}
+
+/// TDP's checks of the token and the org, shared by every API endpoint.
+fn authorise(st: &SimState, headers: &HeaderMap) -> Result<(), (u16, Response)> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match header("ts-auth-token") {
+        Some(t) if t == st.token => {}
+        Some(t) if st.jwt_valid(t) => {}
+        Some(t) if st.jwt_signed(t) => {
+            return Err((401, json_error(StatusCode::UNAUTHORIZED, "Token expired")));
+        }
+        _ => return Err((401, json_error(StatusCode::UNAUTHORIZED, "Invalid token"))),
+    }
+    if header("x-org-slug") != Some(st.org.as_str()) {
+        return Err((
+            403,
+            json_error(
+                StatusCode::FORBIDDEN,
+                "User does not have access to this organization",
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs one search request: auth, latency, the page, and the hold on last pages.
+async fn answer_search(
+    st: &SimState,
+    headers: &HeaderMap,
+    endpoint: &'static str,
+    page: impl FnOnce(&SimState) -> Result<Page, (u16, String)>,
+) -> Response {
+    let _in = st.counters.api_enter();
+    let _slot = ApiSlot(&st.counters);
+    tokio::time::sleep(st.shaping().api_latency).await;
+    if let Err((status, r)) = authorise(st, headers) {
+        st.counters.request(endpoint, status);
+        return r;
+    }
+    match page(st) {
+        Ok(p) => {
+            if p.last {
+                let mut held = st.hold_last_page.subscribe();
+                let _ = held.wait_for(|h| !*h).await;
+            }
+            st.counters.request(endpoint, 200);
+            let mut r = Response::new(Body::from(p.body.to_string()));
+            r.headers_mut().insert(
+                "content-type",
+                "application/json".parse().expect("static header"),
+            );
+            r
+        }
+        Err((status, message)) => {
+            st.counters.request(endpoint, status);
+            json_error(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                &message,
+            )
+        }
+    }
+}
+
+async fn fileinfo_get(
+    State(st): State<Arc<SimState>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let pairs: Vec<(String, String)> = uri
+        .query()
+        .map(|q| {
+            url_pairs(q)
+        })
+        .unwrap_or_default();
+    answer_search(&st, &headers, "search", |st| {
+        st.search.fileinfo(&pairs, st.result_window)
+    })
+    .await
+}
+
+/// `POST /v1/fileinfo/search`: the same parameters as a JSON object (lists for repeated ones).
+async fn fileinfo_post(
+    State(st): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let pairs = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
+        .map(|obj| {
+            let mut pairs = Vec::new();
+            for (k, v) in obj {
+                let mut push = |v: &serde_json::Value| {
+                    let text = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    pairs.push((k.clone(), text));
+                };
+                match &v {
+                    serde_json::Value::Array(items) => items.iter().for_each(&mut push),
+                    serde_json::Value::Object(m) if k == "metadata" => {
+                        for (mk, mv) in m {
+                            let text = mv.as_str().map(str::to_string).unwrap_or(mv.to_string());
+                            pairs.push((format!("metadata.{mk}"), text));
+                        }
+                    }
+                    other => push(other),
+                }
+            }
+            pairs
+        });
+    answer_search(&st, &headers, "search", |st| match pairs {
+        Ok(pairs) => st.search.fileinfo(&pairs, st.result_window),
+        Err(e) => Err((400, format!("the body is not a JSON object: {e}"))),
+    })
+    .await
+}
+
+async fn search_eql(
+    State(st): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let parsed = serde_json::from_slice::<serde_json::Value>(&body);
+    answer_search(&st, &headers, "searchEql", |st| match parsed {
+        Ok(body) => st.search.eql(&body, st.result_window),
+        Err(e) => Err((400, format!("the body is not JSON: {e}"))),
+    })
+    .await
+}
+
+/// A query string's pairs, percent-decoded, `+` as a space.
+fn url_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let dec = |s: &str| {
+                percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (dec(k), dec(v))
+        })
+        .collect()
 }
 
 async fn counters(State(st): State<Arc<SimState>>) -> Response {
