@@ -20,6 +20,7 @@ pub mod link;
 pub mod manifest;
 pub mod report;
 pub mod retry;
+pub mod search;
 pub mod size;
 pub mod state;
 pub mod tdp;

@@ -146,19 +146,62 @@ impl TdpClient {
     }
 
     /// One `retrieve` call: the pre-signed URL of a file.
-    pub async fn presigned_url(&self, file_id: &str) -> Result<Link, TdpError> {
+    fn endpoint(&self, path: &str) -> Url {
         let mut url = self.base.clone();
-        url.set_path(&format!(
-            "{}/v1/datalake/retrieve",
-            self.base.path().trim_end_matches('/')
-        ));
+        url.set_path(&format!("{}{path}", self.base.path().trim_end_matches('/')));
+        url
+    }
+
+    pub async fn presigned_url(&self, file_id: &str) -> Result<Link, TdpError> {
+        let mut url = self.endpoint("/v1/datalake/retrieve");
         url.query_pairs_mut()
             .append_pair("fileId", file_id)
             .append_pair("getPresigned", "true");
+        let (body, server_date) = self.call(self.http.get(url)).await?;
+        let parsed: RetrieveBody = serde_json::from_slice(&body)
+            .map_err(|_| TdpError::Protocol("retrieve did not answer JSON".into()))?;
+        parsed
+            .url
+            .filter(|u| u.starts_with("http"))
+            .map(|u| Link::new(u, server_date, SystemTime::now()))
+            .ok_or_else(|| TdpError::Protocol("retrieve answered without a url".into()))
+    }
+
+    /// `GET {base}{path}?{query}`, answered with JSON.
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<T, TdpError> {
+        let mut url = self.endpoint(path);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let (body, _) = self.call(self.http.get(url)).await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| TdpError::Protocol(format!("{path} answered unexpected JSON: {e}")))
+    }
+
+    /// `POST {base}{path}` with a JSON body, answered with JSON.
+    pub(crate) async fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, TdpError> {
+        let req = self.http.post(self.endpoint(path)).json(body);
+        let (body, _) = self.call(req).await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| TdpError::Protocol(format!("{path} answered unexpected JSON: {e}")))
+    }
+
+    /// Sends a request with the token and the org, and reads TDP's answer: the body of a 200
+    /// and the server's clock, or the error TDP meant.
+    async fn call(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(bytes::Bytes, Option<SystemTime>), TdpError> {
         let (_, token) = self.current_token();
-        let resp = self
-            .http
-            .get(url)
+        let resp = req
             .header("ts-auth-token", token.expose())
             .header("x-org-slug", &self.org)
             .send()
@@ -188,13 +231,7 @@ impl TdpClient {
             .await
             .map_err(|e| TdpError::transport(e, self.base.host_str().unwrap_or("TDP")))?;
         if status == 200 {
-            let parsed: RetrieveBody = serde_json::from_slice(&body)
-                .map_err(|_| TdpError::Protocol("retrieve did not answer JSON".into()))?;
-            return parsed
-                .url
-                .filter(|u| u.starts_with("http"))
-                .map(|u| Link::new(u, server_date, SystemTime::now()))
-                .ok_or_else(|| TdpError::Protocol("retrieve answered without a url".into()));
+            return Ok((body, server_date));
         }
         let message = serde_json::from_slice::<ErrorBody>(&body)
             .ok()
