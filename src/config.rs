@@ -57,6 +57,12 @@ pub struct JobConfig {
     /// A bandwidth limit for the whole job, bytes per second (the caller may change it while
     /// the job runs: [`JobControl::set_rate_limit`](crate::JobControl::set_rate_limit)).
     pub limit_rate: Option<u64>,
+    /// A search job downloads files TDP marks `outdated` (an older version) too; `deleted`
+    /// ones never.
+    pub include_outdated: bool,
+    /// A search job stops (kind `disk-full`) when the bytes its hits still need exceed the
+    /// free space of the destination.
+    pub space_check: bool,
     /// The longest file name to give out, in bytes; None asks the file system. For tests.
     #[doc(hidden)]
     pub name_max: Option<usize>,
@@ -94,6 +100,8 @@ impl JobConfig {
             keep_awake: true,
             wait_for_new_token: false,
             limit_rate: None,
+            include_outdated: false,
+            space_check: true,
             name_max: None,
         }
     }

@@ -83,7 +83,8 @@ pub(crate) struct Ctx {
     pub(crate) renewal: Renewal,
     pub(crate) rate: Arc<crate::rate::RateLimit>,
     pub(crate) rng: Mutex<fastrand::Rng>,
-    pub files_total: usize,
+    /// Grows as a search finds files.
+    pub files_total: std::sync::atomic::AtomicUsize,
 }
 
 impl Ctx {

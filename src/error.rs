@@ -490,6 +490,14 @@ pub enum JobError {
         #[source]
         source: Arc<std::io::Error>,
     },
+    #[error("the files found need {} more and {folder} has {} free. Free some space, choose another folder, or use --no-space-check to start anyway", crate::size::human(*.needed), crate::size::human(*.free))]
+    NoSpace {
+        folder: PathBuf,
+        needed: u64,
+        free: u64,
+    },
+    #[error(transparent)]
+    Search(#[from] crate::search::SearchError),
     #[error("the network has been unreachable for {} s (neither TDP nor storage answered). Run the same job again when it is back: it resumes where it stopped", .0.as_secs())]
     NetworkLost(Duration),
     /// Another job holds the destination's state folder.
@@ -511,7 +519,8 @@ impl JobError {
             JobError::Tdp(e) => e.kind(),
             JobError::Storage(e) => e.kind(),
             JobError::Forbidden(_) => ErrorKind::Forbidden,
-            JobError::DiskFull(_) => ErrorKind::DiskFull,
+            JobError::DiskFull(_) | JobError::NoSpace { .. } => ErrorKind::DiskFull,
+            JobError::Search(e) => e.kind(),
             JobError::Destination { .. } => ErrorKind::Destination,
             JobError::Busy(_) => ErrorKind::Busy,
             JobError::NetworkLost(_) => ErrorKind::Network,

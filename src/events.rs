@@ -56,6 +56,8 @@ pub struct Summary {
     pub skipped: usize,
     pub failed: usize,
     pub cancelled: usize,
+    /// Search hits left out (deleted, or outdated versions).
+    pub excluded: usize,
     /// Bytes written to final files by this run.
     pub bytes: u64,
     pub seconds: f64,
@@ -77,6 +79,19 @@ pub enum Event {
         duplicates: usize,
         /// Files this run has to fetch (valid IDs not already complete).
         files: usize,
+    },
+    /// A page of search hits came in: `ids` join the job.
+    #[serde(rename_all = "camelCase")]
+    FilesFound {
+        ids: Vec<String>,
+        /// Files to download, found so far.
+        files: usize,
+        /// Their sizes, as search gave them.
+        bytes: u64,
+        /// Hits left out so far (deleted, outdated).
+        excluded: usize,
+        /// The search has no more pages.
+        complete: bool,
     },
     #[serde(rename_all = "camelCase")]
     FileResolved {

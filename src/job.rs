@@ -8,7 +8,9 @@ use crate::control::JobControl;
 pub use crate::error::JobError;
 use crate::error::{ErrorKind, TdpError};
 use crate::events::{Event, EventSender, Progress, Summary};
-use crate::input::ParsedIds;
+use crate::input::{Entry, InputLine, ParsedIds};
+use crate::search::{self, Exclusion, Hit, Pager, Search, SearchError};
+use crate::transfer::Hint;
 use crate::lifecycle::Lifecycle;
 use crate::limiter::AdaptiveLimit;
 use crate::manifest::Manifest;
@@ -20,7 +22,7 @@ use crate::tdp::{TdpClient, Token};
 use crate::transfer::process_file;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -83,6 +85,55 @@ pub async fn run_controlled(
     events: EventSender,
     control: JobControl,
 ) -> Result<JobResult, JobError> {
+    run_files(cfg, token, Files::Ids(input), events, control).await
+}
+
+/// Runs a job over the files a TDP search finds: downloads start with the first page, and
+/// every hit ends in the report (those left out as `excluded`).
+pub async fn run_search(
+    cfg: JobConfig,
+    token: Token,
+    search: &Search,
+    events: EventSender,
+    control: JobControl,
+) -> Result<JobResult, JobError> {
+    run_files(cfg, token, Files::Search(search), events, control).await
+}
+
+/// Where a job's files come from.
+#[derive(Clone, Copy)]
+enum Files<'a> {
+    Ids(&'a ParsedIds),
+    Search(&'a Search),
+}
+
+/// What a search job has found so far, in the order found.
+#[derive(Default)]
+struct Found {
+    /// Every hit's ID as a number, excluded ones too: the report's rows, in order.
+    order: Vec<u128>,
+    excluded: HashMap<u128, Exclusion>,
+    /// Hits to download, not yet given to a task, with what search told of them.
+    queue: std::collections::VecDeque<(String, Hint)>,
+    files: usize,
+    bytes: u64,
+    /// Bytes of the hits found that are not in place yet (for the free-space check).
+    needed: u64,
+    complete: bool,
+}
+
+async fn run_files(
+    cfg: JobConfig,
+    token: Token,
+    files_in: Files<'_>,
+    events: EventSender,
+    control: JobControl,
+) -> Result<JobResult, JobError> {
+    let empty = ParsedIds::default();
+    let input = match files_in {
+        Files::Ids(input) => input,
+        Files::Search(_) => &empty,
+    };
     let cancel = control.cancel_token().clone();
     let started = Instant::now();
     if cfg.limit_rate.is_some() {
@@ -104,7 +155,10 @@ pub async fn run_controlled(
     let reserved = reserved_names(&cfg.dest, &report_path);
     let dest = cfg.dest.clone();
     // Made here, moved to the blocking thread: the input's text is shared, not copied.
-    let manifest = Manifest::of(&cfg, input);
+    let mut manifest = Manifest::of(&cfg, input);
+    if let Files::Search(search) = files_in {
+        manifest.search = Some(search.clone());
+    }
     let store = tokio::task::spawn_blocking(move || {
         let store = Store::open(&dest, &reserved)?;
         store.write_manifest(&manifest)?;
@@ -198,7 +252,7 @@ pub async fn run_controlled(
         fatal: Mutex::new(None),
         gate: Mutex::new(AuthGate::default()),
         rng: Mutex::new(fastrand::Rng::new()),
-        files_total: files,
+        files_total: AtomicUsize::new(files),
         cfg,
     });
 
@@ -210,24 +264,64 @@ pub async fn run_controlled(
     let mut outcomes: HashMap<u128, Kept> = HashMap::with_capacity(files);
     let mut tasks = JoinSet::new();
     let mut pending = input.ids().iter().cloned();
+    let mut found = Found::default();
+    // A search pages in its own task, a few pages ahead of the downloads and no more.
+    let (page_tx, mut pages) = tokio::sync::mpsc::channel(2);
+    let pager = match files_in {
+        Files::Search(search) => Some(tokio::spawn(page_search(
+            ctx.clone(),
+            search.clone(),
+            page_tx,
+        ))),
+        Files::Ids(_) => {
+            drop(page_tx);
+            found.complete = true;
+            None
+        }
+    };
     loop {
         while tasks.len() < in_flight && !job_cancel.is_cancelled() {
-            let Some(id) = pending.next() else { break };
-            tasks.spawn(process_file(ctx.clone(), id));
+            let next = match pending.next() {
+                Some(id) => Some((id, Hint::default())),
+                None => found.queue.pop_front(),
+            };
+            let Some((id, hint)) = next else { break };
+            tasks.spawn(process_file(ctx.clone(), id, hint));
         }
-        match tasks.join_next().await {
-            Some(Ok((id, o))) => {
-                let kept = Kept {
-                    status: o.status,
-                    attempts: o.attempts,
-                    kind: o.kind,
-                    error: o.error.map(String::into_boxed_str),
-                };
-                outcomes.insert(num(&id), kept);
-            }
-            Some(Err(e)) => tracing::error!("a file task ended abnormally: {e}"),
-            None => break,
+        let want_page = !found.complete
+            && found.queue.len() < in_flight.max(search::PAGE)
+            && !job_cancel.is_cancelled();
+        tokio::select! {
+            biased;
+            joined = tasks.join_next(), if !tasks.is_empty() => match joined {
+                Some(Ok((id, o))) => {
+                    let kept = Kept {
+                        status: o.status,
+                        attempts: o.attempts,
+                        kind: o.kind,
+                        error: o.error.map(String::into_boxed_str),
+                    };
+                    outcomes.insert(num(&id), kept);
+                }
+                Some(Err(e)) => tracing::error!("a file task ended abnormally: {e}"),
+                None => {}
+            },
+            page = pages.recv(), if want_page => match page {
+                Some(Ok(hits)) => take_page(&ctx, &mut found, hits),
+                Some(Err(e)) => {
+                    ctx.stop(JobError::Search(e));
+                    found.complete = true;
+                }
+                None => {
+                    found.complete = true;
+                    announce_found(&ctx, &found, Vec::new());
+                }
+            },
+            else => break,
         }
+    }
+    if let Some(pager) = pager {
+        pager.abort();
     }
     ticker_stop.cancel();
     let _ = ticker.await;
@@ -271,7 +365,14 @@ pub async fn run_controlled(
             _ => summary.cancelled += 1,
         }
     }
-    summary.cancelled += counts.valid.saturating_sub(outcomes.len());
+    if let Files::Search(_) = files_in {
+        summary.total_lines = found.order.len();
+        summary.valid = found.files;
+        summary.excluded = found.excluded.len();
+        summary.cancelled += found.files.saturating_sub(outcomes.len());
+    } else {
+        summary.cancelled += counts.valid.saturating_sub(outcomes.len());
+    }
     // A file's details live in the journal; the job kept only its status and error.
     let lookup = |id: &str| -> Option<FileOutcome> {
         let kept = outcomes.get(&num(id))?;
@@ -298,15 +399,41 @@ pub async fn run_controlled(
             summary.bytes += ctx.store().file(&id).done.map(|d| d.bytes).unwrap_or(0);
         }
     }
-    let problems: Vec<report::ReportRow> = input
-        .lines()
+    let lookup = |id: &str| -> Option<FileOutcome> {
+        match found.excluded.get(&num(id)) {
+            Some(why) => Some(FileOutcome {
+                error: Some(why.reason().to_string()),
+                kind: None,
+                ..FileOutcome::failed(Status::Excluded, 0, ErrorKind::Input, "")
+            }),
+            None => lookup(id),
+        }
+    };
+    // A search job's lines are its hits, in the order found.
+    let hit_lines = || {
+        found.order.iter().enumerate().map(|(i, key)| {
+            let id = uuid::Uuid::from_u128(*key).hyphenated().to_string();
+            InputLine {
+                line: i + 1,
+                input: id.clone(),
+                entry: Entry::Valid { id },
+            }
+        })
+    };
+    let lines = || -> Box<dyn Iterator<Item = InputLine> + '_> {
+        match files_in {
+            Files::Ids(input) => Box::new(input.lines()),
+            Files::Search(_) => Box::new(hit_lines()),
+        }
+    };
+    let problems: Vec<report::ReportRow> = lines()
         .map(|l| report::row(&l, &lookup, stopped_by))
         .filter(|r| matches!(r.status, Status::Failed | Status::Invalid))
         .take(MAX_PROBLEMS)
         .collect();
     // Written here, not on a blocking thread: the transfers are over, and the rows are made
     // one at a time from the input so that a large job never holds them all.
-    let mut rows = input.lines().map(|l| report::row(&l, &lookup, stopped_by));
+    let mut rows = lines().map(|l| report::row(&l, &lookup, stopped_by));
     let report_error = report::write(&report_path, &summary, &mut rows)
         .err()
         .map(|e| format!("could not write the report {}: {e}", report_path.display()));
@@ -323,10 +450,92 @@ pub async fn run_controlled(
     })
 }
 
+/// Pages the search to its end, handing each page to the job; stops at the first error.
+async fn page_search(
+    ctx: Arc<Ctx>,
+    search: Search,
+    out: tokio::sync::mpsc::Sender<Result<Vec<Hit>, SearchError>>,
+) {
+    let mut pager = Pager::new(&search, ctx.cfg.retry, ctx.cfg.network_patience);
+    loop {
+        let page = tokio::select! {
+            p = pager.next_page(&ctx.tdp) => p,
+            _ = ctx.cancel.cancelled() => return,
+        };
+        let done = matches!(page, Ok(None) | Err(_));
+        let page = page.map(Option::unwrap_or_default);
+        if out.send(page).await.is_err() || done {
+            break;
+        }
+    }
+    if pager.shifts > 0 {
+        ctx.events.send(Event::Warning {
+            message: format!(
+                "the search's results changed {} time(s) while it was paged; it went back to the last file taken each time, so none was missed",
+                pager.shifts
+            ),
+        });
+    }
+}
+
+/// Takes a page of hits into the job: the excluded are noted, the rest queued, the free
+/// space checked against what they need.
+fn take_page(ctx: &Ctx, found: &mut Found, hits: Vec<Hit>) {
+    let num = |id: &str| uuid::Uuid::try_parse(id).map(|u| u.as_u128()).unwrap_or(0);
+    let mut ids = Vec::with_capacity(hits.len());
+    {
+        let store = ctx.store();
+        for hit in hits {
+            let key = num(&hit.id);
+            found.order.push(key);
+            if let Some(why) = hit.excluded(ctx.cfg.include_outdated) {
+                found.excluded.insert(key, why);
+                continue;
+            }
+            found.files += 1;
+            let size = hit.size.unwrap_or(0);
+            found.bytes += size;
+            if store.file(&hit.id).done.is_none() {
+                found.needed += size;
+            }
+            ids.push(hit.id.clone());
+            found.queue.push_back((
+                hit.id,
+                Hint { md5: hit.md5 },
+            ));
+        }
+    }
+    ctx.files_total.store(found.files, Ordering::Relaxed);
+    announce_found(ctx, found, ids);
+    if ctx.cfg.space_check {
+        let written = ctx.progress.bytes_done.load(Ordering::Relaxed);
+        let still = found.needed.saturating_sub(written);
+        if let Ok(free) = fs4::available_space(&ctx.cfg.dest) {
+            if still > free {
+                ctx.stop(JobError::NoSpace {
+                    folder: ctx.cfg.dest.clone(),
+                    needed: still,
+                    free,
+                });
+            }
+        }
+    }
+}
+
+fn announce_found(ctx: &Ctx, found: &Found, ids: Vec<String>) {
+    ctx.events.send(Event::FilesFound {
+        ids,
+        files: found.files,
+        bytes: found.bytes,
+        excluded: found.excluded.len(),
+        complete: found.complete,
+    });
+}
+
 fn emit_progress(ctx: &Ctx, rate: f64) {
     ctx.events.send(Event::Progress {
         files_done: ctx.progress.files_done.load(Ordering::Relaxed) as usize,
-        files_total: ctx.files_total,
+        files_total: ctx.files_total.load(Ordering::Relaxed),
         bytes_done: ctx.progress.bytes_done.load(Ordering::Relaxed),
         bytes_known: ctx.progress.bytes_known.load(Ordering::Relaxed),
         bytes_per_second: rate,

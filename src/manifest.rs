@@ -38,6 +38,9 @@ pub struct Manifest<I = Vec<SavedInput>> {
     pub org: String,
     pub layout: Layout,
     pub input: I,
+    /// A search job's search (its `input` is then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<crate::search::Search>,
     pub options: Options,
 }
 
@@ -56,6 +59,9 @@ pub struct Options {
     pub ca_certs: Vec<PathBuf>,
     /// Never with a password (the engine refuses one in the URL).
     pub proxy: Option<String>,
+    /// A search job downloads outdated versions too.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub include_outdated: bool,
 }
 
 impl Default for Options {
@@ -75,6 +81,7 @@ impl Options {
             report: cfg.report.as_deref().map(absolute),
             ca_certs: cfg.network.ca_certs.iter().map(|p| absolute(p)).collect(),
             proxy: cfg.network.proxy.clone(),
+            include_outdated: cfg.include_outdated,
         }
     }
 }
@@ -125,6 +132,7 @@ impl Manifest<InputSources> {
             org: cfg.org.clone(),
             layout: cfg.layout,
             input: input.sources(),
+            search: None,
             options: Options::of(cfg),
         }
     }
@@ -169,6 +177,7 @@ impl Manifest {
         cfg.report = o.report.clone();
         cfg.network.ca_certs = o.ca_certs.clone();
         cfg.network.proxy = o.proxy.clone();
+        cfg.include_outdated = o.include_outdated;
         cfg
     }
 

@@ -22,6 +22,8 @@ pub enum Status {
     Duplicate,
     /// Not finished because the job was cancelled or stopped; a rerun continues it.
     Cancelled,
+    /// Found by a search and left out: deleted in TDP, or an outdated version.
+    Excluded,
 }
 
 impl Status {
@@ -33,6 +35,7 @@ impl Status {
             Status::Invalid => "invalid",
             Status::Duplicate => "duplicate",
             Status::Cancelled => "cancelled",
+            Status::Excluded => "excluded",
         }
     }
 }

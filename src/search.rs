@@ -71,7 +71,7 @@ const SOURCE_FIELDS: [&str; 6] = [
 ];
 
 /// What a job downloads when it is given a search instead of IDs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Search {
     /// `GET /v1/fileinfo/search` with these pairs (repeated keys kept, in order).

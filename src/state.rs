@@ -590,6 +590,28 @@ impl Store {
     }
 }
 
+/// The files a folder's journal records as complete (ID as a number → relative path), read
+/// without taking the folder's lock and without changing anything: for a preview.
+pub fn completed_files(dest: &Path) -> HashMap<u128, String> {
+    let mut done = HashMap::new();
+    let Ok(f) = no_follow().read(true).open(dest.join(STATE_DIR).join(JOURNAL)) else {
+        return done;
+    };
+    for line in BufReader::new(f).split(b'\n') {
+        let Ok(line) = line else { break };
+        match serde_json::from_slice::<Record>(&line) {
+            Ok(Record::Done { id, info }) => {
+                done.insert(key(&id), info.path);
+            }
+            Ok(Record::Reset { id }) => {
+                done.remove(&key(&id));
+            }
+            _ => {}
+        }
+    }
+    done
+}
+
 /// File IDs are UUIDs (the input accepts nothing else): kept as numbers.
 fn key(id: &str) -> u128 {
     uuid::Uuid::try_parse(id).map(|u| u.as_u128()).unwrap_or(0)

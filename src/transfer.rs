@@ -39,8 +39,17 @@ struct UrlState {
     generation: u64,
 }
 
+/// What a search told of a file before it is fetched.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hint {
+    /// `file.checksum` in MD5 form: checked besides the ETag (and for KMS objects, whose
+    /// ETag is not an MD5, instead of it).
+    pub md5: Option<String>,
+}
+
 struct FileRun {
     id: String,
+    hint: Hint,
     part: PathBuf,
     cancel: CancellationToken,
     url: tokio::sync::Mutex<UrlState>,
@@ -153,7 +162,7 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<Link, FileError> {
                 return Err(FileError::Cancelled);
             }
             TdpError::Forbidden(m) => {
-                let verdict = ctx.gate().forbidden(ctx.files_total);
+                let verdict = ctx.gate().forbidden(ctx.files_total.load(Ordering::Relaxed));
                 match verdict {
                     Forbidden::WholeJob => {
                         ctx.stop(JobError::Forbidden(m.clone()));
@@ -242,7 +251,11 @@ async fn sleep(cancel: &CancellationToken, d: Duration) -> Result<(), FileError>
 }
 
 /// The task of one file: returns its ID and what became of it.
-pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String) -> (String, FileOutcome) {
+pub(crate) async fn process_file(
+    ctx: Arc<Ctx>,
+    id: String,
+    hint: Hint,
+) -> (String, FileOutcome) {
     if let Some(outcome) = already_complete(&ctx, &id) {
         ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);
         return (id, outcome);
@@ -251,6 +264,7 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String) -> (String, FileOutc
     let part = ctx.store().part_path(&id);
     let run = Arc::new(FileRun {
         id: id.clone(),
+        hint,
         part,
         cancel: ctx.cancel.child_token(),
         url: tokio::sync::Mutex::new(UrlState {
@@ -583,9 +597,15 @@ fn adopt(
     ))
 }
 
+/// The MD5 a search gave for the file, when it can be checked: of the bytes as stored, so
+/// not for an object stored gzip-encoded (which of its two forms TDP summed is not known).
+fn search_md5<'a>(run: &'a FileRun, info: &ObjectInfo) -> Option<&'a str> {
+    run.hint.md5.as_deref().filter(|_| !info.is_gzip())
+}
+
 /// Takes the object's details: name, journal, hasher, progress.
 fn adopt_info(ctx: &Ctx, run: &FileRun, info: ObjectInfo) {
-    if info.etag_md5().is_some() {
+    if info.etag_md5().is_some() || search_md5(run, &info).is_some() {
         let mut h = lock(&run.hasher);
         if h.is_none() {
             *h = Some(Md5Follower::default());
@@ -954,20 +974,29 @@ async fn finish(
         )));
     }
     let mut md5 = None;
-    let verified = match info.etag_md5() {
-        Some(expected) => {
-            advance_hash(run, Some(info.size)).await?;
-            let got = lock(&run.hasher)
-                .as_ref()
-                .map(|h| h.hex())
-                .unwrap_or_default();
-            if !got.eq_ignore_ascii_case(expected) {
-                return Err(FileError::Integrity("checksum mismatch".into()));
-            }
-            md5 = Some(got);
-            Verified::Md5
+    let expected: Vec<&str> = info
+        .etag_md5()
+        .into_iter()
+        .chain(search_md5(run, &info))
+        .collect();
+    let verified = if expected.is_empty() {
+        Verified::Length
+    } else {
+        advance_hash(run, Some(info.size)).await?;
+        let got = lock(&run.hasher)
+            .as_ref()
+            .map(|h| h.hex())
+            .unwrap_or_default();
+        if let Some(e) = expected.iter().find(|e| !got.eq_ignore_ascii_case(e)) {
+            let which = if Some(*e) == info.etag_md5() {
+                "storage's ETag"
+            } else {
+                "TDP's checksum"
+            };
+            return Err(FileError::Integrity(format!("MD5 mismatch with {which}")));
         }
-        None => Verified::Length,
+        md5 = Some(got);
+        Verified::Md5
     };
     let rel = lock(&run.path)
         .clone()
