@@ -9,17 +9,17 @@ pub use crate::error::JobError;
 use crate::error::{ErrorKind, TdpError};
 use crate::events::{Event, EventSender, Progress, Summary};
 use crate::input::{Entry, InputLine, ParsedIds};
-use crate::search::{self, Exclusion, Hit, Pager, Search, SearchError};
-use crate::transfer::Hint;
 use crate::lifecycle::Lifecycle;
 use crate::limiter::AdaptiveLimit;
 use crate::manifest::Manifest;
 use crate::network::NetGate;
 use crate::report::{self, FileOutcome, Status};
 use crate::s3::S3Client;
+use crate::search::{self, Exclusion, Hit, Pager, Search, SearchError};
 use crate::state::{StateError, Store};
 use crate::tdp::{TdpClient, Token};
 use crate::transfer::process_file;
+use crate::transfer::Hint;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -499,10 +499,7 @@ fn take_page(ctx: &Ctx, found: &mut Found, hits: Vec<Hit>) {
                 found.needed += size;
             }
             ids.push(hit.id.clone());
-            found.queue.push_back((
-                hit.id,
-                Hint { md5: hit.md5 },
-            ));
+            found.queue.push_back((hit.id, Hint { md5: hit.md5 }));
         }
     }
     ctx.files_total.store(found.files, Ordering::Relaxed);

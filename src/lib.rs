@@ -50,7 +50,7 @@ pub use error::{ErrorKind, Failure, JobError, Scope};
 pub use events::{Event, EventReceiver, EventSender, Summary};
 pub use input::{parse_args, parse_ids, ParsedIds};
 pub use job::{run, run_controlled, run_search, JobConfig, JobResult};
-pub use search::Search;
 pub use naming::Layout;
+pub use search::Search;
 pub use tdp::Token;
 pub use tokio_util::sync::CancellationToken;

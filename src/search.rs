@@ -150,7 +150,10 @@ impl Search {
             .as_object()
             .ok_or_else(|| SearchError::Eql("the body must be a JSON object".into()))?;
         let query = obj.get("query").cloned().ok_or_else(|| {
-            SearchError::Eql("it has no \"query\" (e.g. {\"query\": {\"term\": {\"category\": \"RAW\"}}})".into())
+            SearchError::Eql(
+                "it has no \"query\" (e.g. {\"query\": {\"term\": {\"category\": \"RAW\"}}})"
+                    .into(),
+            )
         })?;
         if !query.is_object() {
             return Err(SearchError::Eql("\"query\" must be an object".into()));
@@ -471,7 +474,9 @@ impl Pager {
                         .nth(1)
                         .and_then(|r| r.split(']').next())
                         .and_then(|n| n.trim().parse::<usize>().ok());
-                    let smaller = stated.filter(|n| *n < self.window).unwrap_or(self.window / 2);
+                    let smaller = stated
+                        .filter(|n| *n < self.window)
+                        .unwrap_or(self.window / 2);
                     if smaller < 2 {
                         return Err(TdpError::BadRequest(m).into());
                     }
@@ -573,7 +578,9 @@ impl Pager {
             } else {
                 // The results moved: what was at this offset is not any more.
                 self.shifts += 1;
-                tracing::info!("the search's results moved while paging: restarting at the last hit taken");
+                tracing::info!(
+                    "the search's results moved while paging: restarting at the last hit taken"
+                );
                 if self.shifts > 1000 {
                     return Err(TdpError::Protocol(
                         "the search's results keep moving while paging".into(),
@@ -617,7 +624,10 @@ impl Pager {
             return Ok(hits);
         }
         if page.hits.is_empty() {
-            return Err(TdpError::Protocol("the search said more hits follow, and sent none".into()).into());
+            return Err(TdpError::Protocol(
+                "the search said more hits follow, and sent none".into(),
+            )
+            .into());
         }
         // The next page starts on this page's last hit, to see whether the results moved.
         let next_from = c.from + page.hits.len() - 1;
@@ -674,7 +684,10 @@ mod tests {
         );
         let e = Search::parse_query("category=RAW&catgory=IDS").unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("\"catgory\"") && text.contains("did you mean category?"), "{text}");
+        assert!(
+            text.contains("\"catgory\"") && text.contains("did you mean category?"),
+            "{text}"
+        );
         assert_eq!(e.kind(), ErrorKind::Input);
         assert!(matches!(
             Search::parse_query("size=50"),
@@ -688,7 +701,8 @@ mod tests {
 
     #[test]
     fn an_eql_body_keeps_its_query_only() {
-        let s = Search::parse_eql(r#"{"query": {"term": {"category": "RAW"}}, "size": 5}"#).unwrap();
+        let s =
+            Search::parse_eql(r#"{"query": {"term": {"category": "RAW"}}, "size": 5}"#).unwrap();
         assert_eq!(
             s,
             Search::Eql {

@@ -594,7 +594,10 @@ impl Store {
 /// without taking the folder's lock and without changing anything: for a preview.
 pub fn completed_files(dest: &Path) -> HashMap<u128, String> {
     let mut done = HashMap::new();
-    let Ok(f) = no_follow().read(true).open(dest.join(STATE_DIR).join(JOURNAL)) else {
+    let Ok(f) = no_follow()
+        .read(true)
+        .open(dest.join(STATE_DIR).join(JOURNAL))
+    else {
         return done;
     };
     for line in BufReader::new(f).split(b'\n') {

@@ -162,7 +162,9 @@ async fn resolve(ctx: &Ctx, run: &FileRun) -> Result<Link, FileError> {
                 return Err(FileError::Cancelled);
             }
             TdpError::Forbidden(m) => {
-                let verdict = ctx.gate().forbidden(ctx.files_total.load(Ordering::Relaxed));
+                let verdict = ctx
+                    .gate()
+                    .forbidden(ctx.files_total.load(Ordering::Relaxed));
                 match verdict {
                     Forbidden::WholeJob => {
                         ctx.stop(JobError::Forbidden(m.clone()));
@@ -251,11 +253,7 @@ async fn sleep(cancel: &CancellationToken, d: Duration) -> Result<(), FileError>
 }
 
 /// The task of one file: returns its ID and what became of it.
-pub(crate) async fn process_file(
-    ctx: Arc<Ctx>,
-    id: String,
-    hint: Hint,
-) -> (String, FileOutcome) {
+pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String, hint: Hint) -> (String, FileOutcome) {
     if let Some(outcome) = already_complete(&ctx, &id) {
         ctx.progress.files_done.fetch_add(1, Ordering::Relaxed);
         return (id, outcome);

@@ -179,3 +179,32 @@ pub fn assert_no_partials(dest: &Path, rows: &[ReportRow]) {
 pub fn valid_ids(input: &ParsedIds) -> Vec<String> {
     input.unique_ids()
 }
+
+/// A search job run in process, with its events and report.
+pub async fn run_search(
+    cfg: JobConfig,
+    token: &str,
+    search: &tdp_engine::Search,
+) -> (Finished, Vec<Event>) {
+    let (tx, mut rx) = EventSender::channel();
+    let collector = tokio::spawn(async move {
+        let mut v = Vec::new();
+        while let Some(e) = rx.recv().await {
+            v.push(e);
+        }
+        v
+    });
+    let result = tdp_engine::run_search(
+        cfg,
+        Token::new(token),
+        search,
+        tx,
+        tdp_engine::JobControl::with_cancel(CancellationToken::new()),
+    )
+    .await
+    .expect("job starts");
+    let events = collector.await.expect("collector");
+    let rows = tdp_engine::report::read(&result.report_path).expect("the report is on disk");
+    assert_kinds(&rows);
+    (Finished { rows, result }, events)
+}

@@ -93,7 +93,9 @@ impl SimFile {
     }
 
     pub fn metadata(mut self, key: &str, value: &str) -> Self {
-        self.meta.metadata.push((key.to_string(), value.to_string()));
+        self.meta
+            .metadata
+            .push((key.to_string(), value.to_string()));
         self
     }
 
@@ -209,7 +211,12 @@ pub fn demo_files(seed: u64, n: usize, size: Option<u64>) -> Vec<SimFile> {
                 _ => FileKind::Plain,
             };
             // Something to search by: tags and a project, as labs tag their runs.
-            const TAGS: [&[&str]; 4] = [&["hplc"], &["plate-reader", "assay-2"], &["hplc", "stability"], &[]];
+            const TAGS: [&[&str]; 4] = [
+                &["hplc"],
+                &["plate-reader", "assay-2"],
+                &["hplc", "stability"],
+                &[],
+            ];
             SimFile::new(id, key, size)
                 .kind(kind)
                 .tags(TAGS[i % TAGS.len()])

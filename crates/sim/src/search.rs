@@ -57,11 +57,7 @@ pub fn parse_time(s: &str, end_of_day: bool) -> Option<i64> {
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         return Some((t.unix_timestamp_nanos() / 1_000_000) as i64);
     }
-    let d = time::Date::parse(
-        s,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .ok()?;
+    let d = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
     let start = d.midnight().assume_utc().unix_timestamp() * 1000;
     Some(if end_of_day {
         start + 86_400_000 - 1
@@ -135,8 +131,8 @@ impl Index {
                     _ => return Err(bad(format!("invalid sort: {v}"))),
                 },
                 "fromDate" => {
-                    from_ms = parse_time(v, false)
-                        .ok_or_else(|| bad(format!("invalid fromDate: {v}")))?
+                    from_ms =
+                        parse_time(v, false).ok_or_else(|| bad(format!("invalid fromDate: {v}")))?
                 }
                 "toDate" => {
                     to_ms =
@@ -216,7 +212,10 @@ impl Index {
                 )));
             }
         }
-        let query = body.get("query").cloned().unwrap_or(json!({"match_all": {}}));
+        let query = body
+            .get("query")
+            .cloned()
+            .unwrap_or(json!({"match_all": {}}));
         // Checked once, before paging, so an unsupported query is refused even when empty.
         if let Some(first) = self.by_id.first() {
             eval(&query, first).map_err(bad)?;
@@ -244,7 +243,10 @@ impl Index {
         let fields: Option<Vec<String>> = body.get("_source").and_then(|s| {
             s.as_array().map(|a| {
                 a.iter()
-                    .filter_map(|v| v.as_str().map(|s| s.split('.').next().unwrap_or(s).to_string()))
+                    .filter_map(|v| {
+                        v.as_str()
+                            .map(|s| s.split('.').next().unwrap_or(s).to_string())
+                    })
                     .collect()
             })
         });
@@ -352,7 +354,9 @@ fn order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
 
 /// The only entry of a one-key object: `{"term": {...}}` → ("term", {...}).
 fn single(v: &Value) -> Result<(&String, &Value), String> {
-    let obj = v.as_object().ok_or_else(|| format!("expected an object, got {v}"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| format!("expected an object, got {v}"))?;
     if obj.len() != 1 {
         return Err(format!("expected one key in {v}"));
     }
@@ -394,7 +398,9 @@ pub fn eval(q: &Value, f: &SimFile) -> Result<bool, String> {
                 .get("minimum_should_match")
                 .and_then(Value::as_u64)
                 .unwrap_or(u64::from(
-                    body.get("must").is_none() && body.get("filter").is_none() && !should.is_empty(),
+                    body.get("must").is_none()
+                        && body.get("filter").is_none()
+                        && !should.is_empty(),
                 ));
             let mut n = 0;
             for c in should {
@@ -410,8 +416,13 @@ pub fn eval(q: &Value, f: &SimFile) -> Result<bool, String> {
         }
         "terms" => {
             let (name, vs) = single(body)?;
-            let vs = vs.as_array().ok_or_else(|| format!("terms wants a list: {vs}"))?;
-            let vs: Vec<Value> = vs.iter().map(|v| operand(name, v)).collect::<Result<_, _>>()?;
+            let vs = vs
+                .as_array()
+                .ok_or_else(|| format!("terms wants a list: {vs}"))?;
+            let vs: Vec<Value> = vs
+                .iter()
+                .map(|v| operand(name, v))
+                .collect::<Result<_, _>>()?;
             Ok(field(f, name).iter().any(|x| vs.iter().any(|v| same(x, v))))
         }
         "range" => {

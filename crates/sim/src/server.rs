@@ -595,17 +595,8 @@ async fn answer_search(
     }
 }
 
-async fn fileinfo_get(
-    State(st): State<Arc<SimState>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let pairs: Vec<(String, String)> = uri
-        .query()
-        .map(|q| {
-            url_pairs(q)
-        })
-        .unwrap_or_default();
+async fn fileinfo_get(State(st): State<Arc<SimState>>, headers: HeaderMap, uri: Uri) -> Response {
+    let pairs: Vec<(String, String)> = uri.query().map(|q| url_pairs(q)).unwrap_or_default();
     answer_search(&st, &headers, "search", |st| {
         st.search.fileinfo(&pairs, st.result_window)
     })
@@ -618,8 +609,8 @@ async fn fileinfo_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let pairs = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
-        .map(|obj| {
+    let pairs =
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body).map(|obj| {
             let mut pairs = Vec::new();
             for (k, v) in obj {
                 let mut push = |v: &serde_json::Value| {
@@ -649,11 +640,7 @@ async fn fileinfo_post(
     .await
 }
 
-async fn search_eql(
-    State(st): State<Arc<SimState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn search_eql(State(st): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
     let parsed = serde_json::from_slice::<serde_json::Value>(&body);
     answer_search(&st, &headers, "searchEql", |st| match parsed {
         Ok(body) => st.search.eql(&body, st.result_window),
