@@ -17,7 +17,7 @@ use tdp_engine::manifest::Manifest;
 use tdp_engine::size::human;
 use tdp_engine::tdp::{api_host, normalise_base_url};
 use tdp_engine::{
-    CancellationToken, ErrorKind, EventSender, JobConfig, Layout, ParsedIds, Scope, Token,
+    CancellationToken, ErrorKind, EventSender, JobConfig, Layout, ParsedIds, Scope, Search, Token,
 };
 
 /// Downloads many files from the TetraScience Data Platform data lake: resumable, verified,
@@ -71,7 +71,7 @@ struct DownloadArgs {
     out: Option<PathBuf>,
     /// Finish the job whose destination is DIR: its base URL, org, IDs, layout and options
     /// come from DIR/.tdp-download/job.json; tuning flags given here override them.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["base_url", "org", "out", "ids", "id_args", "layout"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["base_url", "org", "out", "ids", "id_args", "layout", "search", "eql"])]
     resume: Option<PathBuf>,
     /// File of IDs (.txt or .csv with a fileId column), or - for standard input.
     #[arg(long, value_name = "FILE|-")]
@@ -79,6 +79,28 @@ struct DownloadArgs {
     /// File IDs (separated by spaces, commas or semicolons).
     #[arg(value_name = "ID")]
     id_args: Vec<String>,
+    /// Download the files a TDP fileinfo search finds, e.g.
+    /// 'category=RAW&tags=hplc&metadata.project=P-1&fromDate=2025-01-01'. Parameters:
+    /// category, sourceType, sourceId, tags, excludeTags, metadata.<key>, fromDate, toDate,
+    /// pipelineId, workflowId, rawFileId, traceId, integrationId, integrationType, ids (the
+    /// IDS schema); any other is an error. Pages past 10,000 hits.
+    #[arg(long, value_name = "QUERY", conflicts_with_all = ["ids", "id_args", "eql"])]
+    search: Option<String>,
+    /// Download the files an EQL search finds: FILE holds a JSON body for
+    /// /v1/datalake/searchEql whose "query" is kept (size, sort and paging are the tool's).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["ids", "id_args"])]
+    eql: Option<PathBuf>,
+    /// With a search: download outdated versions too (left out by default; deleted files
+    /// always are). The report lists what was left out as `excluded`.
+    #[arg(long)]
+    include_outdated: bool,
+    /// With a search: page through it and print what it would download ("1,234 files,
+    /// 56.7 GiB, 12 already in this folder"); download nothing; exit 0.
+    #[arg(long)]
+    dry_run: bool,
+    /// With a search: start even if the files found need more than the free space.
+    #[arg(long)]
+    no_space_check: bool,
     /// Simultaneous S3 connections.
     #[arg(long, default_value_t = JobConfig::DEFAULT_CONCURRENCY, value_name = "N")]
     concurrency: usize,
@@ -251,9 +273,30 @@ fn proxy_password(proxy: Option<&str>) -> Option<Token> {
     }
 }
 
+/// Where the files come from: IDs, or a search.
+enum Source {
+    Ids(ParsedIds),
+    Search(Search),
+}
+
+fn read_search(args: &DownloadArgs) -> Result<Option<Search>, String> {
+    if let Some(q) = &args.search {
+        return Search::parse_query(q).map(Some).map_err(|e| e.to_string());
+    }
+    if let Some(path) = &args.eql {
+        let bytes = std::fs::read(path)
+            .map_err(|e| format!("cannot read the EQL file {}: {e}", path.display()))?;
+        let text = tdp_engine::input::decode_text(bytes, &path.to_string_lossy())?;
+        return Search::parse_eql(&text)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display()));
+    }
+    Ok(None)
+}
+
 /// The job the command line asks for: a new one from the flags, or the one recorded in a
 /// folder (`--resume`), with the tuning flags given here on top.
-fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, ParsedIds), String> {
+fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, Source), String> {
     let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
     let (mut cfg, input) = match &args.resume {
         Some(dir) => {
@@ -264,7 +307,11 @@ fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, Parse
                 }
                 _ => dir.clone(),
             };
-            (manifest.config(&dest), manifest.input())
+            let source = match &manifest.search {
+                Some(search) => Source::Search(search.clone()),
+                None => Source::Ids(manifest.input()),
+            };
+            (manifest.config(&dest), source)
         }
         None => {
             let (Some(base_url), Some(org), Some(out)) = (&args.base_url, &args.org, &args.out)
@@ -276,9 +323,22 @@ fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, Parse
                 LayoutArg::Flat => Layout::Flat,
                 LayoutArg::Mirror => Layout::Mirror,
             };
-            (cfg, read_ids(args)?)
+            let source = match read_search(args)? {
+                Some(search) => Source::Search(search),
+                None => Source::Ids(read_ids(args)?),
+            };
+            (cfg, source)
         }
     };
+    if (args.dry_run || args.include_outdated || args.no_space_check)
+        && !matches!(source_kind(&input), "search")
+    {
+        return Err("--dry-run, --include-outdated and --no-space-check go with --search or --eql".into());
+    }
+    if args.include_outdated {
+        cfg.include_outdated = true;
+    }
+    cfg.space_check = !args.no_space_check;
     let fresh = args.resume.is_none();
     if fresh || given("concurrency") {
         cfg.concurrency = args.concurrency;
@@ -313,6 +373,53 @@ fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, Parse
     Ok((cfg, input))
 }
 
+fn source_kind(s: &Source) -> &'static str {
+    match s {
+        Source::Ids(_) => "ids",
+        Source::Search(_) => "search",
+    }
+}
+
+/// `--dry-run`: the preview line on standard output, nothing downloaded.
+async fn dry_run(cfg: &JobConfig, token: Token, search: &Search, quiet: bool) -> ExitCode {
+    let terminal = std::io::stderr().is_terminal() && !quiet;
+    let mut last = std::time::Instant::now();
+    let result = tdp_engine::preview::preview(cfg, token, search, |p| {
+        if terminal && last.elapsed() >= Duration::from_millis(500) {
+            last = std::time::Instant::now();
+            eprint!("\rsearching: {} files so far...", tdp_engine::preview::thousands(p.files));
+        }
+    })
+    .await;
+    if terminal {
+        eprint!("\r\x1b[K");
+    }
+    match result {
+        Ok(p) => {
+            println!("{}", p.line());
+            if cfg.space_check {
+                // The folder may not exist yet: the disk it will be on.
+                let on = cfg.dest.ancestors().find(|a| a.exists()).unwrap_or(&cfg.dest);
+                if let Ok(free) = fs4::available_space(on) {
+                    if p.to_fetch() > free {
+                        eprintln!(
+                            "warning: that needs {} and {} has {} free",
+                            human(p.to_fetch()),
+                            cfg.dest.display(),
+                            human(free)
+                        );
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.kind().exit_code(Scope::Job))
+        }
+    }
+}
+
 async fn download(args: DownloadArgs, matches: &ArgMatches) -> ExitCode {
     let (mut cfg, input) = match job_of(&args, matches) {
         Ok(j) => j,
@@ -330,8 +437,15 @@ async fn download(args: DownloadArgs, matches: &ArgMatches) -> ExitCode {
         return ExitCode::from(e.kind().exit_code(Scope::Job));
     }
     cfg.network.proxy_password = proxy_password(cfg.network.proxy.as_deref());
+    if let (true, Source::Search(search)) = (args.dry_run, &input) {
+        return dry_run(&cfg, token, search, args.quiet).await;
+    }
     // A token that runs out mid-job stops it; better to know before it starts.
-    let files = input.counts().valid;
+    let files = match &input {
+        Source::Ids(ids) => ids.counts().valid,
+        // Not known before it pages; the outlook takes the rate alone.
+        Source::Search(_) => 0,
+    };
     let report = cfg.report_path();
     let last_rate = || tdp_engine::expiry::rate_of_report(&report);
     if let Some(w) = tdp_engine::expiry::warning(&token, files, last_rate, SystemTime::now()) {
@@ -351,7 +465,13 @@ async fn download(args: DownloadArgs, matches: &ArgMatches) -> ExitCode {
             on_ctrl_c.cancel();
         }
     });
-    let result = tdp_engine::run(cfg, token, &input, tx, cancel).await;
+    let control = tdp_engine::JobControl::with_cancel(cancel);
+    let result = match &input {
+        Source::Ids(ids) => tdp_engine::run_controlled(cfg, token, ids, tx, control).await,
+        Source::Search(search) => {
+            tdp_engine::run_search(cfg, token, search, tx, control).await
+        }
+    };
     let _ = renderer.await;
     let result = match result {
         Ok(r) => r,
@@ -384,12 +504,13 @@ async fn download(args: DownloadArgs, matches: &ArgMatches) -> ExitCode {
         0.0
     };
     eprintln!(
-        "{} downloaded, {} skipped, {} failed, {} invalid, {} duplicate lines{} — {} in {:.1} s ({}/s)",
+        "{} downloaded, {} skipped, {} failed, {} invalid, {} duplicate lines{}{} — {} in {:.1} s ({}/s)",
         s.downloaded,
         s.skipped,
         s.failed,
         s.invalid,
         s.duplicates,
+        if s.excluded > 0 { format!(", {} excluded", s.excluded) } else { String::new() },
         if s.cancelled > 0 { format!(", {} not finished", s.cancelled) } else { String::new() },
         human(s.bytes),
         s.seconds,

@@ -67,6 +67,33 @@ pub async fn render(mut rx: EventReceiver, terminal: bool, quiet: bool, count: b
                     None => {}
                 }
             }
+            Event::FilesFound {
+                files,
+                bytes,
+                excluded,
+                complete,
+                ..
+            } => {
+                total_files = files;
+                if let Some(b) = &bar {
+                    b.set_length(files as u64);
+                }
+                if complete && !quiet {
+                    let line = format!(
+                        "search: {files} files found ({}){}",
+                        human(bytes),
+                        if excluded > 0 {
+                            format!(", {excluded} left out (deleted or outdated: see the report)")
+                        } else {
+                            String::new()
+                        }
+                    );
+                    match &bar {
+                        Some(b) => b.println(line),
+                        None => eprintln!("{line}"),
+                    }
+                }
+            }
             Event::FileFailed {
                 file_id,
                 kind,
