@@ -986,12 +986,11 @@ async fn finish(
             .map(|h| h.hex())
             .unwrap_or_default();
         if let Some(e) = expected.iter().find(|e| !got.eq_ignore_ascii_case(e)) {
-            let which = if Some(*e) == info.etag_md5() {
-                "storage's ETag"
+            return Err(FileError::Integrity(if Some(*e) == info.etag_md5() {
+                "checksum mismatch".to_string()
             } else {
-                "TDP's checksum"
-            };
-            return Err(FileError::Integrity(format!("MD5 mismatch with {which}")));
+                "checksum mismatch with TDP's file.checksum".to_string()
+            }));
         }
         md5 = Some(got);
         Verified::Md5

@@ -333,7 +333,9 @@ fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, Sourc
     if (args.dry_run || args.include_outdated || args.no_space_check)
         && !matches!(source_kind(&input), "search")
     {
-        return Err("--dry-run, --include-outdated and --no-space-check go with --search or --eql".into());
+        return Err(
+            "--dry-run, --include-outdated and --no-space-check go with --search or --eql".into(),
+        );
     }
     if args.include_outdated {
         cfg.include_outdated = true;
@@ -387,7 +389,10 @@ async fn dry_run(cfg: &JobConfig, token: Token, search: &Search, quiet: bool) ->
     let result = tdp_engine::preview::preview(cfg, token, search, |p| {
         if terminal && last.elapsed() >= Duration::from_millis(500) {
             last = std::time::Instant::now();
-            eprint!("\rsearching: {} files so far...", tdp_engine::preview::thousands(p.files));
+            eprint!(
+                "\rsearching: {} files so far...",
+                tdp_engine::preview::thousands(p.files)
+            );
         }
     })
     .await;
@@ -399,7 +404,11 @@ async fn dry_run(cfg: &JobConfig, token: Token, search: &Search, quiet: bool) ->
             println!("{}", p.line());
             if cfg.space_check {
                 // The folder may not exist yet: the disk it will be on.
-                let on = cfg.dest.ancestors().find(|a| a.exists()).unwrap_or(&cfg.dest);
+                let on = cfg
+                    .dest
+                    .ancestors()
+                    .find(|a| a.exists())
+                    .unwrap_or(&cfg.dest);
                 if let Ok(free) = fs4::available_space(on) {
                     if p.to_fetch() > free {
                         eprintln!(
@@ -468,9 +477,7 @@ async fn download(args: DownloadArgs, matches: &ArgMatches) -> ExitCode {
     let control = tdp_engine::JobControl::with_cancel(cancel);
     let result = match &input {
         Source::Ids(ids) => tdp_engine::run_controlled(cfg, token, ids, tx, control).await,
-        Source::Search(search) => {
-            tdp_engine::run_search(cfg, token, search, tx, control).await
-        }
+        Source::Search(search) => tdp_engine::run_search(cfg, token, search, tx, control).await,
     };
     let _ = renderer.await;
     let result = match result {

@@ -5,7 +5,8 @@
 //! as an Elasticsearch-backed service does.
 
 use super::files::SimFile;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -22,8 +23,48 @@ pub struct Index {
 
 /// A page of either search: its JSON and whether it was the last one.
 pub struct Page {
-    pub body: Value,
+    pub body: String,
     pub last: bool,
+}
+
+/// A file's fileinfo record, serialised without building a JSON tree (a page has 1,000).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    file_id: &'a str,
+    org_slug: &'a str,
+    file_path: String,
+    category: &'a str,
+    trace_id: Option<&'a str>,
+    raw_file_id: Option<&'a str>,
+    ids: Option<&'a str>,
+    file: FileRecord<'a>,
+    created_at: String,
+    indexed_at: String,
+    source: SourceRecord<'a>,
+    source_type: &'a str,
+    integration: Value,
+    metadata: std::collections::BTreeMap<&'a str, &'a str>,
+    tags: &'a [String],
+    deleted: bool,
+    outdated: bool,
+}
+
+#[derive(Serialize)]
+struct FileRecord<'a> {
+    bucket: &'a str,
+    path: &'a str,
+    checksum: Option<&'a str>,
+    size: u64,
+    r#type: &'a str,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+struct SourceRecord<'a> {
+    id: &'a str,
+    r#type: &'a str,
+    name: &'a str,
 }
 
 pub type Refusal = (u16, String);
@@ -81,35 +122,44 @@ impl Index {
     }
 
     /// A fileinfo record, as both searches return it.
-    fn record(&self, f: &SimFile) -> Value {
+    fn record<'a>(&'a self, f: &'a SimFile) -> Record<'a> {
         let after_category = f.key.splitn(4, '/').nth(3).unwrap_or(&f.key);
         let ext = f.key.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-        json!({
-            "fileId": f.id,
-            "orgSlug": self.org,
-            "filePath": format!("/{after_category}"),
-            "category": f.meta.category,
-            "traceId": null,
-            "rawFileId": null,
-            "ids": null,
-            "file": {
-                "bucket": self.bucket,
-                "path": f.key,
-                "checksum": f.meta.checksum,
-                "size": f.size,
-                "type": ext,
-                "version": "1",
+        Record {
+            file_id: &f.id,
+            org_slug: &self.org,
+            file_path: format!("/{after_category}"),
+            category: &f.meta.category,
+            trace_id: None,
+            raw_file_id: None,
+            ids: None,
+            file: FileRecord {
+                bucket: &self.bucket,
+                path: &f.key,
+                checksum: f.meta.checksum.as_deref(),
+                size: f.size,
+                r#type: ext,
+                version: "1",
             },
-            "createdAt": iso(f.meta.created_ms),
-            "indexedAt": iso(f.meta.indexed_ms),
-            "source": {"id": f.meta.source_id, "type": f.meta.source_type, "name": f.meta.source_id},
-            "sourceType": f.meta.source_type,
-            "integration": {"id": null, "type": null},
-            "metadata": f.meta.metadata.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect::<Map<_, _>>(),
-            "tags": f.meta.tags,
-            "deleted": f.meta.deleted,
-            "outdated": f.meta.outdated,
-        })
+            created_at: iso(f.meta.created_ms),
+            indexed_at: iso(f.meta.indexed_ms),
+            source: SourceRecord {
+                id: &f.meta.source_id,
+                r#type: &f.meta.source_type,
+                name: &f.meta.source_id,
+            },
+            source_type: &f.meta.source_type,
+            integration: json!({"id": null, "type": null}),
+            metadata: f
+                .meta
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            tags: &f.meta.tags,
+            deleted: f.meta.deleted,
+            outdated: f.meta.outdated,
+        }
     }
 
     /// `GET`/`POST /v1/fileinfo/search`: `params` are the query's pairs (repeated keys kept).
@@ -158,35 +208,31 @@ impl Index {
             .partition_point(|f| f.meta.created_ms <= to_ms);
         let span = &self.by_created[lo..hi.max(lo)];
         let keep = |f: &&Arc<SimFile>| filters.iter().all(|(k, v)| fileinfo_filter(f, k, v));
-        let mut hits: Vec<Value> = Vec::new();
-        let mut more = false;
-        let take = |f: &Arc<SimFile>, hits: &mut Vec<Value>| {
-            if hits.len() < size {
-                hits.push(self.record(f));
-                false
-            } else {
-                true
-            }
-        };
         let matching: Box<dyn Iterator<Item = &Arc<SimFile>>> = if desc {
             Box::new(span.iter().rev().filter(keep).skip(from))
         } else {
             Box::new(span.iter().filter(keep).skip(from))
         };
-        for f in matching {
-            if take(f, &mut hits) {
-                more = true;
-                break;
-            }
-        }
+        let mut page: Vec<&Arc<SimFile>> = matching.take(size + 1).collect();
+        let more = page.len() > size;
+        page.truncate(size);
+        let hits: Vec<Record> = page.iter().map(|f| self.record(f)).collect();
         Ok(Page {
             body: json!({
                 "from": from,
                 "size": size,
                 "sort": if desc { "desc" } else { "asc" },
                 "hasNext": more,
-                "hits": hits,
-            }),
+                "hits": [],
+            })
+            .to_string()
+            .replace(
+                "\"hits\":[]",
+                &format!(
+                    "\"hits\":{}",
+                    serde_json::to_string(&hits).unwrap_or_default()
+                ),
+            ),
             last: !more,
         })
     }
@@ -257,7 +303,7 @@ impl Index {
             .skip(from)
             .take(size)
         {
-            let mut source = self.record(f);
+            let mut source = serde_json::to_value(self.record(f)).unwrap_or_default();
             if let (Some(fields), Some(obj)) = (&fields, source.as_object_mut()) {
                 obj.retain(|k, _| fields.iter().any(|f| f == k));
             }
@@ -269,7 +315,8 @@ impl Index {
                 "took": 1,
                 "timed_out": false,
                 "hits": {"total": total, "max_score": null, "hits": hits},
-            }),
+            })
+            .to_string(),
             last,
         })
     }

@@ -463,8 +463,8 @@ async fn answer_retrieve(
         }
     }
     tokio::time::sleep(st.shaping().api_latency).await;
-    if let Err(refused) = authorise(st, headers) {
-        return refused;
+    if let Err((status, message)) = authorise(st, headers) {
+        return (status.as_u16(), json_error(status, message));
     }
     let Some(id) = q.get("fileId") else {
         return (
@@ -535,23 +535,18 @@ async fn answer_retrieve(
 }
 
 /// TDP's checks of the token and the org, shared by every API endpoint.
-fn authorise(st: &SimState, headers: &HeaderMap) -> Result<(), (u16, Response)> {
+fn authorise(st: &SimState, headers: &HeaderMap) -> Result<(), (StatusCode, &'static str)> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     match header("ts-auth-token") {
         Some(t) if t == st.token => {}
         Some(t) if st.jwt_valid(t) => {}
-        Some(t) if st.jwt_signed(t) => {
-            return Err((401, json_error(StatusCode::UNAUTHORIZED, "Token expired")));
-        }
-        _ => return Err((401, json_error(StatusCode::UNAUTHORIZED, "Invalid token"))),
+        Some(t) if st.jwt_signed(t) => return Err((StatusCode::UNAUTHORIZED, "Token expired")),
+        _ => return Err((StatusCode::UNAUTHORIZED, "Invalid token")),
     }
     if header("x-org-slug") != Some(st.org.as_str()) {
         return Err((
-            403,
-            json_error(
-                StatusCode::FORBIDDEN,
-                "User does not have access to this organization",
-            ),
+            StatusCode::FORBIDDEN,
+            "User does not have access to this organization",
         ));
     }
     Ok(())
@@ -567,9 +562,9 @@ async fn answer_search(
     let _in = st.counters.api_enter();
     let _slot = ApiSlot(&st.counters);
     tokio::time::sleep(st.shaping().api_latency).await;
-    if let Err((status, r)) = authorise(st, headers) {
-        st.counters.request(endpoint, status);
-        return r;
+    if let Err((status, message)) = authorise(st, headers) {
+        st.counters.request(endpoint, status.as_u16());
+        return json_error(status, message);
     }
     match page(st) {
         Ok(p) => {
@@ -578,7 +573,7 @@ async fn answer_search(
                 let _ = held.wait_for(|h| !*h).await;
             }
             st.counters.request(endpoint, 200);
-            let mut r = Response::new(Body::from(p.body.to_string()));
+            let mut r = Response::new(Body::from(p.body));
             r.headers_mut().insert(
                 "content-type",
                 "application/json".parse().expect("static header"),
@@ -596,7 +591,7 @@ async fn answer_search(
 }
 
 async fn fileinfo_get(State(st): State<Arc<SimState>>, headers: HeaderMap, uri: Uri) -> Response {
-    let pairs: Vec<(String, String)> = uri.query().map(|q| url_pairs(q)).unwrap_or_default();
+    let pairs: Vec<(String, String)> = uri.query().map(url_pairs).unwrap_or_default();
     answer_search(&st, &headers, "search", |st| {
         st.search.fileinfo(&pairs, st.result_window)
     })
