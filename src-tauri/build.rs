@@ -20,6 +20,7 @@ const COMMANDS: &[&str] = &[
     "renew_token",
     "open_folder",
     "export_failed",
+    "preview_search",
     "show_in_folder",
     "start_demo",
     "list_jobs",

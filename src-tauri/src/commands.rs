@@ -12,7 +12,9 @@ use tdp_engine::connect::{Connector, NetworkSettings};
 use tdp_engine::credentials::{self, DEFAULT_TIMEOUT};
 use tdp_engine::input::{Entry, ParsedIds};
 use tdp_engine::tdp::{api_host, normalise_base_url, TdpClient, TdpError};
-use tdp_engine::{ErrorKind, EventSender, JobConfig, JobControl, JobError, Layout, Token};
+use tdp_engine::{
+    ErrorKind, EventSender, JobConfig, JobControl, JobError, Layout, Search, Token,
+};
 
 type Result<T> = std::result::Result<T, CmdError>;
 
@@ -430,6 +432,81 @@ pub struct StartRequest {
     /// MB/s over all connections; none or 0: no limit.
     #[serde(default)]
     limit_mbps: Option<f64>,
+    /// The files of a search instead of `ids`.
+    #[serde(default)]
+    search: Option<SearchRequest>,
+}
+
+/// A search as the window gives it: fileinfo parameters in URL-query form, or an EQL body.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchRequest {
+    #[serde(default)]
+    query: String,
+    #[serde(default)]
+    eql: String,
+    #[serde(default)]
+    include_outdated: bool,
+}
+
+impl SearchRequest {
+    fn search(&self) -> Result<Search> {
+        let parsed = if self.eql.trim().is_empty() {
+            Search::parse_query(&self.query)
+        } else {
+            Search::parse_eql(&self.eql)
+        };
+        parsed.map_err(|e| CmdError::new(e.kind(), e.to_string()))
+    }
+}
+
+/// Where a job's files come from.
+pub(crate) enum Source {
+    Ids(ParsedIds),
+    Search(Search),
+}
+
+/// What the preview of a search asks for.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewRequest {
+    base_url: String,
+    org: String,
+    dest: String,
+    search: SearchRequest,
+    #[serde(default)]
+    network: NetworkRequest,
+}
+
+/// A preview, with the line the window shows.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewAnswer {
+    #[serde(flatten)]
+    preview: tdp_engine::preview::Preview,
+    line: String,
+}
+
+/// Pages through a search and says what it would download, downloading nothing.
+#[tauri::command]
+pub async fn preview_search(
+    state: State<'_, AppState>,
+    request: PreviewRequest,
+) -> Result<PreviewAnswer> {
+    let search = request.search.search()?;
+    let token = token_for(&state, &request.base_url, &request.org).await?;
+    let mut cfg = JobConfig::new(
+        &request.base_url,
+        &request.org,
+        std::path::Path::new(request.dest.trim()),
+    );
+    cfg.include_outdated = request.search.include_outdated;
+    cfg.network = network_settings(&request.network).await?;
+    let preview = tdp_engine::preview::preview(&cfg, token, &search, |_| {})
+        .await
+        .map_err(|e| CmdError::new(e.kind(), e.to_string()))?;
+    let line = preview.line();
+    Ok(PreviewAnswer { preview, line })
 }
 
 /// A job that started: its number, and its files (valid IDs, each once, in input order) so
@@ -454,13 +531,19 @@ pub async fn start_job(
             "no folder is chosen yet: type its path or press \"Choose folder…\"",
         ));
     }
-    let parsed = tdp_engine::parse_ids(&request.ids);
-    if parsed.counts().valid == 0 {
-        return Err(CmdError::new(
-            ErrorKind::Input,
-            "there is no valid file ID to download",
-        ));
-    }
+    let source = match &request.search {
+        Some(search) => Source::Search(search.search()?),
+        None => {
+            let parsed = tdp_engine::parse_ids(&request.ids);
+            if parsed.counts().valid == 0 {
+                return Err(CmdError::new(
+                    ErrorKind::Input,
+                    "there is no valid file ID to download",
+                ));
+            }
+            Source::Ids(parsed)
+        }
+    };
     let token = token_for(&state, &request.base_url, &request.org).await?;
     let mut cfg = JobConfig::new(
         &request.base_url,
@@ -480,11 +563,12 @@ pub async fn start_job(
     }
     cfg.network = network_settings(&request.network).await?;
     cfg.limit_rate = rate_of(request.limit_mbps);
+    cfg.include_outdated = request.search.as_ref().is_some_and(|s| s.include_outdated);
     launch(
         &app,
         &state,
         cfg,
-        parsed,
+        source,
         token,
         request.allow_sleep,
         on_event,
@@ -497,7 +581,7 @@ pub(crate) fn launch(
     app: &AppHandle,
     state: &AppState,
     mut cfg: JobConfig,
-    parsed: ParsedIds,
+    source: Source,
     token: Token,
     allow_sleep: bool,
     on_event: Channel<crate::forward::Batch>,
@@ -529,7 +613,10 @@ pub(crate) fn launch(
         tdp_engine::expiry::rate_of_report(&cfg.report_path())
             .or_else(|| settings_path.as_deref().and_then(settings::load_rate))
     };
-    let files = parsed.counts().valid;
+    let files = match &source {
+        Source::Ids(parsed) => parsed.counts().valid,
+        Source::Search(_) => 0,
+    };
     if let Some(w) = tdp_engine::expiry::warning(&token, files, last_rate, SystemTime::now()) {
         let _ = on_event.send(vec![serde_json::json!({
             "type": "warning",
@@ -539,10 +626,21 @@ pub(crate) fn launch(
     let (tx, rx) = EventSender::channel();
     let forwarder =
         tauri::async_runtime::spawn(crate::forward::forward(rx, on_event.clone(), app.clone()));
-    let ids = parsed.ids().to_vec();
+    // A search's files come with its pages (filesFound events).
+    let ids = match &source {
+        Source::Ids(parsed) => parsed.ids().to_vec(),
+        Source::Search(_) => Vec::new(),
+    };
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let result = tdp_engine::run_controlled(cfg, token, &parsed, tx, control).await;
+        let result = match &source {
+            Source::Ids(parsed) => {
+                tdp_engine::run_controlled(cfg, token, parsed, tx, control).await
+            }
+            Source::Search(search) => {
+                tdp_engine::run_search(cfg, token, search, tx, control).await
+            }
+        };
         let _ = forwarder.await;
         let state = app.state::<AppState>();
         match result {

@@ -36,6 +36,7 @@ pub fn run() {
             commands::renew_token,
             commands::open_folder,
             commands::export_failed,
+            commands::preview_search,
             commands::show_in_folder,
             commands::start_demo,
             jobs::list_jobs,

@@ -21,6 +21,28 @@ for (const [hook, name] of Object.entries(fields)) {
     });
   }
 }
+// Files: the two tabs, with arrow keys between them as a tab list has.
+for (const tab of [hooks['tab-ids'], hooks['tab-search']]) {
+  tab.addEventListener('click', () => actions.setSource(tab.dataset.source));
+  tab.addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+    e.preventDefault();
+    const other = tab === hooks['tab-ids'] ? hooks['tab-search'] : hooks['tab-ids'];
+    actions.setSource(other.dataset.source);
+    other.focus();
+  });
+}
+const searchFields = { 's-category': 'category', 's-source-type': 'sourceType', 's-tags': 'tags', 's-metadata': 'metadata', 's-from': 'from', 's-to': 'to', 's-eql': 'eql' };
+for (const [hook, name] of Object.entries(searchFields)) {
+  for (const ev of ['input', 'change']) {
+    hooks[hook].addEventListener(ev, (e) => {
+      if (store.state.search[name] !== e.target.value) actions.setSearch(name, e.target.value);
+    });
+  }
+}
+hooks['s-outdated'].addEventListener('change', (e) => actions.setSearch('includeOutdated', e.target.checked));
+hooks['search-url'].addEventListener('input', (e) => actions.applySearchUrl(e.target.value));
+hooks.preview.addEventListener('click', () => actions.previewSearch(takeTypedToken(), takeProxyPassword()));
 hooks.remember.addEventListener('change', (e) => { store.state.remember = e.target.checked; });
 hooks['allow-sleep'].addEventListener('change', (e) => actions.setField('allowSleep', e.target.checked));
 hooks['keep-awake'].addEventListener('change', (e) => actions.setField('allowSleep', !e.target.checked));

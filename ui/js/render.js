@@ -92,6 +92,29 @@ export function render(h, state, fileList) {
   h['conn-status'].className = `status ${tone}`;
   h.token.placeholder = c.saved || c.session ? 'saved: leave empty to use it' : 'paste your TDP token';
 
+  // Files: IDs or a search, one tab each.
+  const searching = state.source === 'search';
+  for (const [tab, on] of [['tab-ids', !searching], ['tab-search', searching]]) {
+    h[tab].setAttribute('aria-selected', String(on));
+    h[tab].tabIndex = on ? 0 : -1;
+  }
+  h['panel-ids'].hidden = searching;
+  h['panel-search'].hidden = !searching;
+  const sv = state.search;
+  setValue(h['s-category'], sv.category);
+  setValue(h['s-source-type'], sv.sourceType);
+  setValue(h['s-tags'], sv.tags);
+  setValue(h['s-metadata'], sv.metadata);
+  setValue(h['s-from'], sv.from);
+  setValue(h['s-to'], sv.to);
+  setValue(h['s-eql'], sv.eql);
+  h['s-outdated'].checked = sv.includeOutdated;
+  setText(h['search-url-status'], state.searchUrlNote.text);
+  h['search-url-status'].className = `status ${state.searchUrlNote.tone}`;
+  setText(h['preview-status'], state.preview.text);
+  h['preview-status'].className = `status ${state.preview.tone}`;
+  h.preview.disabled = state.preview.busy;
+
   // Files: counts at once, invalid lines with their numbers.
   const k = state.idCheck;
   setText(h['ids-status'], k
@@ -150,7 +173,9 @@ export function render(h, state, fileList) {
     const total = p.filesTotal || job.totalFiles;
     h.bar.max = Math.max(total, 1);
     h.bar.value = p.filesDone;
-    setText(h['files-count'], `${p.filesDone.toLocaleString()} of ${plural(total, 'file', 'files')}`);
+    // A search's total grows with its pages until the last one.
+    const more = job.found && !job.found.complete ? ' found so far' : '';
+    setText(h['files-count'], `${p.filesDone.toLocaleString()} of ${plural(total, 'file', 'files')}${more}`);
     setText(h['bytes-count'], bytes(p.bytesDone));
     const speed = jobLine(job, p);
     setText(h.speed, running ? speed : '');

@@ -2,6 +2,7 @@
 // here. Views read `state` and call the actions; `subscribe` re-renders after changes.
 
 import { category, emptyCounts, FINAL } from './transfers.js';
+import { emptySearch, fromTdpUrl, isEmpty, toRequest } from './search.js';
 
 const tauri = () => window.__TAURI__;
 const call = (cmd, args) => tauri().core.invoke(cmd, args);
@@ -20,6 +21,11 @@ export function createStore() {
     connStatus: { text: '', tone: '' },
     ids: '',
     idCheck: null,
+    // 'ids' or 'search': which tab of Files the download takes its files from.
+    source: 'ids',
+    search: emptySearch(),
+    searchUrlNote: { text: '', tone: '' },
+    preview: { text: '', tone: '', busy: false },
     dest: '',
     layout: 'flat',
     concurrency: null,
@@ -163,8 +169,9 @@ export function createStore() {
   }
 
   // Every file of the job, in input order, queued until it starts (events may come first).
+  // A search's files come with its pages instead (filesFound): those rows stay.
   function setFiles(job, ids) {
-    job.order = ids.map((id) => job.files.get(id) || addRow(job, id));
+    if (ids.length) job.order = ids.map((id) => job.files.get(id) || addRow(job, id));
     job.version += 1;
   }
 
@@ -196,6 +203,12 @@ export function createStore() {
     switch (ev.type) {
       case 'jobStarted':
         job.totalFiles = ev.files;
+        break;
+      case 'filesFound':
+        for (const id of ev.ids) row(job, id);
+        job.totalFiles = ev.files;
+        job.found = { files: ev.files, bytes: ev.bytes, excluded: ev.excluded, complete: ev.complete };
+        job.version += 1;
         break;
       case 'progress': {
         job.progress = ev;
@@ -420,8 +433,64 @@ export function createStore() {
           baseUrl: state.baseUrl, org: state.org, ids: state.ids, dest: state.dest,
           layout: state.layout, concurrency: Number(state.concurrency) || null,
           network: network(), allowSleep: state.allowSleep, limitMbps: state.limitMbps,
+          search: state.source === 'search' ? toRequest(state.search) : null,
         },
       });
+    },
+    setSource(source) {
+      state.source = source === 'search' ? 'search' : 'ids';
+      changed();
+    },
+    setSearch(name, value) {
+      state.search = { ...state.search, [name]: value };
+      state.preview = { text: '', tone: '', busy: false };
+      changed();
+    },
+    // A TDP search page's address fills the form; what does not map is listed.
+    applySearchUrl(text) {
+      if (!text.trim()) {
+        state.searchUrlNote = { text: '', tone: '' };
+        changed();
+        return;
+      }
+      const r = fromTdpUrl(text, state.search);
+      if (r.error) {
+        state.searchUrlNote = { text: r.error, tone: 'bad' };
+      } else {
+        state.search = r.search;
+        state.preview = { text: '', tone: '', busy: false };
+        state.searchUrlNote = r.unmapped.length
+          ? { text: `Filled the form. Not used (no such filter here): ${r.unmapped.join(', ')}`, tone: 'warn' }
+          : { text: 'Filled the form from the address.', tone: 'ok' };
+      }
+      changed();
+    },
+    // Pages through the search in Rust and shows "1,234 files, 56.7 GiB, 12 already in this folder".
+    async previewSearch(token, proxyPassword) {
+      if (isEmpty(state.search)) {
+        state.preview = { text: 'Give at least one filter, or an EQL search.', tone: 'bad', busy: false };
+        changed();
+        return;
+      }
+      state.preview = { text: 'Searching…', tone: '', busy: true };
+      changed();
+      if (!(await takeToken(token)) || !(await takeProxyPassword(proxyPassword))) {
+        state.preview = { text: state.connStatus.text, tone: 'bad', busy: false };
+        changed();
+        return;
+      }
+      try {
+        const p = await call('preview_search', {
+          request: {
+            baseUrl: state.baseUrl, org: state.org, dest: state.dest,
+            search: toRequest(state.search), network: network(),
+          },
+        });
+        state.preview = { text: p.line, tone: 'ok', busy: false, result: p };
+      } catch (e) {
+        state.preview = { text: errorText(e), tone: 'bad', busy: false };
+      }
+      changed();
     },
     // The job of a folder in the Jobs view, again: it goes on where it stopped.
     async resumeJob(dest) {
