@@ -12,9 +12,7 @@ use tdp_engine::connect::{Connector, NetworkSettings};
 use tdp_engine::credentials::{self, DEFAULT_TIMEOUT};
 use tdp_engine::input::{Entry, ParsedIds};
 use tdp_engine::tdp::{api_host, normalise_base_url, TdpClient, TdpError};
-use tdp_engine::{
-    ErrorKind, EventSender, JobConfig, JobControl, JobError, Layout, Search, Token,
-};
+use tdp_engine::{ErrorKind, EventSender, JobConfig, JobControl, JobError, Layout, Search, Token};
 
 type Result<T> = std::result::Result<T, CmdError>;
 
@@ -637,9 +635,7 @@ pub(crate) fn launch(
             Source::Ids(parsed) => {
                 tdp_engine::run_controlled(cfg, token, parsed, tx, control).await
             }
-            Source::Search(search) => {
-                tdp_engine::run_search(cfg, token, search, tx, control).await
-            }
+            Source::Search(search) => tdp_engine::run_search(cfg, token, search, tx, control).await,
         };
         let _ = forwarder.await;
         let state = app.state::<AppState>();

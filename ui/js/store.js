@@ -611,6 +611,8 @@ export function createStore() {
       try {
         const d = await call('start_demo');
         Object.assign(state, { baseUrl: d.baseUrl, org: d.org, ids: d.ids, dest: d.dest });
+        // The demo's files carry tags: a search to try on the Search tab.
+        state.search = { ...emptySearch(), category: 'RAW', tags: 'hplc' };
         ['baseUrl', 'org', 'ids', 'dest'].forEach((k) => touched.add(k));
         state.demo = true;
         state.connStatus = {

@@ -1195,3 +1195,88 @@ async fn the_jobs_view_resumes_a_killed_apps_job_and_shows_a_cli_jobs_folder() {
     app.screenshot("17-jobs").await;
     app.close().await;
 }
+
+/// A search by category and tag, given as a TDP search page's address: the form fills (and
+/// says what it could not use), the preview shows the count and size, then the download's
+/// rows arrive with the search's pages, before its last page is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_by_category_and_tag_previews_then_downloads_as_its_pages_arrive() {
+    require_environment();
+    let mut files: Vec<SimFile> = (0..1_500u64)
+        .map(|i| {
+            SimFile::new(sim_id(95, i), format!("org/src/RAW/s/f{i}.bin"), 2_000 + i)
+                .tags(&["keep", "hplc"])
+        })
+        .collect();
+    let wanted = files.clone();
+    files.extend((1_500..1_700u64).map(|i| {
+        SimFile::new(sim_id(95, i), format!("org/src/IDS/s/g{i}.json"), 100).tags(&["keep"])
+    }));
+    files.extend((1_700..1_800u64).map(|i| {
+        SimFile::new(sim_id(95, i), format!("org/src/RAW/t/h{i}.bin"), 100).tags(&["other"])
+    }));
+    let bytes: u64 = wanted.iter().map(|f| f.size).sum();
+    // A small result window: the search takes many pages.
+    let sim = sim_with(files, |c| c.result_window = 500).await;
+    let home = tempfile::tempdir().unwrap();
+    let app = App::start(Launch::plain(home.path())).await;
+    fill_connection(&app, &sim, sim.token(), false).await;
+    app.click("tab-search").await;
+    app.paste_into(
+        "search-url",
+        "https://example.tetrascience.com/search?category=RAW&tags=keep&label.organism=mouse",
+    )
+    .await;
+    app.wait_for("the form to fill from the address", |a| {
+        Box::pin(async move {
+            a.text("search-url-status")
+                .await
+                .contains("label.organism=mouse")
+        })
+    })
+    .await;
+    assert_eq!(app.value("s-category").await, "RAW");
+    assert_eq!(app.value("s-tags").await, "keep");
+    let dest = home.path().join("out");
+    app.type_into("dest", &dest.to_string_lossy()).await;
+    app.click("preview").await;
+    app.wait_for("the preview", |a| {
+        Box::pin(async move { a.text("preview-status").await.contains("files") })
+    })
+    .await;
+    assert_eq!(
+        app.text("preview-status").await,
+        format!(
+            "1,500 files, {}, 0 already in this folder",
+            tdp_engine::size::human(bytes)
+        )
+    );
+    assert_eq!(
+        sim.counters().total("retrieve"),
+        0,
+        "a preview downloads nothing"
+    );
+    app.screenshot("17-search-preview").await;
+
+    sim.hold_last_search_page(true);
+    app.click("start").await;
+    app.wait_for("rows to arrive while the search still pages", |a| {
+        Box::pin(async move {
+            a.text("files-count").await.contains("found so far") && !a.rows().await.is_empty()
+        })
+    })
+    .await;
+    app.screenshot("18-search-streaming").await;
+    sim.hold_last_search_page(false);
+    app.wait_for("the job to finish", |a| Box::pin(summary_shown(a)))
+        .await;
+    assert_eq!(
+        app.attr("summary", "data-downloaded").await.as_deref(),
+        Some("1500"),
+        "{}",
+        app.text("summary").await
+    );
+    assert_verified(&dest, &wanted);
+    assert_eq!(files_in(&dest).len(), 1_500, "nothing that does not match");
+    app.close().await;
+}
