@@ -136,7 +136,7 @@ export function render(h, state, fileList) {
   // Download.
   const job = state.job;
   const running = !!(job && job.running);
-  h.start.disabled = running || !k || k.valid === 0;
+  h.start.disabled = running || (searching ? state.preview.busy : !k || k.valid === 0);
   h.cancel.hidden = !running;
   h['awake-line'].hidden = !running;
   h.pause.hidden = !running || job.id == null;

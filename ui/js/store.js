@@ -411,6 +411,12 @@ export function createStore() {
     },
     async start(token, ids, proxyPassword) {
       if (state.job && state.job.running) return;
+      // An empty search would be every file of the org: never by accident.
+      if (ids === undefined && state.source === 'search' && isEmpty(state.search)) {
+        state.preview = { text: 'Give at least one filter, or an EQL search.', tone: 'bad', busy: false };
+        changed();
+        return;
+      }
       if (ids !== undefined) actions.setField('ids', ids);
       const job = newJob();
       state.job = job;
