@@ -63,6 +63,15 @@ pub struct JobConfig {
     /// A search job stops (kind `disk-full`) when the bytes its hits still need exceed the
     /// free space of the destination.
     pub space_check: bool,
+    /// This job takes only its share of a search's hits, with its own state folder and report
+    /// in the shared destination.
+    pub shard: Option<crate::shard::Shard>,
+    /// A repeated EQL search lists only what was indexed since the last sync, less this
+    /// overlap (files indexed late by up to this much are still found).
+    pub sync_overlap: Duration,
+    /// Every this many syncs the listing is full (and always with `full_listing`).
+    pub full_every: u32,
+    pub full_listing: bool,
     /// The longest file name to give out, in bytes; None asks the file system. For tests.
     #[doc(hidden)]
     pub name_max: Option<usize>,
@@ -76,6 +85,8 @@ impl JobConfig {
     pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 30;
     pub const DEFAULT_RETRIES: u32 = RetryPolicy::DEFAULT_BUDGET;
     pub const DEFAULT_NETWORK_PATIENCE_SECS: u64 = 15 * 60;
+    pub const DEFAULT_SYNC_OVERLAP_SECS: u64 = 6 * 3600;
+    pub const DEFAULT_FULL_EVERY: u32 = 10;
 
     pub fn new(base_url: &str, org: &str, dest: &Path) -> Self {
         JobConfig {
@@ -102,13 +113,25 @@ impl JobConfig {
             limit_rate: None,
             include_outdated: false,
             space_check: true,
+            shard: None,
+            sync_overlap: Duration::from_secs(Self::DEFAULT_SYNC_OVERLAP_SECS),
+            full_every: Self::DEFAULT_FULL_EVERY,
+            full_listing: false,
             name_max: None,
         }
     }
 
     pub fn report_path(&self) -> PathBuf {
-        self.report
-            .clone()
-            .unwrap_or_else(|| self.dest.join(DEFAULT_REPORT))
+        self.report.clone().unwrap_or_else(|| match self.shard {
+            Some(s) => self
+                .dest
+                .join(format!("tdp-download-report.{}.json", s.name())),
+            None => self.dest.join(DEFAULT_REPORT),
+        })
+    }
+
+    /// The job's state folder: `<dest>/.tdp-download`, or a shard's folder inside it.
+    pub fn state_dir(&self) -> PathBuf {
+        crate::shard::state_dir(&self.dest, self.shard)
     }
 }

@@ -498,6 +498,8 @@ pub enum JobError {
     },
     #[error(transparent)]
     Search(#[from] crate::search::SearchError),
+    #[error("{} keeps the sync of another search ({theirs}): one folder holds one search's files. Choose another folder, or delete its .tdp-download folder to start this one there", folder.display())]
+    OtherSearch { folder: PathBuf, theirs: String },
     #[error("the network has been unreachable for {} s (neither TDP nor storage answered). Run the same job again when it is back: it resumes where it stopped", .0.as_secs())]
     NetworkLost(Duration),
     /// Another job holds the destination's state folder.
@@ -521,6 +523,7 @@ impl JobError {
             JobError::Forbidden(_) => ErrorKind::Forbidden,
             JobError::DiskFull(_) | JobError::NoSpace { .. } => ErrorKind::DiskFull,
             JobError::Search(e) => e.kind(),
+            JobError::OtherSearch { .. } => ErrorKind::Busy,
             JobError::Destination { .. } => ErrorKind::Destination,
             JobError::Busy(_) => ErrorKind::Busy,
             JobError::NetworkLost(_) => ErrorKind::Network,

@@ -80,6 +80,13 @@ pub enum Event {
         /// Files this run has to fetch (valid IDs not already complete).
         files: usize,
     },
+    /// How a search job lists: in full (and why), or the files indexed since a moment (a sync
+    /// narrowed by its folder's last one).
+    #[serde(rename_all = "camelCase")]
+    Listing {
+        full: Option<String>,
+        since: Option<String>,
+    },
     /// A page of search hits came in: `ids` join the job.
     #[serde(rename_all = "camelCase")]
     FilesFound {

@@ -154,19 +154,48 @@ async fn run_files(
     let report_path = cfg.report_path();
     let reserved = reserved_names(&cfg.dest, &report_path);
     let dest = cfg.dest.clone();
+    let state_dir = cfg.state_dir();
     // Made here, moved to the blocking thread: the input's text is shared, not copied.
     let mut manifest = Manifest::of(&cfg, input);
     if let Files::Search(search) = files_in {
         manifest.search = Some(search.clone());
     }
-    let store = tokio::task::spawn_blocking(move || {
-        let store = Store::open(&dest, &reserved)?;
-        store.write_manifest(&manifest)?;
-        Ok::<_, StateError>(store)
+    let shard = cfg.shard;
+    let state_dir_kept = state_dir.clone();
+    let (store, previous, last_sync) = tokio::task::spawn_blocking(move || {
+        let store = Store::open_in(&dest, &state_dir, &reserved)?;
+        // Read under the lock, before this job's manifest replaces it.
+        let previous = Manifest::read_shard(&dest, shard).ok();
+        let last_sync = crate::sync::read(&state_dir);
+        Ok::<_, StateError>((store, previous, last_sync))
     })
     .await
     .map_err(|e| JobError::Internal(e.to_string()))?
     .map_err(|e| state_error(&cfg.dest, &e))?;
+    let state_dir = state_dir_kept;
+    // One folder, one search's sync: another search would mix two sets of files.
+    if let (Files::Search(search), Some(theirs)) =
+        (files_in, previous.as_ref().and_then(|m| m.search.as_ref()))
+    {
+        if theirs != search {
+            return Err(JobError::OtherSearch {
+                folder: cfg.dest.clone(),
+                theirs: theirs.describe(),
+            });
+        }
+    }
+    let listing = match files_in {
+        Files::Search(search) => Some(crate::sync::plan(last_sync.as_ref(), search, &cfg)),
+        Files::Ids(_) => None,
+    };
+    {
+        let dir = state_dir.clone();
+        let manifest_written =
+            tokio::task::spawn_blocking(move || manifest.write(&dir).map_err(StateError::from))
+                .await
+                .map_err(|e| JobError::Internal(e.to_string()))?;
+        manifest_written.map_err(|e| state_error(&cfg.dest, &e))?;
+    }
 
     let counts = input.counts();
     let files = counts.valid;
@@ -267,10 +296,22 @@ async fn run_files(
     let mut found = Found::default();
     // A search pages in its own task, a few pages ahead of the downloads and no more.
     let (page_tx, mut pages) = tokio::sync::mpsc::channel(2);
+    if let Some(listing) = &listing {
+        let (full, since) = match listing {
+            crate::sync::Listing::Full(why) => (Some(why.clone()), None),
+            crate::sync::Listing::Since(ms) => (None, Some(search::iso_ms(*ms))),
+        };
+        events.send(Event::Listing { full, since });
+    }
+    let since_ms = match listing {
+        Some(crate::sync::Listing::Since(ms)) => Some(ms),
+        _ => None,
+    };
     let pager = match files_in {
         Files::Search(search) => Some(tokio::spawn(page_search(
             ctx.clone(),
             search.clone(),
+            since_ms,
             page_tx,
         ))),
         Files::Ids(_) => {
@@ -320,8 +361,14 @@ async fn run_files(
             else => break,
         }
     }
+    // The pager has ended when the search is complete; else it is stopped here.
+    let mut listed_from = None;
     if let Some(pager) = pager {
-        pager.abort();
+        if found.complete && !job_cancel.is_cancelled() {
+            listed_from = pager.await.ok();
+        } else {
+            pager.abort();
+        }
     }
     ticker_stop.cancel();
     let _ = ticker.await;
@@ -437,6 +484,19 @@ async fn run_files(
     let report_error = report::write(&report_path, &summary, &mut rows)
         .err()
         .map(|e| format!("could not write the report {}: {e}", report_path.display()));
+    // A sync that put every hit in place moves the folder's watermark; one with files not in
+    // place keeps the old one, so the next sync lists them again.
+    if let (Files::Search(search), Some(listing), Some((ms, at))) =
+        (files_in, &listing, listed_from)
+    {
+        let complete = summary.failed == 0 && summary.cancelled == 0 && fatal.is_none();
+        if complete {
+            let record = crate::sync::next(last_sync.as_ref(), search, listing, ms, at);
+            if let Err(e) = crate::sync::write(&state_dir, &record) {
+                tracing::warn!("could not record the sync in {}: {e}", state_dir.display());
+            }
+        }
+    }
     events.send(Event::JobFinished {
         summary: summary.clone(),
     });
@@ -451,16 +511,19 @@ async fn run_files(
 }
 
 /// Pages the search to its end, handing each page to the job; stops at the first error.
+/// Returns when the listing started (the sync's next watermark).
 async fn page_search(
     ctx: Arc<Ctx>,
     search: Search,
+    since_ms: Option<i64>,
     out: tokio::sync::mpsc::Sender<Result<Vec<Hit>, SearchError>>,
-) {
-    let mut pager = Pager::new(&search, ctx.cfg.retry, ctx.cfg.network_patience);
+) -> (i64, String) {
+    let mut pager = Pager::since(&search, ctx.cfg.retry, ctx.cfg.network_patience, since_ms);
+    let started = (pager.started_ms, pager.started.clone());
     loop {
         let page = tokio::select! {
             p = pager.next_page(&ctx.tdp) => p,
-            _ = ctx.cancel.cancelled() => return,
+            _ = ctx.cancel.cancelled() => return started,
         };
         let done = matches!(page, Ok(None) | Err(_));
         let page = page.map(Option::unwrap_or_default);
@@ -476,6 +539,7 @@ async fn page_search(
             ),
         });
     }
+    started
 }
 
 /// Takes a page of hits into the job: the excluded are noted, the rest queued, the free
@@ -487,6 +551,9 @@ fn take_page(ctx: &Ctx, found: &mut Found, hits: Vec<Hit>) {
         let store = ctx.store();
         for hit in hits {
             let key = num(&hit.id);
+            if ctx.cfg.shard.is_some_and(|s| !s.takes(key)) {
+                continue;
+            }
             found.order.push(key);
             if let Some(why) = hit.excluded(ctx.cfg.include_outdated) {
                 found.excluded.insert(key, why);

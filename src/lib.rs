@@ -22,8 +22,10 @@ pub mod preview;
 pub mod report;
 pub mod retry;
 pub mod search;
+pub mod shard;
 pub mod size;
 pub mod state;
+pub mod sync;
 pub mod tdp;
 pub mod trust;
 

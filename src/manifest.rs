@@ -62,6 +62,9 @@ pub struct Options {
     /// A search job downloads outdated versions too.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub include_outdated: bool,
+    /// The share of a search this job takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 impl Default for Options {
@@ -82,6 +85,7 @@ impl Options {
             ca_certs: cfg.network.ca_certs.iter().map(|p| absolute(p)).collect(),
             proxy: cfg.network.proxy.clone(),
             include_outdated: cfg.include_outdated,
+            shard: cfg.shard,
         }
     }
 }
@@ -178,6 +182,7 @@ impl Manifest {
         cfg.network.ca_certs = o.ca_certs.clone();
         cfg.network.proxy = o.proxy.clone();
         cfg.include_outdated = o.include_outdated;
+        cfg.shard = o.shard;
         cfg
     }
 
@@ -188,12 +193,20 @@ impl Manifest {
     /// Reads the manifest of the job in `folder` (the destination, or its state folder).
     /// Reading is allowed while another job holds the folder: nothing is changed.
     pub fn read(folder: &Path) -> Result<Manifest, ManifestError> {
+        Manifest::read_shard(folder, None)
+    }
+
+    /// [`Manifest::read`] of a shard's job in `folder`.
+    pub fn read_shard(
+        folder: &Path,
+        shard: Option<crate::shard::Shard>,
+    ) -> Result<Manifest, ManifestError> {
         let folder = if folder.file_name().is_some_and(|n| n == STATE_DIR) {
             folder.parent().unwrap_or(folder)
         } else {
             folder
         };
-        let path = folder.join(STATE_DIR).join(MANIFEST);
+        let path = crate::shard::state_dir(folder, shard).join(MANIFEST);
         let text = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -87,14 +87,20 @@ pub async fn preview(
         cfg.connect_timeout,
         cfg.read_timeout,
     )?;
-    let dest = cfg.dest.clone();
-    let done = tokio::task::spawn_blocking(move || completed_files(&dest))
+    let state_dir = cfg.state_dir();
+    let done = tokio::task::spawn_blocking(move || completed_files(&state_dir))
         .await
         .map_err(|e| JobError::Internal(e.to_string()))?;
     let mut p = Preview::default();
     let mut pager = Pager::new(search, cfg.retry, cfg.network_patience);
     while let Some(hits) = pager.next_page(&tdp).await? {
         for hit in hits {
+            let key = uuid::Uuid::try_parse(&hit.id)
+                .map(|u| u.as_u128())
+                .unwrap_or(0);
+            if cfg.shard.is_some_and(|s| !s.takes(key)) {
+                continue;
+            }
             match hit.excluded(cfg.include_outdated) {
                 Some(crate::search::Exclusion::Deleted) => p.deleted += 1,
                 Some(crate::search::Exclusion::Outdated) => p.outdated += 1,
@@ -102,9 +108,6 @@ pub async fn preview(
                     let size = hit.size.unwrap_or(0);
                     p.files += 1;
                     p.bytes += size;
-                    let key = uuid::Uuid::try_parse(&hit.id)
-                        .map(|u| u.as_u128())
-                        .unwrap_or(0);
                     let there = done
                         .get(&key)
                         .is_some_and(|rel| join_rel(&cfg.dest, rel).is_file());

@@ -322,6 +322,14 @@ fn parse_ms(s: &str) -> Option<i64> {
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
+/// Milliseconds since 1970 in RFC 3339, as TDP writes its times.
+pub fn iso_ms(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
 fn iso(t: SystemTime) -> String {
     OffsetDateTime::from(t)
         .replace_nanosecond(0)
@@ -398,11 +406,27 @@ pub struct Pager {
     pub pages: u64,
     retry: RetryPolicy,
     patience: Duration,
+    /// When the listing started, as sent in its upper bound: a sync's next watermark.
+    pub started_ms: i64,
+    pub started: String,
 }
 
 impl Pager {
     pub fn new(search: &Search, retry: RetryPolicy, patience: Duration) -> Pager {
-        let started = iso(SystemTime::now());
+        Pager::since(search, retry, patience, None)
+    }
+
+    /// A pager that lists only the files indexed at or after `since_ms` (an EQL search; a
+    /// fileinfo search cannot filter on `indexedAt` and lists in full).
+    pub fn since(
+        search: &Search,
+        retry: RetryPolicy,
+        patience: Duration,
+        since_ms: Option<i64>,
+    ) -> Pager {
+        let now = SystemTime::now();
+        let started = iso(now);
+        let started_ms = parse_ms(&started).unwrap_or(0);
         let cursor = match search {
             Search::Fileinfo { params } => {
                 let get = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
@@ -413,7 +437,7 @@ impl Pager {
                         .cloned()
                         .collect(),
                     from_date: get("fromDate"),
-                    to_date: get("toDate").unwrap_or(started),
+                    to_date: get("toDate").unwrap_or_else(|| started.clone()),
                     from: 0,
                     overlap: None,
                     window_at: None,
@@ -421,13 +445,19 @@ impl Pager {
                     at_last: HashSet::new(),
                 })
             }
-            Search::Eql { query } => Cursor::Eql(EqlCursor {
-                query: json!({"bool": {"filter": [
-                    query,
-                    {"range": {"createdAt": {"lte": started}}},
-                ]}}),
-                after: None,
-            }),
+            Search::Eql { query } => {
+                let mut filter = vec![
+                    query.clone(),
+                    json!({"range": {"createdAt": {"lte": started}}}),
+                ];
+                if let Some(since) = since_ms {
+                    filter.push(json!({"range": {"indexedAt": {"gte": iso_ms(since)}}}));
+                }
+                Cursor::Eql(EqlCursor {
+                    query: json!({"bool": {"filter": filter}}),
+                    after: None,
+                })
+            }
         };
         Pager {
             cursor,
@@ -439,6 +469,8 @@ impl Pager {
             pages: 0,
             retry,
             patience,
+            started_ms,
+            started,
         }
     }
 

@@ -230,12 +230,17 @@ impl Store {
     /// Opens (creating) the destination and its state folder, folds the journal and rewrites
     /// it compacted. `reserved` are relative names the job itself writes (the report).
     pub fn open(dest: &Path, reserved: &[String]) -> Result<Store, StateError> {
+        Store::open_in(dest, &dest.join(STATE_DIR), reserved)
+    }
+
+    /// [`Store::open`] with the state folder `dir` (a shard's, inside `<dest>/.tdp-download`).
+    pub fn open_in(dest: &Path, dir: &Path, reserved: &[String]) -> Result<Store, StateError> {
         let dest_err = |source| StateError::Destination {
             path: dest.to_path_buf(),
             source,
         };
         std::fs::create_dir_all(dest).map_err(dest_err)?;
-        let dir = dest.join(STATE_DIR);
+        let dir = dir.to_path_buf();
         std::fs::create_dir_all(&dir).map_err(dest_err)?;
         // The state folder must be a real folder: a link could send the journal and the
         // partial files anywhere.
@@ -590,14 +595,11 @@ impl Store {
     }
 }
 
-/// The files a folder's journal records as complete (ID as a number → relative path), read
+/// The files a state folder's journal records as complete (ID as a number → relative path), read
 /// without taking the folder's lock and without changing anything: for a preview.
-pub fn completed_files(dest: &Path) -> HashMap<u128, String> {
+pub fn completed_files(state_dir: &Path) -> HashMap<u128, String> {
     let mut done = HashMap::new();
-    let Ok(f) = no_follow()
-        .read(true)
-        .open(dest.join(STATE_DIR).join(JOURNAL))
-    else {
+    let Ok(f) = no_follow().read(true).open(state_dir.join(JOURNAL)) else {
         return done;
     };
     for line in BufReader::new(f).split(b'\n') {

@@ -101,6 +101,23 @@ struct DownloadArgs {
     /// With a search: start even if the files found need more than the free space.
     #[arg(long)]
     no_space_check: bool,
+    /// With a search: take only shard I of N of its hits (by file ID), with a state folder
+    /// and report of its own, so that N machines can share one sync. `auto` reads a Kubernetes
+    /// Indexed Job (JOB_COMPLETION_INDEX; the count from auto/N or JOB_COMPLETIONS) or a Slurm
+    /// job array (SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT).
+    #[arg(long, value_name = "I/N|auto|auto/N")]
+    shard: Option<String>,
+    /// With an EQL search run again into the same folder (a sync): list every hit, not only
+    /// those indexed since the last sync less the overlap.
+    #[arg(long)]
+    full: bool,
+    /// A sync lists the files indexed since the last sync less this many seconds, to catch
+    /// files indexed late.
+    #[arg(long, default_value_t = JobConfig::DEFAULT_SYNC_OVERLAP_SECS, value_name = "SECS")]
+    sync_overlap: u64,
+    /// Every N-th sync lists in full (files indexed later than the overlap are found then).
+    #[arg(long, default_value_t = JobConfig::DEFAULT_FULL_EVERY, value_name = "N")]
+    full_every: u32,
     /// Simultaneous S3 connections.
     #[arg(long, default_value_t = JobConfig::DEFAULT_CONCURRENCY, value_name = "N")]
     concurrency: usize,
@@ -298,9 +315,10 @@ fn read_search(args: &DownloadArgs) -> Result<Option<Search>, String> {
 /// folder (`--resume`), with the tuning flags given here on top.
 fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, Source), String> {
     let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let shard = args.shard.as_deref().map(shard_of).transpose()?;
     let (mut cfg, input) = match &args.resume {
         Some(dir) => {
-            let manifest = Manifest::read(dir).map_err(|e| e.to_string())?;
+            let manifest = Manifest::read_shard(dir, shard).map_err(|e| e.to_string())?;
             let dest = match dir.file_name() {
                 Some(n) if n == tdp_engine::state::STATE_DIR => {
                     dir.parent().unwrap_or(dir).to_path_buf()
@@ -330,18 +348,29 @@ fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, Sourc
             (cfg, source)
         }
     };
-    if (args.dry_run || args.include_outdated || args.no_space_check)
-        && !matches!(source_kind(&input), "search")
-    {
-        return Err(
-            "--dry-run, --include-outdated and --no-space-check go with --search or --eql".into(),
-        );
+    let search_only = args.dry_run
+        || args.include_outdated
+        || args.no_space_check
+        || shard.is_some()
+        || args.full;
+    if search_only && !matches!(source_kind(&input), "search") {
+        return Err("--dry-run, --include-outdated, --no-space-check, --shard and --full go with --search or --eql".into());
     }
     if args.include_outdated {
         cfg.include_outdated = true;
     }
     cfg.space_check = !args.no_space_check;
     let fresh = args.resume.is_none();
+    if shard.is_some() {
+        cfg.shard = shard;
+    }
+    cfg.full_listing = args.full;
+    if fresh || given("sync_overlap") {
+        cfg.sync_overlap = Duration::from_secs(args.sync_overlap);
+    }
+    if fresh || given("full_every") {
+        cfg.full_every = args.full_every.max(1);
+    }
     if fresh || given("concurrency") {
         cfg.concurrency = args.concurrency;
     }
@@ -373,6 +402,24 @@ fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, Sourc
     }
     normalise_base_url(&cfg.base_url).map_err(|e| e.to_string())?;
     Ok((cfg, input))
+}
+
+/// `--shard I/N`, `auto` or `auto/N`.
+fn shard_of(text: &str) -> Result<tdp_engine::shard::Shard, String> {
+    use tdp_engine::shard::Shard;
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    match text.trim() {
+        "auto" => Shard::from_env(env, None),
+        t => match t.strip_prefix("auto/") {
+            Some(n) => {
+                let n = n
+                    .parse::<u32>()
+                    .map_err(|_| format!("{t:?}: the count after auto/ must be a number"))?;
+                Shard::from_env(env, Some(n))
+            }
+            None => Shard::parse(t),
+        },
+    }
 }
 
 fn source_kind(s: &Source) -> &'static str {

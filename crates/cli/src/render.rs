@@ -67,6 +67,19 @@ pub async fn render(mut rx: EventReceiver, terminal: bool, quiet: bool, count: b
                     None => {}
                 }
             }
+            Event::Listing { full, since } if !quiet => {
+                let line = match (full, since) {
+                    (_, Some(since)) => format!(
+                        "sync: listing the files indexed since {since} (the last sync less the overlap; --full lists every one)"
+                    ),
+                    (Some(why), _) => format!("search: listing every file ({why})"),
+                    (None, None) => continue,
+                };
+                match &bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
             Event::FilesFound {
                 files,
                 bytes,

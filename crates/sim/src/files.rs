@@ -105,6 +105,12 @@ impl SimFile {
         self
     }
 
+    /// When the search index took the file (milliseconds since 1970).
+    pub fn indexed_ms(mut self, ms: i64) -> Self {
+        self.meta.indexed_ms = ms;
+        self
+    }
+
     pub fn deleted(mut self) -> Self {
         self.meta.deleted = true;
         self

@@ -41,6 +41,18 @@ struct Obj {
 }
 
 impl Obj {
+    fn of(file: Arc<SimFile>) -> Arc<Obj> {
+        let stored = match file.kind {
+            FileKind::Gzip => Some(Arc::new(gzip(&file.expected_content()))),
+            _ => None,
+        };
+        Arc::new(Obj {
+            file,
+            stored,
+            etag: OnceCell::new(),
+        })
+    }
+
     fn stored_len(&self) -> u64 {
         match &self.stored {
             Some(v) => v.len() as u64,
@@ -92,13 +104,37 @@ struct SimState {
     s3_base: RwLock<String>,
     outage: Mutex<Option<(Outage, tokio::time::Instant)>>,
     clock_offset_secs: i64,
-    search: Index,
+    search: RwLock<Arc<Index>>,
+    /// Files added while the simulator runs (by ID, by key).
+    added: RwLock<(HashMap<String, Arc<Obj>>, HashMap<String, Arc<Obj>>)>,
+    all_files: Mutex<Vec<Arc<SimFile>>>,
     result_window: usize,
     /// While true, the last page of any search waits (to prove that downloads start first).
     hold_last_page: tokio::sync::watch::Sender<bool>,
 }
 
 impl SimState {
+    fn obj_by_id(&self, id: &str) -> Option<Arc<Obj>> {
+        self.by_id.get(id).cloned().or_else(|| {
+            let added = self.added.read().unwrap_or_else(|e| e.into_inner());
+            added.0.get(id).cloned()
+        })
+    }
+
+    fn obj_by_key(&self, key: &str) -> Option<Arc<Obj>> {
+        self.by_key.get(key).cloned().or_else(|| {
+            let added = self.added.read().unwrap_or_else(|e| e.into_inner());
+            added.1.get(key).cloned()
+        })
+    }
+
+    fn index(&self) -> Arc<Index> {
+        self.search
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// A JWT-shaped token as TDP issues them: `exp` in its payload, valid until then.
     fn jwt(&self, valid_for: Duration) -> String {
         use base64::Engine;
@@ -237,16 +273,8 @@ impl Simulator {
         let mut by_key = HashMap::new();
         let files: Vec<Arc<SimFile>> = cfg.files.into_iter().map(Arc::new).collect();
         let search = Index::new(&files, &cfg.org, BUCKET);
-        for file in files {
-            let stored = match file.kind {
-                FileKind::Gzip => Some(Arc::new(gzip(&file.expected_content()))),
-                _ => None,
-            };
-            let obj = Arc::new(Obj {
-                file,
-                stored,
-                etag: OnceCell::new(),
-            });
+        for file in &files {
+            let obj = Obj::of(file.clone());
             if by_key.insert(obj.file.key.clone(), obj.clone()).is_some() {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
@@ -272,7 +300,9 @@ impl Simulator {
             s3_base: RwLock::new(format!("http://{s3_addr}")),
             outage: Mutex::new(None),
             clock_offset_secs: cfg.clock_offset_secs,
-            search,
+            search: RwLock::new(Arc::new(search)),
+            added: RwLock::new((HashMap::new(), HashMap::new())),
+            all_files: Mutex::new(files),
             result_window: cfg.result_window,
             hold_last_page: tokio::sync::watch::channel(false).0,
         });
@@ -361,6 +391,25 @@ impl Simulator {
 
     pub fn file(&self, id: &str) -> Option<&SimFile> {
         self.state.by_id.get(id).map(|o| &*o.file)
+    }
+
+    /// Adds files while the simulator runs: they are served and searchable from now on (a
+    /// file whose `indexed_ms` lies in the past was "indexed late").
+    pub fn add_files(&self, files: Vec<SimFile>) {
+        let st = &self.state;
+        let mut all = st.all_files.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut added = st.added.write().unwrap_or_else(|e| e.into_inner());
+            for f in files {
+                let file = Arc::new(f);
+                let obj = Obj::of(file.clone());
+                added.0.insert(file.id.clone(), obj.clone());
+                added.1.insert(file.key.clone(), obj);
+                all.push(file);
+            }
+        }
+        let index = Index::new(&all, &st.org, BUCKET);
+        *st.search.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(index);
     }
 
     /// Starts a network outage of `kind` for `duration`, from now, on both services.
@@ -503,7 +552,7 @@ async fn answer_retrieve(
             json_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
         );
     }
-    let Some(obj) = st.by_id.get(id) else {
+    let Some(obj) = st.obj_by_id(id) else {
         return (
             404,
             json_error(StatusCode::NOT_FOUND, &format!("File not found: {id}")),
@@ -525,7 +574,7 @@ async fn answer_retrieve(
     } else {
         st.now()
     };
-    let body = serde_json::json!({ "url": st.presign(obj, ttl, signed) });
+    let body = serde_json::json!({ "url": st.presign(&obj, ttl, signed) });
     let mut r = Response::new(Body::from(body.to_string()));
     r.headers_mut().insert(
         "content-type",
@@ -593,7 +642,7 @@ async fn answer_search(
 async fn fileinfo_get(State(st): State<Arc<SimState>>, headers: HeaderMap, uri: Uri) -> Response {
     let pairs: Vec<(String, String)> = uri.query().map(url_pairs).unwrap_or_default();
     answer_search(&st, &headers, "search", |st| {
-        st.search.fileinfo(&pairs, st.result_window)
+        st.index().fileinfo(&pairs, st.result_window)
     })
     .await
 }
@@ -629,7 +678,7 @@ async fn fileinfo_post(
             pairs
         });
     answer_search(&st, &headers, "search", |st| match pairs {
-        Ok(pairs) => st.search.fileinfo(&pairs, st.result_window),
+        Ok(pairs) => st.index().fileinfo(&pairs, st.result_window),
         Err(e) => Err((400, format!("the body is not a JSON object: {e}"))),
     })
     .await
@@ -638,7 +687,7 @@ async fn fileinfo_post(
 async fn search_eql(State(st): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
     let parsed = serde_json::from_slice::<serde_json::Value>(&body);
     answer_search(&st, &headers, "searchEql", |st| match parsed {
-        Ok(body) => st.search.eql(&body, st.result_window),
+        Ok(body) => st.index().eql(&body, st.result_window),
         Err(e) => Err((400, format!("the body is not JSON: {e}"))),
     })
     .await
@@ -843,7 +892,7 @@ async fn answer_s3(
         .strip_prefix(&format!("/{BUCKET}/"))
         .unwrap_or("");
     let key = percent_decode_str(key_enc).decode_utf8_lossy().to_string();
-    let Some(obj) = st.by_key.get(&key).cloned() else {
+    let Some(obj) = st.obj_by_key(&key) else {
         return s3_error(
             StatusCode::NOT_FOUND,
             "NoSuchKey",
