@@ -1,7 +1,9 @@
 //! A share of a search's hits, so that schedulers can split one huge sync across machines:
-//! shard `i` of `n` takes the hits whose file ID, as a 128-bit number, is `i` modulo `n`
-//! (file IDs are random UUIDs, so shares are even; the rule never changes, so a shard takes
-//! the same files on every run). Each shard keeps its own state folder and report in the
+//! shard `i` of `n` takes the hits whose file ID hashes to `i` modulo `n`: the 64-bit FNV-1a
+//! hash of the ID's 16 bytes (big-endian, as the UUID is written). A hash rather than the
+//! ID's own low bits, which need not be random (they are not in every generator); FNV-1a
+//! because it is fixed by its definition, so a shard takes the same files on every run and
+//! every version. Each shard keeps its own state folder and report in the
 //! shared destination, and its own lock.
 
 use crate::manifest::STATE_DIR;
@@ -85,7 +87,7 @@ impl Shard {
 
     /// Whether a file (its ID as a number) is this shard's.
     pub fn takes(&self, id: u128) -> bool {
-        id % u128::from(self.count) == u128::from(self.index)
+        fnv1a(&id.to_be_bytes()) % u64::from(self.count) == u64::from(self.index)
     }
 }
 
@@ -93,6 +95,15 @@ impl std::fmt::Display for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.index, self.count)
     }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// The state folder of a job in `dest`: `.tdp-download`, or `.tdp-download/shard-<i>-of-<n>`.
@@ -144,7 +155,17 @@ mod tests {
             .unwrap_err()
             .contains("out of range"));
         assert!(Shard::from_env(env(&[]), None).is_err());
-        let s = Shard::new(1, 3).unwrap();
-        assert!(s.takes(4) && !s.takes(5));
+        // Every ID is in exactly one shard, and IDs whose low bits are all alike still spread.
+        let shards: Vec<Shard> = (0..4).map(|i| Shard::new(i, 4).unwrap()).collect();
+        let mut counts = [0; 4];
+        for k in 0..1000u128 {
+            let id = (k << 64) | 0x4000_8000_0000_0003;
+            let owners: Vec<usize> = (0..4).filter(|i| shards[*i].takes(id)).collect();
+            assert_eq!(owners.len(), 1);
+            counts[owners[0]] += 1;
+        }
+        assert!(counts.iter().all(|c| *c > 200), "{counts:?}");
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

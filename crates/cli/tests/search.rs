@@ -183,3 +183,67 @@ async fn a_search_job_downloads_and_resumes_from_its_folder() {
         m.stderr
     );
 }
+
+/// 4 shards side by side, given their index as Kubernetes and as Slurm give it (by
+/// scripts/shards-locally.sh), cover every hit exactly once into one shared destination.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_shards_side_by_side_cover_every_hit_once() {
+    let files: Vec<SimFile> = (0..240u64)
+        .map(|i| {
+            SimFile::new(
+                sim_id(65, i),
+                format!("org/src/RAW/sh{}/f{i}.bin", i % 5),
+                3_000 + i,
+            )
+            .tags(&["split"])
+        })
+        .collect();
+    let sim = start(files.clone(), |c| c.result_window = 100).await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/shards-locally.sh"
+    );
+    for style in ["k8s", "slurm"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("shared");
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(script)
+            .args(["4", style, env!("CARGO_BIN_EXE_tdp-download")])
+            .args(["--base-url", &sim.base_url(), "--org", sim.org(), "--out"])
+            .arg(&out)
+            .args(["--search", "tags=split", "--shard", "auto", "--allow-sleep"])
+            .env("TDP_TOKEN", sim.token());
+        let m = tokio::task::spawn_blocking(move || run_measured(&mut cmd))
+            .await
+            .unwrap();
+        assert_eq!(m.code, 0, "{style}: {}", m.stderr);
+        let mut seen = std::collections::HashMap::new();
+        let mut rows = Vec::new();
+        for i in 0..4 {
+            let report = out.join(format!("tdp-download-report.shard-{i}-of-4.json"));
+            let shard_rows = tdp_engine::report::read(&report).unwrap();
+            assert!(
+                out.join(format!(".tdp-download/shard-{i}-of-4/journal.jsonl"))
+                    .is_file(),
+                "each shard keeps its own state folder"
+            );
+            assert!(
+                shard_rows.len() > 30,
+                "{style}: shard {i} took {}",
+                shard_rows.len()
+            );
+            for r in &shard_rows {
+                *seen.entry(r.file_id.clone().unwrap()).or_insert(0) += 1;
+            }
+            rows.extend(shard_rows);
+        }
+        assert_eq!(seen.len(), 240, "{style}: every hit");
+        assert!(seen.values().all(|n| *n == 1), "{style}: no hit twice");
+        assert_all_landed(&out, &rows, &files);
+    }
+    assert_eq!(
+        sim.counters().total("retrieve"),
+        480,
+        "each file resolved once per style"
+    );
+}
