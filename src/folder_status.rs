@@ -23,6 +23,8 @@ pub struct FolderStatus {
     pub running_elsewhere: Option<String>,
     /// Files not yet in place, as far as the last report tells (all of them without one).
     pub left: usize,
+    /// A search job's search, for people: such a job is synced (run again), not resumed.
+    pub search: Option<String>,
 }
 
 impl FolderStatus {
@@ -34,9 +36,14 @@ impl FolderStatus {
 
 pub fn read(dest: &Path) -> Result<FolderStatus, ManifestError> {
     let m = Manifest::read(dest)?;
-    let files = m.input().counts().valid;
     let report = m.config(dest).report_path();
     let last_run = crate::report::last_run(&report);
+    // A search's files are what its last run found.
+    let files = match (&m.search, &last_run) {
+        (Some(_), Some(r)) => r.downloaded + r.skipped + r.failed + r.cancelled,
+        (Some(_), None) => 0,
+        (None, _) => m.input().counts().valid,
+    };
     let left = match &last_run {
         Some(r) => files.saturating_sub(r.downloaded + r.skipped + r.failed),
         None => files,
@@ -50,5 +57,6 @@ pub fn read(dest: &Path) -> Result<FolderStatus, ManifestError> {
         last_run,
         running_elsewhere: crate::lock::held_by(&dest.join(STATE_DIR)),
         left,
+        search: m.search.as_ref().map(crate::search::Search::describe),
     })
 }

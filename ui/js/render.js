@@ -258,6 +258,16 @@ function renderJobs(h, state) {
       if (!offered) resume.className = 'primary';
       offered = true;
       li.append(resume);
+    } else if (j.search && !j.runningElsewhere) {
+      // A search's folder is synced: its search again, fetching only what is new.
+      const sync = document.createElement('button');
+      sync.type = 'button';
+      sync.dataset.action = 'resume';
+      sync.textContent = 'Sync';
+      sync.title = j.search;
+      sync.setAttribute('aria-label', `Sync ${j.dest} with its search again`);
+      sync.disabled = running;
+      li.append(sync);
     }
     const forget = document.createElement('button');
     forget.type = 'button';
