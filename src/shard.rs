@@ -134,24 +134,24 @@ mod tests {
         };
         let k8s = env(&[("JOB_COMPLETION_INDEX", "2")]);
         assert_eq!(
-            Shard::from_env(&k8s, Some(4)).unwrap(),
+            Shard::from_env(k8s, Some(4)).unwrap(),
             Shard { index: 2, count: 4 }
         );
-        assert!(Shard::from_env(&k8s, None).is_err());
+        assert!(Shard::from_env(k8s, None).is_err());
         let slurm = env(&[
             ("SLURM_ARRAY_TASK_ID", "11"),
             ("SLURM_ARRAY_TASK_MIN", "10"),
             ("SLURM_ARRAY_TASK_COUNT", "4"),
         ]);
         assert_eq!(
-            Shard::from_env(&slurm, None).unwrap(),
+            Shard::from_env(slurm, None).unwrap(),
             Shard { index: 1, count: 4 }
         );
         let out = env(&[
             ("SLURM_ARRAY_TASK_ID", "7"),
             ("SLURM_ARRAY_TASK_COUNT", "4"),
         ]);
-        assert!(Shard::from_env(&out, None)
+        assert!(Shard::from_env(out, None)
             .unwrap_err()
             .contains("out of range"));
         assert!(Shard::from_env(env(&[]), None).is_err());

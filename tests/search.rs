@@ -217,7 +217,9 @@ async fn a_search_whose_files_do_not_fit_stops_before_downloading() {
     assert_eq!(fatal.kind(), ErrorKind::DiskFull);
     assert!(fatal.to_string().contains("64.0 TiB"), "{fatal}");
     assert_eq!(sim.counters().total("s3"), 0, "no body was fetched");
-    // --no-space-check: the small one downloads (the huge one is not wanted here).
+    // --no-space-check: the small one downloads (the huge one is not wanted here; another
+    // search, so another folder).
+    let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(&sim, dir.path());
     cfg.space_check = false;
     let small = Search::parse_eql(r#"{"query": {"range": {"file.size": {"lt": 100}}}}"#).unwrap();

@@ -154,8 +154,7 @@ async fn a_second_sync_fetches_what_is_new_within_the_overlap_and_a_full_one_the
         tdp_engine::JobControl::default(),
     )
     .await
-    .err()
-    .expect("refused");
+    .expect_err("refused");
     assert_eq!(e.kind(), ErrorKind::Busy);
     assert!(
         e.to_string().contains("keeps the sync of another search"),

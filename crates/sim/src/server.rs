@@ -87,6 +87,13 @@ impl Obj {
     }
 }
 
+/// Files added while the simulator runs, by ID and by key.
+#[derive(Default)]
+struct Added {
+    by_id: HashMap<String, Arc<Obj>>,
+    by_key: HashMap<String, Arc<Obj>>,
+}
+
 struct SimState {
     token: String,
     org: String,
@@ -106,7 +113,7 @@ struct SimState {
     clock_offset_secs: i64,
     search: RwLock<Arc<Index>>,
     /// Files added while the simulator runs (by ID, by key).
-    added: RwLock<(HashMap<String, Arc<Obj>>, HashMap<String, Arc<Obj>>)>,
+    added: RwLock<Added>,
     all_files: Mutex<Vec<Arc<SimFile>>>,
     result_window: usize,
     /// While true, the last page of any search waits (to prove that downloads start first).
@@ -117,14 +124,14 @@ impl SimState {
     fn obj_by_id(&self, id: &str) -> Option<Arc<Obj>> {
         self.by_id.get(id).cloned().or_else(|| {
             let added = self.added.read().unwrap_or_else(|e| e.into_inner());
-            added.0.get(id).cloned()
+            added.by_id.get(id).cloned()
         })
     }
 
     fn obj_by_key(&self, key: &str) -> Option<Arc<Obj>> {
         self.by_key.get(key).cloned().or_else(|| {
             let added = self.added.read().unwrap_or_else(|e| e.into_inner());
-            added.1.get(key).cloned()
+            added.by_key.get(key).cloned()
         })
     }
 
@@ -301,7 +308,7 @@ impl Simulator {
             outage: Mutex::new(None),
             clock_offset_secs: cfg.clock_offset_secs,
             search: RwLock::new(Arc::new(search)),
-            added: RwLock::new((HashMap::new(), HashMap::new())),
+            added: RwLock::new(Added::default()),
             all_files: Mutex::new(files),
             result_window: cfg.result_window,
             hold_last_page: tokio::sync::watch::channel(false).0,
@@ -403,8 +410,8 @@ impl Simulator {
             for f in files {
                 let file = Arc::new(f);
                 let obj = Obj::of(file.clone());
-                added.0.insert(file.id.clone(), obj.clone());
-                added.1.insert(file.key.clone(), obj);
+                added.by_id.insert(file.id.clone(), obj.clone());
+                added.by_key.insert(file.key.clone(), obj);
                 all.push(file);
             }
         }
