@@ -12,7 +12,7 @@ use crate::input::{Entry, InputLine, ParsedIds};
 use crate::lifecycle::Lifecycle;
 use crate::limiter::AdaptiveLimit;
 use crate::manifest::Manifest;
-use crate::network::NetGate;
+use crate::network::{NetGate, Verdict};
 use crate::report::{self, FileOutcome, Status};
 use crate::s3::S3Client;
 use crate::search::{self, Exclusion, Hit, Pager, Search, SearchError};
@@ -519,12 +519,57 @@ async fn page_search(
     out: tokio::sync::mpsc::Sender<Result<Vec<Hit>, SearchError>>,
 ) -> (i64, String) {
     let mut pager = Pager::since(&search, ctx.cfg.retry, ctx.cfg.network_patience, since_ms);
+    pager.defer_network = true;
     let started = (pager.started_ms, pager.started.clone());
+    let mut failures = 0;
     loop {
+        // Paging follows the job as file look-ups do: it holds while the job is paused, and
+        // while it waits for a new token or for the network.
+        if !ctx.until_resumed(&ctx.cancel).await || !ctx.token_usable(&ctx.cancel).await {
+            return started;
+        }
+        let token_used = ctx.tdp.token_version();
+        let failed_at = tokio::time::Instant::now();
         let page = tokio::select! {
             p = pager.next_page(&ctx.tdp) => p,
             _ = ctx.cancel.cancelled() => return started,
         };
+        match &page {
+            Ok(_) => {
+                failures = 0;
+                ctx.gate().success();
+                ctx.renewal.accepted(token_used, &ctx.tdp, &ctx.states);
+            }
+            Err(SearchError::Tdp(TdpError::Unauthorized(m)))
+                if ctx.cfg.wait_for_new_token && ctx.gate().has_succeeded() =>
+            {
+                tracing::warn!("TDP rejected the token while paging ({m}): waiting for a new one");
+                ctx.renewal
+                    .rejected_token(token_used, &ctx.tdp, &ctx.states);
+                continue;
+            }
+            Err(SearchError::Tdp(TdpError::Network(_))) => {
+                match ctx.net.after_failure(failed_at, &ctx.cancel).await {
+                    Verdict::Restored => continue,
+                    // The network is there and this request failed: TDP's side. Retried
+                    // with a back-off, as many times as a file would be.
+                    Verdict::Online if failures < ctx.cfg.retry.budget => {
+                        failures += 1;
+                        tokio::select! {
+                            _ = tokio::time::sleep(ctx.backoff(failures, None)) => continue,
+                            _ = ctx.cancel.cancelled() => return started,
+                        }
+                    }
+                    Verdict::Online => {}
+                    Verdict::Lost(waited) => {
+                        ctx.stop(JobError::NetworkLost(waited));
+                        return started;
+                    }
+                    Verdict::Cancelled => return started,
+                }
+            }
+            Err(_) => {}
+        }
         let done = matches!(page, Ok(None) | Err(_));
         let page = page.map(Option::unwrap_or_default);
         if out.send(page).await.is_err() || done {

@@ -406,6 +406,9 @@ pub struct Pager {
     pub pages: u64,
     retry: RetryPolicy,
     patience: Duration,
+    /// Network errors are returned at once instead of retried: the caller has a better way to
+    /// wait for the network (a job's network gate).
+    pub defer_network: bool,
     /// When the listing started, as sent in its upper bound: a sync's next watermark.
     pub started_ms: i64,
     pub started: String,
@@ -469,6 +472,7 @@ impl Pager {
             pages: 0,
             retry,
             patience,
+            defer_network: false,
             started_ms,
             started,
         }
@@ -517,6 +521,7 @@ impl Pager {
                     self.page = self.page.min(smaller / 2).max(1);
                     return Ok(None);
                 }
+                Err(e @ TdpError::Network(_)) if self.defer_network => return Err(e.into()),
                 Err(e) if e.retry() == Retry::Later => {
                     failures += 1;
                     let patience = match e {

@@ -119,3 +119,59 @@ async fn a_token_wrong_from_the_start_stops_the_job_even_when_it_could_wait() {
     assert!(!job_states(&events).contains(&JobState::WaitingForToken));
     assert_eq!(sim.counters().total("s3"), 0);
 }
+
+/// A search job whose token runs out while it pages (the app's case: a long listing) waits
+/// for a new token like file look-ups do, and pages on with it: every file arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_job_waits_for_a_new_token_while_paging_and_goes_on() {
+    let files: Vec<SimFile> = (0..400)
+        .map(|i| SimFile::new(sim_id(93, i), format!("org/src/RAW/s/f{i}.bin"), 1_000))
+        .collect();
+    // Slow look-ups and a small window: the listing outlasts the token.
+    let sim = std::sync::Arc::new(
+        start(files.clone(), |c| {
+            c.result_window = 100;
+            c.shaping.api_latency = Duration::from_millis(250);
+        })
+        .await,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&sim, dir.path());
+    cfg.wait_for_new_token = true;
+    cfg.api_concurrency = 16;
+    let control = JobControl::default();
+    let (tx, mut rx) = EventSender::channel();
+    let collector = {
+        let (control, sim) = (control.clone(), sim.clone());
+        tokio::spawn(async move {
+            let mut states = Vec::new();
+            while let Some(e) = rx.recv().await {
+                if let Event::JobState { state } = e {
+                    if state == JobState::WaitingForToken {
+                        control.renew_token(Token::new(sim.jwt_token(Duration::from_secs(3600))));
+                    }
+                    states.push(state);
+                }
+            }
+            states
+        })
+    };
+    let search = tdp_engine::Search::parse_query("category=RAW").unwrap();
+    let short = Token::new(sim.jwt_token(Duration::from_secs(2)));
+    let result = tdp_engine::run_search(cfg, short, &search, tx, control)
+        .await
+        .unwrap();
+    let states = collector.await.unwrap();
+    assert!(result.fatal.is_none(), "{:?}", result.fatal);
+    assert_eq!(result.summary.downloaded, 400);
+    assert!(states.contains(&JobState::WaitingForToken), "{states:?}");
+    let c = sim.counters();
+    assert!(
+        c.count("search 401") >= 1,
+        "a page met the expired token: {:?}",
+        c.requests
+    );
+    assert_eq!(c.count("retrieve 200"), 400, "each file resolved once");
+    let rows = tdp_engine::report::read(&result.report_path).unwrap();
+    assert_all_landed(dir.path(), &rows, &files);
+}
