@@ -139,16 +139,7 @@ async fn run_files(
     if cfg.limit_rate.is_some() {
         control.set_rate_limit(cfg.limit_rate);
     }
-    token.check()?;
-    let connector = Connector::new(&cfg.network)?;
-    let tdp = TdpClient::new(
-        &cfg.base_url,
-        &cfg.org,
-        token,
-        &connector,
-        cfg.connect_timeout,
-        cfg.read_timeout,
-    )?;
+    let (connector, tdp) = connect(&cfg, token)?;
     let s3 = S3Client::new(&connector, cfg.connect_timeout, cfg.read_timeout)
         .map_err(|e| TdpError::Client(Arc::new(e)))?;
     let report_path = cfg.report_path();
@@ -508,6 +499,21 @@ async fn run_files(
         report_path,
         report_error,
     })
+}
+
+/// The job's connector (trust, proxy) and its TDP client, after the token's own checks.
+pub(crate) fn connect(cfg: &JobConfig, token: Token) -> Result<(Connector, TdpClient), JobError> {
+    token.check()?;
+    let connector = Connector::new(&cfg.network)?;
+    let tdp = TdpClient::new(
+        &cfg.base_url,
+        &cfg.org,
+        token,
+        &connector,
+        cfg.connect_timeout,
+        cfg.read_timeout,
+    )?;
+    Ok((connector, tdp))
 }
 
 /// Pages the search to its end, handing each page to the job; stops at the first error.

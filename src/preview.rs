@@ -3,13 +3,11 @@
 //! whatever the number of hits.
 
 use crate::config::JobConfig;
-use crate::connect::Connector;
 use crate::error::JobError;
 use crate::search::{Pager, Search};
 use crate::secret::Token;
 use crate::size::human;
 use crate::state::{completed_files, join_rel};
-use crate::tdp::TdpClient;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -77,16 +75,7 @@ pub async fn preview(
     search: &Search,
     mut on_page: impl FnMut(&Preview),
 ) -> Result<Preview, JobError> {
-    token.check()?;
-    let connector = Connector::new(&cfg.network)?;
-    let tdp = TdpClient::new(
-        &cfg.base_url,
-        &cfg.org,
-        token,
-        &connector,
-        cfg.connect_timeout,
-        cfg.read_timeout,
-    )?;
+    let (_, tdp) = crate::job::connect(cfg, token)?;
     let state_dir = cfg.state_dir();
     let done = tokio::task::spawn_blocking(move || completed_files(&state_dir))
         .await

@@ -8,7 +8,6 @@ mod common;
 
 use child::*;
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use tdp_sim::{demo_files, sim_id, FileKind, SimFile};
 
@@ -127,25 +126,7 @@ async fn exit_codes_are_the_documented_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sim_subcommand_serves_what_it_prints() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sim = cli(None)
-        .current_dir(dir.path())
-        .args(["sim", "--files", "30"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(sim.stdout.take().unwrap()).lines();
-    let mut field = |name: &str| loop {
-        let l = lines.next().expect("sim output").unwrap();
-        if let Some(v) = l.trim().strip_prefix(name) {
-            return v
-                .trim_start_matches([' ', ':'])
-                .split(' ')
-                .next()
-                .unwrap()
-                .to_string();
-        }
-    };
-    let (base, org, token) = (field("base URL"), field("org"), field("token"));
+    let (mut sim, [base, org, token]) = start_sim_process(dir.path(), &["--files", "30"]);
     let mut cmd = download_cmd(Some(&token), &base, &org, &dir.path().join("out"));
     cmd.current_dir(dir.path())
         .args(["--ids", "sim-file-ids.txt"]);

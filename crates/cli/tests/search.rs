@@ -23,28 +23,10 @@ fn search_cmd(sim: &tdp_sim::Simulator, out: &std::path::Path) -> std::process::
 /// inherit the simulator's memory in its peak RSS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_over_a_million_hits_fetches_nothing_in_bounded_memory() {
-    use std::io::{BufRead, BufReader};
     const N: u64 = 1_000_000;
     let dir = tempfile::tempdir().unwrap();
-    let mut sim = cli(None)
-        .current_dir(dir.path())
-        .args(["sim", "--files", &N.to_string(), "--size", "1000"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(sim.stdout.take().unwrap()).lines();
-    let mut field = |name: &str| loop {
-        let l = lines.next().expect("sim output").unwrap();
-        if let Some(v) = l.trim().strip_prefix(name) {
-            return v
-                .trim_start_matches([' ', ':'])
-                .split(' ')
-                .next()
-                .unwrap()
-                .to_string();
-        }
-    };
-    let (base, org, token) = (field("base URL"), field("org"), field("token"));
+    let (mut sim, [base, org, token]) =
+        start_sim_process(dir.path(), &["--files", &N.to_string(), "--size", "1000"]);
     let mut cmd = cli(Some(&token));
     cmd.args(["--base-url", &base, "--org", &org, "--out"])
         .arg(dir.path().join("out"))

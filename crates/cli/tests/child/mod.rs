@@ -76,3 +76,32 @@ pub fn write_ids(dir: &std::path::Path, files: &[tdp_sim::SimFile]) -> std::path
     .unwrap();
     p
 }
+
+/// `tdp-download sim` started in `dir`, and the base URL, org and token it printed.
+pub fn start_sim_process(
+    dir: &std::path::Path,
+    args: &[&str],
+) -> (std::process::Child, [String; 3]) {
+    use std::io::{BufRead, BufReader};
+    let mut sim = cli(None)
+        .current_dir(dir)
+        .arg("sim")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(sim.stdout.take().unwrap()).lines();
+    let mut field = |name: &str| loop {
+        let l = lines.next().expect("sim output").unwrap();
+        if let Some(v) = l.trim().strip_prefix(name) {
+            return v
+                .trim_start_matches([' ', ':'])
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_string();
+        }
+    };
+    let fields = [field("base URL"), field("org"), field("token")];
+    (sim, fields)
+}
