@@ -8,6 +8,7 @@ use crate::control::JobControl;
 pub use crate::error::JobError;
 use crate::error::{ErrorKind, TdpError};
 use crate::events::{Event, EventSender, Progress, Summary};
+use crate::files::JobFiles;
 use crate::input::{Entry, InputLine, ParsedIds};
 use crate::lifecycle::Lifecycle;
 use crate::limiter::AdaptiveLimit;
@@ -100,7 +101,22 @@ pub async fn run_search(
     run_files(cfg, token, Files::Search(search), events, control).await
 }
 
-/// Where a job's files come from.
+/// Runs a job over IDs or a search, as [`JobFiles`] says.
+pub async fn run_job(
+    cfg: JobConfig,
+    token: Token,
+    files: &JobFiles,
+    events: EventSender,
+    control: JobControl,
+) -> Result<JobResult, JobError> {
+    let files = match files {
+        JobFiles::Ids(ids) => Files::Ids(ids),
+        JobFiles::Search(search) => Files::Search(search),
+    };
+    run_files(cfg, token, files, events, control).await
+}
+
+/// [`JobFiles`], borrowed.
 #[derive(Clone, Copy)]
 enum Files<'a> {
     Ids(&'a ParsedIds),

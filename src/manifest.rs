@@ -190,6 +190,14 @@ impl Manifest {
         ParsedIds::from_saved(self.input.clone())
     }
 
+    /// The job's files: its search, else its IDs.
+    pub fn files(&self) -> crate::files::JobFiles {
+        match &self.search {
+            Some(search) => crate::files::JobFiles::Search(search.clone()),
+            None => crate::files::JobFiles::Ids(self.input()),
+        }
+    }
+
     /// Reads the manifest of the job in `folder` (the destination, or its state folder).
     /// Reading is allowed while another job holds the folder: nothing is changed.
     pub fn read(folder: &Path) -> Result<Manifest, ManifestError> {

@@ -12,7 +12,9 @@ use tdp_engine::connect::{Connector, NetworkSettings};
 use tdp_engine::credentials::{self, DEFAULT_TIMEOUT};
 use tdp_engine::input::{Entry, ParsedIds};
 use tdp_engine::tdp::{api_host, normalise_base_url, TdpClient, TdpError};
-use tdp_engine::{ErrorKind, EventSender, JobConfig, JobControl, JobError, Layout, Search, Token};
+use tdp_engine::{
+    ErrorKind, EventSender, JobConfig, JobControl, JobError, JobFiles, Layout, Search, Token,
+};
 
 type Result<T> = std::result::Result<T, CmdError>;
 
@@ -458,12 +460,6 @@ impl SearchRequest {
     }
 }
 
-/// Where a job's files come from.
-pub(crate) enum Source {
-    Ids(ParsedIds),
-    Search(Search),
-}
-
 /// What the preview of a search asks for.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -530,7 +526,7 @@ pub async fn start_job(
         ));
     }
     let source = match &request.search {
-        Some(search) => Source::Search(search.search()?),
+        Some(search) => JobFiles::Search(search.search()?),
         None => {
             let parsed = tdp_engine::parse_ids(&request.ids);
             if parsed.counts().valid == 0 {
@@ -539,7 +535,7 @@ pub async fn start_job(
                     "there is no valid file ID to download",
                 ));
             }
-            Source::Ids(parsed)
+            JobFiles::Ids(parsed)
         }
     };
     let token = token_for(&state, &request.base_url, &request.org).await?;
@@ -579,7 +575,7 @@ pub(crate) fn launch(
     app: &AppHandle,
     state: &AppState,
     mut cfg: JobConfig,
-    source: Source,
+    source: JobFiles,
     token: Token,
     allow_sleep: bool,
     on_event: Channel<crate::forward::Batch>,
@@ -611,11 +607,9 @@ pub(crate) fn launch(
         tdp_engine::expiry::rate_of_report(&cfg.report_path())
             .or_else(|| settings_path.as_deref().and_then(settings::load_rate))
     };
-    let files = match &source {
-        Source::Ids(parsed) => parsed.counts().valid,
-        Source::Search(_) => 0,
-    };
-    if let Some(w) = tdp_engine::expiry::warning(&token, files, last_rate, SystemTime::now()) {
+    if let Some(w) =
+        tdp_engine::expiry::warning(&token, source.known(), last_rate, SystemTime::now())
+    {
         let _ = on_event.send(vec![serde_json::json!({
             "type": "warning",
             "message": format!("{w}: when it runs out, the download waits here for a new one"),
@@ -625,18 +619,10 @@ pub(crate) fn launch(
     let forwarder =
         tauri::async_runtime::spawn(crate::forward::forward(rx, on_event.clone(), app.clone()));
     // A search's files come with its pages (filesFound events).
-    let ids = match &source {
-        Source::Ids(parsed) => parsed.ids().to_vec(),
-        Source::Search(_) => Vec::new(),
-    };
+    let ids = source.ids().to_vec();
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let result = match &source {
-            Source::Ids(parsed) => {
-                tdp_engine::run_controlled(cfg, token, parsed, tx, control).await
-            }
-            Source::Search(search) => tdp_engine::run_search(cfg, token, search, tx, control).await,
-        };
+        let result = tdp_engine::run_job(cfg, token, &source, tx, control).await;
         let _ = forwarder.await;
         let state = app.state::<AppState>();
         match result {

@@ -2,7 +2,7 @@
 //! job's), each shown from what is on disk in it (`folder_status`), never from memory. The
 //! list of folders is kept beside the settings.
 
-use crate::commands::{launch, proxy_password, settings_file, token_for, Source, StartedJob};
+use crate::commands::{launch, proxy_password, settings_file, token_for, StartedJob};
 use crate::error::CmdError;
 use crate::state::AppState;
 use std::path::{Path, PathBuf};
@@ -117,10 +117,7 @@ pub async fn resume_job(
         &app,
         &state,
         cfg,
-        match &manifest.search {
-            Some(search) => Source::Search(search.clone()),
-            None => Source::Ids(manifest.input()),
-        },
+        manifest.files(),
         token,
         allow_sleep,
         on_event,

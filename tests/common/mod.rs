@@ -49,6 +49,19 @@ impl std::ops::Deref for Finished {
     }
 }
 
+/// An event sender, and the task that gathers everything sent until the job drops it.
+fn collected() -> (EventSender, tokio::task::JoinHandle<Vec<Event>>) {
+    let (tx, mut rx) = EventSender::channel();
+    let collector = tokio::spawn(async move {
+        let mut v = Vec::new();
+        while let Some(e) = rx.recv().await {
+            v.push(e);
+        }
+        v
+    });
+    (tx, collector)
+}
+
 pub async fn run(cfg: JobConfig, token: &str, input: &ParsedIds) -> (Finished, Vec<Event>) {
     run_cancellable(cfg, token, input, CancellationToken::new()).await
 }
@@ -59,14 +72,7 @@ pub async fn run_cancellable(
     input: &ParsedIds,
     cancel: CancellationToken,
 ) -> (Finished, Vec<Event>) {
-    let (tx, mut rx) = EventSender::channel();
-    let collector = tokio::spawn(async move {
-        let mut v = Vec::new();
-        while let Some(e) = rx.recv().await {
-            v.push(e);
-        }
-        v
-    });
+    let (tx, collector) = collected();
     let result = tdp_engine::run(cfg, Token::new(token), input, tx, cancel)
         .await
         .expect("job starts");
@@ -186,14 +192,7 @@ pub async fn run_search(
     token: &str,
     search: &tdp_engine::Search,
 ) -> (Finished, Vec<Event>) {
-    let (tx, mut rx) = EventSender::channel();
-    let collector = tokio::spawn(async move {
-        let mut v = Vec::new();
-        while let Some(e) = rx.recv().await {
-            v.push(e);
-        }
-        v
-    });
+    let (tx, collector) = collected();
     let result = tdp_engine::run_search(
         cfg,
         Token::new(token),

@@ -17,7 +17,8 @@ use tdp_engine::manifest::Manifest;
 use tdp_engine::size::human;
 use tdp_engine::tdp::{api_host, normalise_base_url};
 use tdp_engine::{
-    CancellationToken, ErrorKind, EventSender, JobConfig, Layout, ParsedIds, Scope, Search, Token,
+    CancellationToken, ErrorKind, EventSender, JobConfig, JobFiles, Layout, ParsedIds, Scope,
+    Search, Token,
 };
 
 /// Downloads many files from the TetraScience Data Platform data lake: resumable, verified,
@@ -290,12 +291,6 @@ fn proxy_password(proxy: Option<&str>) -> Option<Token> {
     }
 }
 
-/// Where the files come from: IDs, or a search.
-enum Source {
-    Ids(ParsedIds),
-    Search(Search),
-}
-
 fn read_search(args: &DownloadArgs) -> Result<Option<Search>, String> {
     if let Some(q) = &args.search {
         return Search::parse_query(q).map(Some).map_err(|e| e.to_string());
@@ -313,7 +308,7 @@ fn read_search(args: &DownloadArgs) -> Result<Option<Search>, String> {
 
 /// The job the command line asks for: a new one from the flags, or the one recorded in a
 /// folder (`--resume`), with the tuning flags given here on top.
-fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, Source), String> {
+fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, JobFiles), String> {
     let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
     let shard = args.shard.as_deref().map(shard_of).transpose()?;
     let (mut cfg, input) = match &args.resume {
@@ -325,11 +320,7 @@ fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, Sourc
                 }
                 _ => dir.clone(),
             };
-            let source = match &manifest.search {
-                Some(search) => Source::Search(search.clone()),
-                None => Source::Ids(manifest.input()),
-            };
-            (manifest.config(&dest), source)
+            (manifest.config(&dest), manifest.files())
         }
         None => {
             let (Some(base_url), Some(org), Some(out)) = (&args.base_url, &args.org, &args.out)
@@ -342,8 +333,8 @@ fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, Sourc
                 LayoutArg::Mirror => Layout::Mirror,
             };
             let source = match read_search(args)? {
-                Some(search) => Source::Search(search),
-                None => Source::Ids(read_ids(args)?),
+                Some(search) => JobFiles::Search(search),
+                None => JobFiles::Ids(read_ids(args)?),
             };
             (cfg, source)
         }
@@ -353,7 +344,7 @@ fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, Sourc
         || args.no_space_check
         || shard.is_some()
         || args.full;
-    if search_only && !matches!(source_kind(&input), "search") {
+    if search_only && !matches!(input, JobFiles::Search(_)) {
         return Err("--dry-run, --include-outdated, --no-space-check, --shard and --full go with --search or --eql".into());
     }
     if args.include_outdated {
@@ -422,13 +413,6 @@ fn shard_of(text: &str) -> Result<tdp_engine::shard::Shard, String> {
     }
 }
 
-fn source_kind(s: &Source) -> &'static str {
-    match s {
-        Source::Ids(_) => "ids",
-        Source::Search(_) => "search",
-    }
-}
-
 /// `--dry-run`: the preview line on standard output, nothing downloaded.
 async fn dry_run(cfg: &JobConfig, token: Token, search: &Search, quiet: bool) -> ExitCode {
     let terminal = std::io::stderr().is_terminal() && !quiet;
@@ -493,15 +477,12 @@ async fn download(args: DownloadArgs, matches: &ArgMatches) -> ExitCode {
         return ExitCode::from(e.kind().exit_code(Scope::Job));
     }
     cfg.network.proxy_password = proxy_password(cfg.network.proxy.as_deref());
-    if let (true, Source::Search(search)) = (args.dry_run, &input) {
+    if let (true, JobFiles::Search(search)) = (args.dry_run, &input) {
         return dry_run(&cfg, token, search, args.quiet).await;
     }
-    // A token that runs out mid-job stops it; better to know before it starts.
-    let files = match &input {
-        Source::Ids(ids) => ids.counts().valid,
-        // Not known before it pages; the outlook takes the rate alone.
-        Source::Search(_) => 0,
-    };
+    // A token that runs out mid-job stops it; better to know before it starts. A search's
+    // files are not known before it pages: the outlook then takes the rate alone.
+    let files = input.known();
     let report = cfg.report_path();
     let last_rate = || tdp_engine::expiry::rate_of_report(&report);
     if let Some(w) = tdp_engine::expiry::warning(&token, files, last_rate, SystemTime::now()) {
@@ -522,10 +503,7 @@ async fn download(args: DownloadArgs, matches: &ArgMatches) -> ExitCode {
         }
     });
     let control = tdp_engine::JobControl::with_cancel(cancel);
-    let result = match &input {
-        Source::Ids(ids) => tdp_engine::run_controlled(cfg, token, ids, tx, control).await,
-        Source::Search(search) => tdp_engine::run_search(cfg, token, search, tx, control).await,
-    };
+    let result = tdp_engine::run_job(cfg, token, &input, tx, control).await;
     let _ = renderer.await;
     let result = match result {
         Ok(r) => r,
