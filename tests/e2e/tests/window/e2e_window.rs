@@ -61,6 +61,22 @@ async fn fill_files(app: &App, files: &[SimFile], home: &Path) -> std::path::Pat
     dest
 }
 
+/// The CLI the tests were built with, downloading from `sim` into `out` (IDs to add).
+fn cli_download(sim: &Simulator, out: &Path) -> std::process::Command {
+    let cli = std::env::var("TDP_CLI_BIN").expect("TDP_CLI_BIN");
+    let mut cmd = std::process::Command::new(cli);
+    cmd.args([
+        "--base-url",
+        &sim.base_url(),
+        "--org",
+        sim.org(),
+        "--quiet",
+        "--out",
+    ])
+    .arg(out);
+    cmd
+}
+
 fn secret_lookup(account: &str) -> String {
     let out = std::process::Command::new("secret-tool")
         .args([
@@ -191,18 +207,8 @@ async fn a_folder_a_cli_job_is_using_is_refused_with_the_same_words() {
     let sim = sim_with(files.clone(), |c| c.shaping.total_bps = Some(200_000)).await;
     let home = tempfile::tempdir().unwrap();
     let dest = home.path().join("out");
-    let cli = std::env::var("TDP_CLI_BIN").expect("TDP_CLI_BIN");
-    let mut job = std::process::Command::new(cli)
+    let mut job = cli_download(&sim, &dest)
         .env("TDP_TOKEN", sim.token())
-        .args([
-            "--base-url",
-            &sim.base_url(),
-            "--org",
-            sim.org(),
-            "--quiet",
-            "--out",
-        ])
-        .arg(&dest)
         .args(files.iter().map(|f| f.id.clone()))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -409,19 +415,9 @@ async fn a_remembered_token_is_in_the_keychain_survives_a_restart_and_serves_the
     app.screenshot("5-token-saved").await;
 
     // The CLI, a second process, downloads with the keychain's token.
-    let cli = std::env::var("TDP_CLI_BIN").expect("TDP_CLI_BIN");
     let out = home.path().join("cli-out");
-    let status = std::process::Command::new(cli)
+    let status = cli_download(&sim, &out)
         .env_remove("TDP_TOKEN")
-        .args([
-            "--base-url",
-            &sim.base_url(),
-            "--org",
-            sim.org(),
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
         .args(files.iter().map(|f| f.id.clone()))
         .status()
         .unwrap();
@@ -1158,18 +1154,8 @@ async fn the_jobs_view_resumes_a_killed_apps_job_and_shows_a_cli_jobs_folder() {
 
     // A folder a CLI job used: added by its path, shown with its counts.
     let cli_dest = home.path().join("cli-out");
-    let cli = std::env::var("TDP_CLI_BIN").expect("TDP_CLI_BIN");
-    let ok = std::process::Command::new(cli)
+    let ok = cli_download(&sim, &cli_dest)
         .env("TDP_TOKEN", sim.token())
-        .args([
-            "--base-url",
-            &sim.base_url(),
-            "--org",
-            sim.org(),
-            "--quiet",
-            "--out",
-        ])
-        .arg(&cli_dest)
         .args(files.iter().take(2).map(|f| f.id.clone()))
         .status()
         .unwrap();
