@@ -60,26 +60,30 @@ pub async fn run(args: SimArgs) -> Result<(), String> {
     let sim = Simulator::start(cfg)
         .await
         .map_err(|e| format!("cannot start the simulator: {e}"))?;
-    println!("TDP simulator running on loopback (Ctrl-C to stop)");
-    println!("  base URL : {}", sim.base_url());
-    println!("  org      : {}", sim.org());
-    println!("  token    : {}", sim.token());
-    println!(
-        "  file IDs : {} ({} files, {})",
-        args.ids_out.display(),
-        args.files,
-        human(total)
+    // One write, its error ignored: a reader that stops after the first lines (`| head`, a
+    // test taking the token) must not take the simulator down with a broken pipe.
+    let banner = format!(
+        "TDP simulator running on loopback (Ctrl-C to stop)\n\
+         \x20 base URL : {base}\n\
+         \x20 org      : {org}\n\
+         \x20 token    : {token}\n\
+         \x20 file IDs : {ids} ({n} files, {total})\n\
+         \x20 counters : {base}/_sim/counters\n\
+         \n\
+         Try, in another terminal:\n\
+         \x20 TDP_TOKEN={token} tdp-download --base-url {base} --org {org} --ids {ids} --out ./tdp-downloads\n",
+        base = sim.base_url(),
+        org = sim.org(),
+        token = sim.token(),
+        ids = args.ids_out.display(),
+        n = args.files,
+        total = human(total),
     );
-    println!("  counters : {}/_sim/counters", sim.base_url());
-    println!();
-    println!("Try, in another terminal:");
-    println!(
-        "  TDP_TOKEN={} tdp-download --base-url {} --org {} --ids {} --out ./tdp-downloads",
-        sim.token(),
-        sim.base_url(),
-        sim.org(),
-        args.ids_out.display()
-    );
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
     let _ = tokio::signal::ctrl_c().await;
     Ok(())
 }

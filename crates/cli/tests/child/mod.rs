@@ -103,5 +103,7 @@ pub fn start_sim_process(
         }
     };
     let fields = [field("base URL"), field("org"), field("token")];
+    // Keep reading what it prints after, as a terminal would.
+    std::thread::spawn(move || lines.for_each(drop));
     (sim, fields)
 }
