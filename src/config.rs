@@ -75,6 +75,10 @@ pub struct JobConfig {
     /// The longest file name to give out, in bytes; None asks the file system. For tests.
     #[doc(hidden)]
     pub name_max: Option<usize>,
+    /// Files share syncs of the file system where it can (`group_sync`); false: every file
+    /// syncs its own part, the journal and its folder. For tests of both.
+    #[doc(hidden)]
+    pub group_sync: bool,
 }
 
 impl JobConfig {
@@ -118,6 +122,7 @@ impl JobConfig {
             full_every: Self::DEFAULT_FULL_EVERY,
             full_listing: false,
             name_max: None,
+            group_sync: true,
         }
     }
 

@@ -83,6 +83,8 @@ pub(crate) struct Ctx {
     pub(crate) renewal: Renewal,
     pub(crate) rate: Arc<crate::rate::RateLimit>,
     pub(crate) rng: Mutex<fastrand::Rng>,
+    /// Where files wait to share a sync of the file system.
+    pub(crate) syncs: Arc<crate::group_sync::GroupSync>,
     /// Grows as a search finds files.
     pub files_total: std::sync::atomic::AtomicUsize,
 }

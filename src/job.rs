@@ -289,6 +289,7 @@ async fn run_files(
         gate: Mutex::new(AuthGate::default()),
         rng: Mutex::new(fastrand::Rng::new()),
         files_total: AtomicUsize::new(files),
+        syncs: crate::group_sync::GroupSync::new(&cfg.dest, &state_dir, cfg.group_sync),
         cfg,
     });
 

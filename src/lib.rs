@@ -33,6 +33,7 @@ pub mod trust;
 mod awake;
 #[doc(hidden)]
 pub mod durable;
+mod group_sync;
 mod http_error;
 mod job;
 mod lifecycle;

@@ -54,6 +54,10 @@ pub fn is_disk_full(e: &std::io::Error) -> bool {
         || e.kind() == std::io::ErrorKind::QuotaExceeded
 }
 
+pub(crate) fn io_error(what: &'static str, path: &Path, source: std::io::Error) -> SinkError {
+    io(what, path)(source)
+}
+
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SinkError + 'a {
     move |source| SinkError::Io {
         what,
@@ -84,39 +88,53 @@ fn write_at(file: &std::fs::File, mut data: &[u8], mut offset: u64) -> std::io::
     Ok(())
 }
 
+/// The MD5 a writer feeds as it writes, when its bytes continue the hashed prefix.
+pub type SharedMd5 = std::sync::Arc<std::sync::Mutex<Option<Md5Follower>>>;
+
 /// Sequential writes into one region of a `.part` file, as positional writes so that several
 /// ranges of one file can be written at once through their own handles.
 pub struct PartWriter {
-    file: std::sync::Arc<std::fs::File>,
+    /// Opened with the first write, in the same blocking call: a small file costs one hop
+    /// to the blocking pool, not two.
+    file: Option<std::sync::Arc<std::fs::File>>,
     path: PathBuf,
     buf: Vec<u8>,
     /// File offset of `buf[0]`.
     buf_start: u64,
     unrecorded_from: u64,
+    md5: Option<SharedMd5>,
+}
+
+fn open_part(path: &Path) -> std::io::Result<std::fs::File> {
+    no_follow()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
 }
 
 impl PartWriter {
-    /// `len` is how many bytes this writer expects (it sizes the buffer).
-    pub async fn open(path: &Path, offset: u64, len: u64) -> Result<Self, SinkError> {
-        let p = path.to_path_buf();
-        let file = tokio::task::spawn_blocking(move || {
-            no_follow()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&p)
-        })
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))
-        .and_then(|r| r)
-        .map_err(io("create", path))?;
-        Ok(PartWriter {
-            file: std::sync::Arc::new(file),
+    /// `len` is how many bytes this writer expects (it sizes the buffer). `md5` is fed the
+    /// bytes written where they continue its prefix (the rest it reads back later).
+    pub fn new(path: &Path, offset: u64, len: u64, md5: Option<SharedMd5>) -> Self {
+        PartWriter {
+            file: None,
             path: path.to_path_buf(),
             buf: Vec::with_capacity((len as usize).min(WRITE_BUF)),
             buf_start: offset,
             unrecorded_from: offset,
-        })
+            md5,
+        }
+    }
+
+    /// Creates an empty `.part` (for an empty object).
+    pub async fn create_empty(path: &Path) -> Result<(), SinkError> {
+        let p = path.to_path_buf();
+        tokio::task::spawn_blocking(move || open_part(&p).map(drop))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|r| r)
+            .map_err(io("create", path))
     }
 
     pub async fn write(&mut self, data: &[u8]) -> Result<(), SinkError> {
@@ -132,10 +150,29 @@ impl PartWriter {
             return Ok(());
         }
         let buf = std::mem::take(&mut self.buf);
-        let (file, offset) = (self.file.clone(), self.buf_start);
+        let (file, path, offset, md5) = (
+            self.file.clone(),
+            self.path.clone(),
+            self.buf_start,
+            self.md5.clone(),
+        );
         let (result, mut buf) = tokio::task::spawn_blocking(move || {
-            let r = write_at(&file, &buf, offset);
-            (r, buf)
+            let file = match file {
+                Some(f) => f,
+                None => match open_part(&path) {
+                    Ok(f) => std::sync::Arc::new(f),
+                    Err(e) => return (Err(("create", e)), buf),
+                },
+            };
+            if let Err(e) = write_at(&file, &buf, offset) {
+                return (Err(("write", e)), buf);
+            }
+            if let Some(m) = md5 {
+                if let Some(h) = m.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                    h.feed(offset, &buf);
+                }
+            }
+            (Ok(file), buf)
         })
         .await
         .map_err(|e| SinkError::Io {
@@ -143,23 +180,35 @@ impl PartWriter {
             path: self.path.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
-        result.map_err(io("write", &self.path))?;
+        let file = result.map_err(|(what, e)| io(what, &self.path)(e))?;
+        self.file = Some(file);
         self.buf_start += buf.len() as u64;
         buf.clear();
         self.buf = buf;
         Ok(())
     }
 
-    /// Writes out and syncs; returns the span written since the last call, now safe to journal.
-    pub async fn make_durable(&mut self) -> Result<(u64, u64), SinkError> {
+    /// Writes out and syncs (alone, or in the group's next sync of the file system); returns
+    /// the span written since the last call, now safe to journal.
+    pub async fn make_durable(
+        &mut self,
+        group: &std::sync::Arc<crate::group_sync::GroupSync>,
+    ) -> Result<(u64, u64), SinkError> {
         self.flush_buf().await?;
-        let (file, path) = (self.file.clone(), self.path.clone());
-        tokio::task::spawn_blocking(move || durable::sync_data(&file, &path, "sync part"))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))
-            .and_then(|r| r)
-            .map_err(io("write", &self.path))?;
         let span = (self.unrecorded_from, self.buf_start);
+        if span.0 == span.1 {
+            return Ok(span);
+        }
+        if group.grouped() {
+            group.sync().await.map_err(io("write", &self.path))?;
+        } else if let Some(file) = self.file.clone() {
+            let path = self.path.clone();
+            tokio::task::spawn_blocking(move || durable::sync_data(&file, &path, "sync part"))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|r| r)
+                .map_err(io("write", &self.path))?;
+        }
         self.unrecorded_from = self.buf_start;
         Ok(span)
     }
@@ -174,6 +223,21 @@ pub struct Md5Follower {
 }
 
 impl Md5Follower {
+    /// How far the hash has come.
+    pub fn pos(&self) -> u64 {
+        self.pos
+    }
+
+    /// Hashes the part of `data` (written at `offset`) that continues the prefix; bytes
+    /// beyond a gap are left for `advance` to read back.
+    pub fn feed(&mut self, offset: u64, data: &[u8]) {
+        let end = offset + data.len() as u64;
+        if offset <= self.pos && self.pos < end {
+            self.ctx.update(&data[(self.pos - offset) as usize..]);
+            self.pos = end;
+        }
+    }
+
     pub fn advance(&mut self, part: &Path, upto: u64) -> Result<(), SinkError> {
         if upto <= self.pos {
             return Ok(());
@@ -245,6 +309,7 @@ pub fn finalize(
     scratch: &Path,
     gzip: bool,
     gzip_max_ratio: u64,
+    sync_folder: bool,
 ) -> Result<u64, SinkError> {
     if let Some(parent) = rel.parent() {
         ensure_folders(dest, parent)?;
@@ -304,7 +369,9 @@ pub fn finalize(
         Err(e) => return Err(io("move into place", &target)(e)),
     }
     let folder = target.parent().unwrap_or(dest);
-    durable::sync_dir(folder).map_err(io("sync", folder))?;
+    if sync_folder {
+        durable::sync_dir(folder).map_err(io("sync", folder))?;
+    }
     if gzip {
         let _ = std::fs::remove_file(part);
     }
@@ -358,11 +425,11 @@ mod tests {
         let zeros = vec![0u8; 1 << 20];
         let part = gzip_part(dir.path(), &zeros);
         let scratch = dir.path().join("x.decoding");
-        let e = finalize(&dest, Path::new("a.bin"), &part, &scratch, true, 10).unwrap_err();
+        let e = finalize(&dest, Path::new("a.bin"), &part, &scratch, true, 10, true).unwrap_err();
         assert!(matches!(e, SinkError::Decode(_)), "{e}");
         assert!(!dest.join("a.bin").exists() && !scratch.exists());
         // The same object within a generous bound lands whole.
-        let n = finalize(&dest, Path::new("a.bin"), &part, &scratch, true, 1100).unwrap();
+        let n = finalize(&dest, Path::new("a.bin"), &part, &scratch, true, 1100, true).unwrap();
         assert_eq!(n, zeros.len() as u64);
         assert_eq!(std::fs::read(dest.join("a.bin")).unwrap(), zeros);
     }

@@ -213,6 +213,10 @@ pub struct Store {
     /// The longest name the destination's file system takes, in bytes.
     name_max: usize,
     journal: File,
+    /// Nothing but the job's own (state folder, report) was in the destination when the job
+    /// began: no earlier job's file can be at a name, so names are given without looking
+    /// on disk (the no-replace move still never overwrites what appears meanwhile).
+    empty_at_start: bool,
     /// One job per folder, for as long as the store is open.
     _lock: FolderLock,
 }
@@ -315,7 +319,15 @@ impl Store {
         }
         let mut reserved: HashSet<String> = reserved.iter().map(|r| r.to_lowercase()).collect();
         reserved.insert(STATE_DIR.to_lowercase());
+        let empty_at_start = files.is_empty()
+            && std::fs::read_dir(dest).is_ok_and(|entries| {
+                entries.flatten().all(|e| {
+                    let name = e.file_name().to_string_lossy().to_lowercase();
+                    reserved.contains(&name) || name.starts_with("tdp-download-report")
+                })
+            });
         Ok(Store {
+            empty_at_start,
             dest: dest.to_path_buf(),
             dir,
             files,
@@ -393,7 +405,7 @@ impl Store {
             return *owner == key(id);
         }
         // Anything already there (file, folder or link) is not ours: never overwrite it.
-        join_rel(&self.dest, rel).symlink_metadata().is_err()
+        self.empty_at_start || join_rel(&self.dest, rel).symlink_metadata().is_err()
     }
 
     /// The file's final relative path: the one given before, else `wanted`, else `wanted`
@@ -532,6 +544,7 @@ impl Store {
         };
         match self.files.get(&key(id)).and_then(|f| f.path.as_deref()) {
             Some(p) => is_file(p),
+            None if self.empty_at_start => false,
             None => self.candidates(id, wanted).iter().any(|c| is_file(c)),
         }
     }

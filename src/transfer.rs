@@ -60,7 +60,7 @@ struct FileRun {
     given_up: Mutex<Vec<String>>,
     ranges: Mutex<Ranges>,
     attempts: Mutex<Attempts>,
-    hasher: Mutex<Option<Md5Follower>>,
+    hasher: sink::SharedMd5,
     bytes: Arc<AtomicU64>,
 }
 
@@ -275,7 +275,7 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String, hint: Hint) -> (Stri
         given_up: Mutex::new(Vec::new()),
         ranges: Mutex::new(Ranges::default()),
         attempts: Mutex::new(Attempts::default()),
-        hasher: Mutex::new(None),
+        hasher: Arc::new(Mutex::new(None)),
         bytes,
     });
     let mut fresh_starts = 0;
@@ -737,7 +737,7 @@ async fn fetch_range(
                     sse: None,
                 };
                 accept(ctx, run, &info, None)?;
-                let _ = PartWriter::open(&run.part, 0, 0)
+                PartWriter::create_empty(&run.part)
                     .await
                     .map_err(|e| sink_failure(ctx, e))?;
                 return Ok(());
@@ -854,10 +854,12 @@ async fn stream_body(
     stop: u64,
     slot: &mut Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> (u64, Result<(), AttemptError>) {
-    let mut w = match PartWriter::open(&run.part, start, stop.saturating_sub(start)).await {
-        Ok(w) => w,
-        Err(e) => return (0, Err(AttemptError::File(sink_failure(ctx, e)))),
-    };
+    let mut w = PartWriter::new(
+        &run.part,
+        start,
+        stop.saturating_sub(start),
+        Some(run.hasher.clone()),
+    );
     let mut pos = start;
     let mut since_checkpoint = 0u64;
     let mut last_checkpoint = Instant::now();
@@ -922,7 +924,10 @@ async fn checkpoint(
     run: &Arc<FileRun>,
     w: &mut PartWriter,
 ) -> Result<(), FileError> {
-    let (a, b) = w.make_durable().await.map_err(|e| sink_failure(ctx, e))?;
+    let (a, b) = w
+        .make_durable(&ctx.syncs)
+        .await
+        .map_err(|e| sink_failure(ctx, e))?;
     if a == b {
         return Ok(());
     }
@@ -936,7 +941,9 @@ async fn checkpoint(
 
 /// Feeds the MD5 with the contiguous prefix completed so far (or up to `upto`).
 async fn advance_hash(run: &Arc<FileRun>, upto: Option<u64>) -> Result<(), FileError> {
-    if lock(&run.hasher).is_none() {
+    // Mostly fed as it was written: no hop to the blocking pool when nothing is left.
+    let prefix = upto.unwrap_or_else(|| lock(&run.ranges).contiguous_prefix());
+    if lock(&run.hasher).as_ref().is_none_or(|h| h.pos() >= prefix) {
         return Ok(());
     }
     let run = run.clone();
@@ -1029,17 +1036,34 @@ async fn finish(
             scratch.clone(),
             Arc::clone(&journal),
         );
+        // The file's records are durable before its name is, and its name before its done
+        // record (the protocol in `durable`): in the group's syncs, or each on its own.
+        let grouped = ctx.syncs.grouped();
+        if grouped {
+            ctx.syncs
+                .sync()
+                .await
+                .map_err(|e| sink_failure(ctx, sink::io_error("sync", journal.path(), e)))?;
+        }
         let placed = tokio::task::spawn_blocking(move || {
-            // The file's records are durable before its name is (the protocol in `durable`).
-            j.sync().map_err(|source| SinkError::Io {
-                what: "sync",
-                path: j.path().to_path_buf(),
-                source,
-            })?;
-            sink::finalize(&d, &rel_path, &p, &sc, gzip, ratio)
+            if !grouped {
+                j.sync().map_err(|source| SinkError::Io {
+                    what: "sync",
+                    path: j.path().to_path_buf(),
+                    source,
+                })?;
+            }
+            sink::finalize(&d, &rel_path, &p, &sc, gzip, ratio, !grouped)
         })
         .await
         .map_err(internal)?;
+        let placed = match placed {
+            Ok(bytes) if grouped => match ctx.syncs.sync().await {
+                Ok(()) => Ok(bytes),
+                Err(e) => Err(sink::io_error("sync", &dest, e)),
+            },
+            other => other,
+        };
         match placed {
             Ok(bytes) => break bytes,
             // The file system will not take this name (too long for it, an encoding it

@@ -364,9 +364,22 @@ async fn a_token_pasted_with_a_line_break_is_refused_before_any_request() {
 }
 
 /// The durability protocol (`tdp_engine::durable`), checked on the trace that the one module
-/// making the sync, rename and journal calls writes as it makes them.
+/// making the sync, rename and journal calls writes as it makes them: each file syncing what
+/// it names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_names_and_records_become_durable_in_the_protocols_order() {
+    durability_order(false).await;
+}
+
+/// The same protocol where files share syncs of the file system (`syncfs`, Linux): each
+/// step's sync is one that began after the step's writes.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_shared_syncs_the_protocols_order_holds_for_every_file() {
+    durability_order(true).await;
+}
+
+async fn durability_order(grouped: bool) {
     use tdp_engine::durable::trace;
     trace::start();
     let mut files = demo_files(17, 12, Some(150_000));
@@ -378,6 +391,7 @@ async fn bytes_names_and_records_become_durable_in_the_protocols_order() {
     cfg.split_threshold = 64 << 10;
     cfg.part_size = 48 << 10;
     cfg.checkpoint_bytes = 16 << 10;
+    cfg.group_sync = grouped;
     let (result, _) = run(cfg, sim.token(), &ids_of(&files)).await;
     assert_eq!(
         result.summary.downloaded,
@@ -394,11 +408,24 @@ async fn bytes_names_and_records_become_durable_in_the_protocols_order() {
             .map(|(i, _)| i)
             .collect()
     };
+    // A sync of the whole file system stands for every sync on it; it is used in one mode
+    // only.
+    let fs_syncs = pos(&|o| o.what == "sync fs" && o.path == state);
+    assert_eq!(
+        !fs_syncs.is_empty(),
+        grouped,
+        "file system syncs: {fs_syncs:?}"
+    );
+    let or_fs = |mut own: Vec<usize>| {
+        own.extend(&fs_syncs);
+        own.sort();
+        own
+    };
     for f in &files {
         let part = state.join(format!("{}.part", f.id));
         let row = row_for(&result.rows, &f.id);
         let target = dir.path().join(row.path.as_deref().unwrap());
-        let syncs = pos(&|o| o.what == "sync part" && o.path == part);
+        let syncs = or_fs(pos(&|o| o.what == "sync part" && o.path == part));
         let ranges = pos(&|o| o.what == "append range" && o.id == f.id);
         assert!(!ranges.is_empty(), "{}", f.key);
         // Every range record follows a sync of the .part that it describes.
@@ -414,7 +441,7 @@ async fn bytes_names_and_records_become_durable_in_the_protocols_order() {
         let rename = pos(&|o| o.what == "rename" && o.path == target);
         assert_eq!(rename.len(), 1, "{}", f.key);
         let rename = rename[0];
-        let journal_synced = pos(&|o| o.what == "sync journal");
+        let journal_synced = or_fs(pos(&|o| o.what == "sync journal"));
         assert!(
             journal_synced
                 .iter()
@@ -427,7 +454,7 @@ async fn bytes_names_and_records_become_durable_in_the_protocols_order() {
             assert!(decoded.iter().any(|d| *d < rename), "{}", f.key);
         }
         let folder = target.parent().unwrap();
-        let dir_synced = pos(&|o| o.what == "sync dir" && o.path == folder);
+        let dir_synced = or_fs(pos(&|o| o.what == "sync dir" && o.path == folder));
         let dir_sync = dir_synced.iter().find(|d| **d > rename).copied();
         let dir_sync = dir_sync.unwrap_or_else(|| panic!("no folder sync after moving {}", f.key));
         let done = pos(&|o| o.what == "append done" && o.id == f.id);

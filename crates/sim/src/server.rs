@@ -333,6 +333,12 @@ impl Simulator {
         for (listener, router) in [(api_listener, api), (s3_listener, s3)] {
             let stop = shutdown.clone();
             tokio::spawn(async move {
+                // As S3 and TDP's front ends do: no Nagle delay between response headers and
+                // a body written after them (with the client's delayed ACK it costs ~40 ms a
+                // small file).
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 let serve = axum::serve(listener, router);
                 tokio::select! {
                     _ = serve => {}
