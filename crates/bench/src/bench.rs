@@ -1,7 +1,8 @@
 //! Starts the simulator once per scenario and runs, as child processes on identical shaping,
-//! `tdp-download` and a replica of the notebook's algorithm (`tdp-bench replica`); prints
-//! wall times, their ratio, throughput, peak RSS (from `wait4`), the lower bound and the
-//! replica's analytic time.
+//! `tdp-download`, a replica of the notebook's algorithm (`tdp-bench replica`) and, for one
+//! large file, aria2c on the pre-resolved URL; prints for each client its wall time, CPU
+//! seconds and peak RSS (from `wait4`), its rate and its ratio to the lower bound, with the
+//! machine, the file system and the date.
 
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -12,8 +13,9 @@ use tdp_sim::{sim_id, Shaping, SimConfig, SimFile, Simulator};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Scenarios to run: notebook, small-2000, big-10, big-1, ids-100k, all, or smoke (a
-    /// quick check that the benchmark works).
+    /// Scenarios to run: notebook, small-2000, big-10, big-1, big-1-256, cpu-20x16,
+    /// small-100k, small-100k-256, ids-100k, all, or smoke (a quick check that the benchmark
+    /// works).
     #[arg(long, default_value = "all")]
     scenario: Vec<String>,
     /// Folder for downloads (emptied per run); default a temporary folder.
@@ -35,6 +37,10 @@ struct Scenario {
     /// S3 connections for our CLI (the replica always has 25).
     concurrency: usize,
     replica: bool,
+    /// aria2c on the pre-resolved URL (single-file scenarios), where installed.
+    aria2c: bool,
+    /// Runs of each client; the table shows the median (by wall time).
+    runs: usize,
 }
 
 const MB: u64 = 1_000_000;
@@ -50,6 +56,16 @@ fn scenarios() -> Vec<Scenario> {
         total: Some(200 * MB),
         concurrency: 25,
         replica,
+        aria2c: false,
+        runs: 1,
+    };
+    let small = |name, concurrency| Scenario {
+        api_latency_ms: 5,
+        first_byte_ms: 1,
+        per_conn: None,
+        total: None,
+        concurrency,
+        ..nb(name, 100_000, 1024, false)
     };
     vec![
         nb("notebook", 100, 1 << 20, true),
@@ -60,8 +76,24 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             concurrency: 32,
+            aria2c: true,
+            runs: 3,
             ..nb("big-1", 1, 1 << 30, false)
         },
+        Scenario {
+            concurrency: 256,
+            ..nb("big-1-256", 1, 1 << 30, false)
+        },
+        Scenario {
+            per_conn: None,
+            total: None,
+            api_latency_ms: 0,
+            first_byte_ms: 0,
+            concurrency: 25,
+            ..nb("cpu-20x16", 20, 16 << 20, true)
+        },
+        small("small-100k", 64),
+        small("small-100k-256", 256),
         Scenario {
             api_latency_ms: 0,
             first_byte_ms: 0,
@@ -80,6 +112,8 @@ fn scenarios() -> Vec<Scenario> {
 struct Run {
     code: i32,
     wall: f64,
+    /// User + system CPU seconds of the child (from `wait4`).
+    cpu: f64,
     rss_kib: u64,
     stderr: String,
 }
@@ -98,6 +132,7 @@ fn run_child(cmd: &mut Command) -> Run {
             return Run {
                 code: -1,
                 wall: 0.0,
+                cpu: 0.0,
                 rss_kib: 0,
                 stderr: e.to_string(),
             };
@@ -111,37 +146,40 @@ fn run_child(cmd: &mut Command) -> Run {
             out
         })
     });
-    let (code, rss_kib) = wait_rusage(pid);
+    let (code, cpu, rss_kib) = wait_rusage(pid);
     let wall = start.elapsed().as_secs_f64();
     let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     Run {
         code,
         wall,
+        cpu,
         rss_kib,
         stderr,
     }
 }
 
 #[cfg(unix)]
-fn wait_rusage(pid: u32) -> (i32, u64) {
+fn wait_rusage(pid: u32) -> (i32, f64, u64) {
     let mut status = 0;
     // SAFETY: rusage is plain data filled in by wait4 for our own child.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
     if r < 0 {
-        return (-1, 0);
+        return (-1, 0.0, 0);
     }
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
         -1
     };
-    (code, usage.ru_maxrss as u64)
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = secs(usage.ru_utime) + secs(usage.ru_stime);
+    (code, cpu, usage.ru_maxrss as u64)
 }
 
 #[cfg(not(unix))]
-fn wait_rusage(_pid: u32) -> (i32, u64) {
-    (-1, 0)
+fn wait_rusage(_pid: u32) -> (i32, f64, u64) {
+    (-1, 0.0, 0)
 }
 
 /// Bytes per second one of `conns` busy connections gets: its own cap or its share of the
@@ -158,12 +196,27 @@ fn fresh(dir: &Path) -> PathBuf {
     dir.to_path_buf()
 }
 
+/// One client's line of a scenario.
 struct Row {
     text: Vec<String>,
 }
 
+const HEADER: [&str; 10] = [
+    "scenario",
+    "client",
+    "wall s",
+    "CPU s",
+    "peak RSS",
+    "rate",
+    "÷ bound",
+    "vs ours",
+    "runs (wall s)",
+    "notes",
+];
+
 pub async fn run(args: BenchArgs) -> ExitCode {
     let all = scenarios();
+    let names: Vec<&str> = all.iter().map(|s| s.name).collect();
     let wanted: Vec<&Scenario> = all
         .iter()
         .filter(|s| {
@@ -173,7 +226,10 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         })
         .collect();
     if wanted.is_empty() {
-        eprintln!("error: unknown scenario; use notebook, small-2000, big-10, big-1, ids-100k, all or smoke");
+        eprintln!(
+            "error: unknown scenario; use {}, all or smoke",
+            names.join(", ")
+        );
         return ExitCode::from(2);
     }
     let tmp = tempfile_dir(args.dir.clone());
@@ -192,8 +248,10 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let _ = std::fs::create_dir_all(&tmp);
+    let machine = machine(&tmp);
     println!(
-        "tdp-bench ({} build)",
+        "tdp-bench ({} build) — {machine}",
         if cfg!(debug_assertions) {
             "debug"
         } else {
@@ -203,33 +261,17 @@ pub async fn run(args: BenchArgs) -> ExitCode {
     let mut rows = Vec::new();
     for s in wanted {
         match scenario(s, &exe, &cli, &tmp).await {
-            Ok(r) => rows.push(r),
+            Ok(r) => rows.extend(r),
             Err(e) => {
                 eprintln!("error in scenario {}: {e}", s.name);
                 return ExitCode::from(1);
             }
         }
     }
-    let header = [
-        "scenario",
-        "ours s",
-        "replica s",
-        "ratio",
-        "ours MB/s",
-        "replica MB/s",
-        "ours RSS",
-        "replica RSS",
-        "lower bound s",
-        "ours/bound",
-        "replica analytic s",
-        "replica meas/analytic",
-        "peak streams/object",
-        "notes",
-    ];
     let mut md = format!(
-        "| {} |\n|{}\n",
-        header.join(" | "),
-        " --- |".repeat(header.len())
+        "{machine}\n\n| {} |\n|{}\n",
+        HEADER.join(" | "),
+        " --- |".repeat(HEADER.len())
     );
     for r in &rows {
         md.push_str(&format!("| {} |\n", r.text.join(" | ")));
@@ -247,7 +289,76 @@ fn tempfile_dir(given: Option<PathBuf>) -> PathBuf {
     given.unwrap_or_else(|| std::env::temp_dir().join(format!("tdp-bench-{}", std::process::id())))
 }
 
-async fn scenario(s: &Scenario, exe: &Path, cli: &Path, tmp: &Path) -> Result<Row, String> {
+/// CPU, cores, memory, the file system the downloads go to, and the date.
+fn machine(dir: &Path) -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+        })
+        .map_or_else(|| "?".into(), |kib| human(kib * 1024));
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "{date}; {cores} cores ({model}), {mem} RAM; downloads to {} ({})",
+        dir.display(),
+        fs_type(dir)
+    )
+}
+
+/// The type of the file system holding `dir`, from the longest matching mount point.
+fn fs_type(dir: &Path) -> String {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (dev, at, kind) = (f.next()?, f.next()?, f.next()?);
+            dir.starts_with(at)
+                .then(|| (at.len(), format!("{kind} on {dev}")))
+        })
+        .max_by_key(|(n, _)| *n)
+        .map_or_else(|| "unknown file system".into(), |(_, d)| d)
+}
+
+/// Runs a client `runs` times and keeps the median run (by wall time), with all wall times.
+async fn median_of(
+    runs: usize,
+    mut make: impl FnMut() -> (Command, PathBuf),
+) -> Result<(Run, Vec<f64>), String> {
+    let mut done = Vec::new();
+    for _ in 0..runs.max(1) {
+        let (mut cmd, out) = make();
+        let r = tokio::task::spawn_blocking(move || run_child(&mut cmd))
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_dir_all(&out);
+        if r.code != 0 {
+            return Err(format!("exited {}: {}", r.code, r.stderr));
+        }
+        done.push(r);
+    }
+    let walls: Vec<f64> = done.iter().map(|r| r.wall).collect();
+    done.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+    let mid = done.len() / 2;
+    Ok((done.swap_remove(mid), walls))
+}
+
+async fn scenario(s: &Scenario, exe: &Path, cli: &Path, tmp: &Path) -> Result<Vec<Row>, String> {
     eprintln!("== {}: {} files of {}", s.name, s.files, human(s.size));
     let files: Vec<SimFile> = (0..s.files as u64)
         .map(|i| {
@@ -279,61 +390,86 @@ async fn scenario(s: &Scenario, exe: &Path, cli: &Path, tmp: &Path) -> Result<Ro
     )
     .map_err(|e| e.to_string())?;
 
-    let ours_out = fresh(&dir.join("ours"));
-    let mut cmd = Command::new(cli);
-    cmd.env("TDP_TOKEN", sim.token())
-        .args([
-            "--base-url",
-            &sim.base_url(),
-            "--org",
-            sim.org(),
-            "--quiet",
-            "--count-events",
-        ])
-        .arg("--concurrency")
-        .arg(s.concurrency.to_string())
-        .arg("--ids")
-        .arg(&ids)
-        .arg("--out")
-        .arg(&ours_out);
-    let ours = tokio::task::spawn_blocking(move || run_child(&mut cmd))
-        .await
-        .map_err(|e| e.to_string())?;
-    if ours.code != 0 {
-        return Err(format!("our CLI exited {}: {}", ours.code, ours.stderr));
-    }
+    let conns = s.concurrency as f64;
+    let eff_total = conns * per_connection(s, conns);
+    let latency = (s.api_latency_ms + s.first_byte_ms) as f64 / 1000.0;
+    let bound = latency + total_bytes as f64 / eff_total;
+    let rate = |secs: f64| {
+        if s.size < (1 << 20) {
+            format!("{:.0} files/s", s.files as f64 / secs)
+        } else {
+            format!("{:.0} MB/s", total_bytes as f64 / MB as f64 / secs)
+        }
+    };
+    let walls = |w: &[f64]| {
+        w.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut rows = Vec::new();
+
+    let mut n = 0;
+    let (ours, ours_walls) = median_of(s.runs, || {
+        n += 1;
+        let out = fresh(&dir.join(format!("ours-{n}")));
+        let mut cmd = Command::new(cli);
+        cmd.env("TDP_TOKEN", sim.token())
+            .args([
+                "--base-url",
+                &sim.base_url(),
+                "--org",
+                sim.org(),
+                "--quiet",
+                "--count-events",
+            ])
+            .arg("--concurrency")
+            .arg(s.concurrency.to_string())
+            .arg("--ids")
+            .arg(&ids)
+            .arg("--out")
+            .arg(&out);
+        (cmd, out)
+    })
+    .await
+    .map_err(|e| format!("our CLI {e}"))?;
     let peak_object = sim.counters().s3_peak_streams_one_object;
-    let _ = std::fs::remove_dir_all(&ours_out);
     let events = ours
         .stderr
         .lines()
         .find(|l| l.starts_with("events:"))
         .unwrap_or("")
         .to_string();
+    rows.push(Row {
+        text: vec![
+            s.name.to_string(),
+            format!("ours ({} conns)", s.concurrency),
+            format!("{:.2}", ours.wall),
+            format!("{:.2}", ours.cpu),
+            human(ours.rss_kib * 1024),
+            rate(ours.wall),
+            format!("{:.2} (bound {bound:.3} s)", ours.wall / bound),
+            "-".into(),
+            walls(&ours_walls),
+            format!("MD5 verified; {peak_object} streams on one object; {events}"),
+        ],
+    });
 
-    let conns = s.concurrency as f64;
-    let eff_total = conns * per_connection(s, conns);
-    let latency = (s.api_latency_ms + s.first_byte_ms) as f64 / 1000.0;
-    let bound = latency + total_bytes as f64 / eff_total;
-    let mbps = |secs: f64| total_bytes as f64 / MB as f64 / secs;
-
-    let (replica_s, replica_mbps, replica_rss, ratio, analytic, agree) = if s.replica {
+    if s.replica {
         sim.reset_peaks();
-        let rep_out = fresh(&dir.join("replica"));
-        let mut cmd = Command::new(exe);
-        cmd.env("TDP_TOKEN", sim.token())
-            .args(["replica", "--base-url", &sim.base_url(), "--org", sim.org()])
-            .arg("--ids")
-            .arg(&ids)
-            .arg("--out")
-            .arg(&rep_out);
-        let rep = tokio::task::spawn_blocking(move || run_child(&mut cmd))
-            .await
-            .map_err(|e| e.to_string())?;
-        if rep.code != 0 {
-            return Err(format!("the replica exited {}: {}", rep.code, rep.stderr));
-        }
-        let _ = std::fs::remove_dir_all(&rep_out);
+        let (rep, rep_walls) = median_of(s.runs, || {
+            let out = fresh(&dir.join("replica"));
+            let mut cmd = Command::new(exe);
+            cmd.env("TDP_TOKEN", sim.token())
+                .args(["replica", "--base-url", &sim.base_url(), "--org", sim.org()])
+                .arg("--ids")
+                .arg(&ids)
+                .arg("--out")
+                .arg(&out);
+            (cmd, out)
+        })
+        .await
+        .map_err(|e| format!("the replica {e}"))?;
         // Each busy connection (25, or fewer files) moves at its own cap or its share of the
         // total.
         let busy = s.files.clamp(1, 25) as f64;
@@ -349,53 +485,117 @@ async fn scenario(s: &Scenario, exe: &Path, cli: &Path, tmp: &Path) -> Result<Ro
             .and_then(|l| l.split(' ').next())
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(rep.wall);
-        (
-            format!("{:.2}", rep.wall),
-            format!("{:.0}", mbps(rep.wall)),
-            human(rep.rss_kib * 1024),
-            format!("{:.2}x", rep.wall / ours.wall),
-            format!("{analytic:.2}"),
-            format!("{:.2} ({fetched:.2} s fetching)", fetched / analytic),
-        )
-    } else if s.files == 1 {
-        // One file: compare with what one connection would take.
-        let one = latency + s.size as f64 / s.per_conn.unwrap_or(u64::MAX) as f64;
-        (
-            format!("(1 conn: {one:.2} computed)"),
-            "-".into(),
-            "-".into(),
-            format!("{:.2}x vs 1 conn", one / ours.wall),
-            "-".into(),
-            "-".into(),
-        )
-    } else {
-        (
-            "-".into(),
-            "-".into(),
-            "-".into(),
-            "-".into(),
-            "-".into(),
-            "-".into(),
-        )
-    };
-    let row = Row {
-        text: vec![
-            s.name.to_string(),
-            format!("{:.2}", ours.wall),
-            replica_s,
-            ratio,
-            format!("{:.0}", mbps(ours.wall)),
-            replica_mbps,
-            human(ours.rss_kib * 1024),
-            replica_rss,
-            format!("{bound:.3}"),
-            format!("{:.2}", ours.wall / bound),
-            analytic,
-            agree,
-            peak_object.to_string(),
-            events,
-        ],
-    };
-    eprintln!("   {}", row.text.join(" | "));
-    Ok(row)
+        rows.push(Row {
+            text: vec![
+                s.name.to_string(),
+                "notebook replica (25 conns)".into(),
+                format!("{:.2}", rep.wall),
+                format!("{:.2}", rep.cpu),
+                human(rep.rss_kib * 1024),
+                rate(rep.wall),
+                format!("{:.2}", rep.wall / bound),
+                format!(
+                    "{:.2}x the time, {:.2}x the CPU",
+                    rep.wall / ours.wall,
+                    rep.cpu / ours.cpu.max(1e-9)
+                ),
+                walls(&rep_walls),
+                format!(
+                    "no verification; fetching {fetched:.2} s = {:.2}x its analytic {analytic:.2} s",
+                    fetched / analytic
+                ),
+            ],
+        });
+    }
+
+    if s.aria2c {
+        match which("aria2c") {
+            None => rows.push(Row {
+                text: vec![
+                    s.name.to_string(),
+                    "aria2c".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "not installed (apt-get install aria2)".into(),
+                ],
+            }),
+            Some(aria) => {
+                let mut urls = Vec::new();
+                for f in &files {
+                    urls.push(presigned(&sim, &f.id).await?);
+                }
+                let (ar, ar_walls) = median_of(s.runs, || {
+                    let out = fresh(&dir.join("aria2c"));
+                    let mut cmd = Command::new(&aria);
+                    cmd.args([
+                        "-x16",
+                        "-s16",
+                        "--quiet=true",
+                        "--file-allocation=none",
+                        "--allow-overwrite=true",
+                        "--auto-file-renaming=false",
+                        "--console-log-level=error",
+                        "-d",
+                    ])
+                    .arg(&out)
+                    .args(&urls);
+                    (cmd, out)
+                })
+                .await
+                .map_err(|e| format!("aria2c {e}"))?;
+                rows.push(Row {
+                    text: vec![
+                        s.name.to_string(),
+                        "aria2c -x16 -s16".into(),
+                        format!("{:.2}", ar.wall),
+                        format!("{:.2}", ar.cpu),
+                        human(ar.rss_kib * 1024),
+                        rate(ar.wall),
+                        format!("{:.2}", ar.wall / bound),
+                        format!(
+                            "{:.2}x the time, {:.2}x the CPU",
+                            ar.wall / ours.wall,
+                            ar.cpu / ours.cpu.max(1e-9)
+                        ),
+                        walls(&ar_walls),
+                        "pre-resolved URL, no verification".into(),
+                    ],
+                });
+            }
+        }
+    }
+    for r in &rows {
+        eprintln!("   {}", r.text.join(" | "));
+    }
+    Ok(rows)
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// A file's pre-signed URL, resolved as the notebook does, for a client that takes URLs.
+async fn presigned(sim: &Simulator, id: &str) -> Result<String, String> {
+    let resp = reqwest::Client::new()
+        .get(format!("{}/v1/datalake/retrieve", sim.base_url()))
+        .query(&[("fileId", id), ("getPresigned", "true")])
+        .header("ts-auth-token", sim.token())
+        .header("x-org-slug", sim.org())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let v: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
+    v["url"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no URL for {id}: {v}"))
 }
