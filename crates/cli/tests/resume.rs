@@ -342,3 +342,78 @@ async fn a_full_disk_stops_the_job_clearly_and_it_resumes_after_space_is_freed()
     );
     assert_dest(&dest, &files);
 }
+
+/// Thousands of small files whose durability steps share file-system syncs: killed (SIGKILL)
+/// mid-job, nothing partial is under a final name, and the rerun verifies every file while
+/// fetching again only what was not yet in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_job_of_small_files_resumes_and_every_file_verifies() {
+    const N: u64 = 4000;
+    let files: Vec<SimFile> = (0..N)
+        .map(|i| SimFile::new(sim_id(64, i), format!("org/raw/s-{i}.bin"), 1024 + i % 7))
+        .collect();
+    let sim = start(files.clone(), |c| {
+        c.shaping.api_latency = Duration::from_millis(5);
+        c.shaping.s3_first_byte = Duration::from_millis(1);
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ids = write_ids(dir.path(), &files);
+    let dest = dir.path().join("out");
+    let cmd = || {
+        let mut c = cli(Some(sim.token()));
+        c.args(["--base-url", &sim.base_url(), "--org", sim.org(), "--out"])
+            .arg(&dest)
+            .arg("--ids")
+            .arg(&ids)
+            .args(["--concurrency", "64", "--allow-sleep"]);
+        c
+    };
+    let mut first = cmd()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while sim.counters().total("s3") < N * 2 / 5 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(first.try_wait().unwrap().is_none(), "ended before the kill");
+    }
+    first.kill().unwrap(); // SIGKILL: no chance to clean up
+    first.wait().unwrap();
+    let fetched_first = sim.counters().total("s3");
+    let mut in_place = 0;
+    for (i, f) in files.iter().enumerate() {
+        let p = dest.join(format!("s-{i}.bin"));
+        if p.exists() {
+            assert_eq!(
+                md5_of_file(&p),
+                expected_md5(f),
+                "partial bytes in s-{i}.bin"
+            );
+            in_place += 1;
+        }
+    }
+    assert!(in_place > 0, "nothing was in place at the kill");
+
+    let mut second = cmd();
+    let m = tokio::task::spawn_blocking(move || run_measured(&mut second))
+        .await
+        .unwrap();
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    for (i, f) in files.iter().enumerate() {
+        let p = dest.join(format!("s-{i}.bin"));
+        assert_eq!(md5_of_file(&p), expected_md5(f), "s-{i}.bin");
+    }
+    let fetched_again = sim.counters().total("s3") - fetched_first;
+    eprintln!(
+        "killed with {in_place} of {N} files in place ({fetched_first} fetched); \
+         the rerun fetched {fetched_again}"
+    );
+    assert!(
+        fetched_again <= N - in_place,
+        "the rerun fetched {fetched_again}, with {in_place} of {N} in place"
+    );
+    assert!(std::fs::read_dir(dest.join(".tdp-download"))
+        .unwrap()
+        .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".part")));
+}
