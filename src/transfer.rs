@@ -452,6 +452,17 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
             s = e;
         }
     }
+    // One span (a small file, or the rest of one): fetched in this task, not a task of its own.
+    if let [(s, e)] = spans[..] {
+        if let Err(e) = fetch_range(ctx, run, &attempt, s, e - 1).await {
+            return Err(if ctx.cancel.is_cancelled() {
+                FileError::Cancelled
+            } else {
+                e
+            });
+        }
+        return finish(ctx, run, info).await;
+    }
     let mut tasks = Vec::with_capacity(spans.len());
     for (s, e) in spans {
         let (ctx, run, attempt) = (ctx.clone(), run.clone(), attempt.clone());
