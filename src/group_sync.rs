@@ -14,6 +14,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 type Reply = oneshot::Sender<Result<(), Arc<std::io::Error>>>;
+/// Blocking work a round does before its sync (a write, a rename): what it made is then
+/// covered by that sync, and the file needs no hop of its own to the blocking pool.
+type Work = Box<dyn FnOnce() + Send>;
 
 pub(crate) struct GroupSync {
     /// An open handle on the state folder, when one `syncfs` of it covers everything.
@@ -24,6 +27,7 @@ pub(crate) struct GroupSync {
 #[derive(Default)]
 struct Waiting {
     replies: Vec<Reply>,
+    work: Vec<Work>,
     /// A task is syncing; whoever asks now is served by its next round.
     running: bool,
 }
@@ -50,13 +54,38 @@ impl GroupSync {
     /// Returns once a sync of the whole file system, started after this call, has ended.
     /// Only for a grouped `GroupSync`; otherwise returns at once.
     pub async fn sync(self: &Arc<Self>) -> std::io::Result<()> {
+        self.wait(None).await
+    }
+
+    /// Runs `work` on the blocking pool, then returns its result once a sync of the whole
+    /// file system that began after it has ended. Only for a grouped `GroupSync`.
+    pub async fn after<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> std::io::Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.wait(Some(Box::new(move || {
+            let _ = tx.send(work());
+        })))
+        .await?;
+        rx.await
+            .map_err(|_| std::io::Error::other("the work before a file system sync was lost"))
+    }
+
+    async fn wait(self: &Arc<Self>, work: Option<Work>) -> std::io::Result<()> {
         let Some((file, path)) = self.root.clone() else {
+            if let Some(w) = work {
+                tokio::task::spawn_blocking(w)
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+            }
             return Ok(());
         };
         let (tx, rx) = oneshot::channel();
         let lead = {
             let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
             w.replies.push(tx);
+            w.work.extend(work);
             !std::mem::replace(&mut w.running, true)
         };
         if lead {
@@ -74,19 +103,24 @@ impl GroupSync {
     /// Syncs while anyone waits: each round serves those who asked before it began.
     async fn rounds(self: Arc<Self>, file: Arc<std::fs::File>, path: PathBuf) {
         loop {
-            let replies = {
+            let (replies, work) = {
                 let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
                 if w.replies.is_empty() {
                     w.running = false;
                     return;
                 }
-                std::mem::take(&mut w.replies)
+                (std::mem::take(&mut w.replies), std::mem::take(&mut w.work))
             };
             let (f, p) = (file.clone(), path.clone());
-            let r = tokio::task::spawn_blocking(move || durable::sync_fs(&f, &p))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
-                .map_err(Arc::new);
+            let r = tokio::task::spawn_blocking(move || {
+                for w in work {
+                    w();
+                }
+                durable::sync_fs(&f, &p)
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+            .map_err(Arc::new);
             for reply in replies {
                 let _ = reply.send(r.clone());
             }

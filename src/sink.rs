@@ -113,6 +113,41 @@ fn open_part(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
+/// What `write_out` gives back: the opened file or what failed, and the buffer for reuse.
+type Written = (
+    Result<std::sync::Arc<std::fs::File>, (&'static str, std::io::Error)>,
+    Vec<u8>,
+);
+
+/// Writes `buf` at `offset` (opening the `.part` first if need be) and feeds the MD5 with it.
+fn write_out(
+    file: Option<std::sync::Arc<std::fs::File>>,
+    path: &Path,
+    buf: Vec<u8>,
+    offset: u64,
+    md5: Option<SharedMd5>,
+) -> Written {
+    let file = match file {
+        Some(f) => f,
+        None => match open_part(path) {
+            Ok(f) => std::sync::Arc::new(f),
+            Err(e) => return (Err(("create", e)), buf),
+        },
+    };
+    if buf.is_empty() {
+        return (Ok(file), buf);
+    }
+    if let Err(e) = write_at(&file, &buf, offset) {
+        return (Err(("write", e)), buf);
+    }
+    if let Some(m) = md5 {
+        if let Some(h) = m.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            h.feed(offset, &buf);
+        }
+    }
+    (Ok(file), buf)
+}
+
 impl PartWriter {
     /// `len` is how many bytes this writer expects (it sizes the buffer). `md5` is fed the
     /// bytes written where they continue its prefix (the rest it reads back later).
@@ -156,30 +191,18 @@ impl PartWriter {
             self.buf_start,
             self.md5.clone(),
         );
-        let (result, mut buf) = tokio::task::spawn_blocking(move || {
-            let file = match file {
-                Some(f) => f,
-                None => match open_part(&path) {
-                    Ok(f) => std::sync::Arc::new(f),
-                    Err(e) => return (Err(("create", e)), buf),
-                },
-            };
-            if let Err(e) = write_at(&file, &buf, offset) {
-                return (Err(("write", e)), buf);
-            }
-            if let Some(m) = md5 {
-                if let Some(h) = m.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                    h.feed(offset, &buf);
-                }
-            }
-            (Ok(file), buf)
-        })
-        .await
-        .map_err(|e| SinkError::Io {
-            what: "write",
-            path: self.path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let done = tokio::task::spawn_blocking(move || write_out(file, &path, buf, offset, md5))
+            .await
+            .map_err(|e| SinkError::Io {
+                what: "write",
+                path: self.path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        self.written(done)
+    }
+
+    /// Takes back the buffer (and the opened file) from `write_out`.
+    fn written(&mut self, (result, mut buf): Written) -> Result<(), SinkError> {
         let file = result.map_err(|(what, e)| io(what, &self.path)(e))?;
         self.file = Some(file);
         self.buf_start += buf.len() as u64;
@@ -194,14 +217,33 @@ impl PartWriter {
         &mut self,
         group: &std::sync::Arc<crate::group_sync::GroupSync>,
     ) -> Result<(u64, u64), SinkError> {
+        if group.grouped() {
+            if self.buf.is_empty() && self.unrecorded_from == self.buf_start {
+                return Ok((self.buf_start, self.buf_start));
+            }
+            // The write rides in the same round of the group as the sync that covers it.
+            let buf = std::mem::take(&mut self.buf);
+            let (file, path, offset, md5) = (
+                self.file.clone(),
+                self.path.clone(),
+                self.buf_start,
+                self.md5.clone(),
+            );
+            let done = group
+                .after(move || write_out(file, &path, buf, offset, md5))
+                .await
+                .map_err(io("write", &self.path))?;
+            self.written(done)?;
+            let span = (self.unrecorded_from, self.buf_start);
+            self.unrecorded_from = self.buf_start;
+            return Ok(span);
+        }
         self.flush_buf().await?;
         let span = (self.unrecorded_from, self.buf_start);
         if span.0 == span.1 {
             return Ok(span);
         }
-        if group.grouped() {
-            group.sync().await.map_err(io("write", &self.path))?;
-        } else if let Some(file) = self.file.clone() {
+        if let Some(file) = self.file.clone() {
             let path = self.path.clone();
             tokio::task::spawn_blocking(move || durable::sync_data(&file, &path, "sync part"))
                 .await

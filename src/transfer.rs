@@ -1056,7 +1056,7 @@ async fn finish(
                 .await
                 .map_err(|e| sink_failure(ctx, sink::io_error("sync", journal.path(), e)))?;
         }
-        let placed = tokio::task::spawn_blocking(move || {
+        let place = move || {
             if !grouped {
                 j.sync().map_err(|source| SinkError::Io {
                     what: "sync",
@@ -1065,15 +1065,22 @@ async fn finish(
                 })?;
             }
             sink::finalize(&d, &rel_path, &p, &sc, gzip, ratio, !grouped)
-        })
-        .await
-        .map_err(internal)?;
-        let placed = match placed {
-            Ok(bytes) if grouped => match ctx.syncs.sync().await {
-                Ok(()) => Ok(bytes),
-                Err(e) => Err(sink::io_error("sync", &dest, e)),
-            },
-            other => other,
+        };
+        let placed = if grouped && !gzip {
+            // The move rides in a round of the group, before the sync that makes it durable.
+            ctx.syncs
+                .after(place)
+                .await
+                .unwrap_or_else(|e| Err(sink::io_error("sync", &dest, e)))
+        } else {
+            let placed = tokio::task::spawn_blocking(place).await.map_err(internal)?;
+            match placed {
+                Ok(bytes) if grouped => match ctx.syncs.sync().await {
+                    Ok(()) => Ok(bytes),
+                    Err(e) => Err(sink::io_error("sync", &dest, e)),
+                },
+                other => other,
+            }
         };
         match placed {
             Ok(bytes) => break bytes,
