@@ -217,6 +217,8 @@ pub struct Store {
     /// began: no earlier job's file can be at a name, so names are given without looking
     /// on disk (the no-replace move still never overwrites what appears meanwhile).
     empty_at_start: bool,
+    /// A `.part` was in the state folder when the job began (an earlier run's leftover).
+    parts_at_start: bool,
     /// One job per folder, for as long as the store is open.
     _lock: FolderLock,
 }
@@ -326,8 +328,14 @@ impl Store {
                     reserved.contains(&name) || name.starts_with("tdp-download-report")
                 })
             });
+        let parts_at_start = std::fs::read_dir(&dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        });
         Ok(Store {
             empty_at_start,
+            parts_at_start,
             dest: dest.to_path_buf(),
             dir,
             files,
@@ -355,6 +363,12 @@ impl Store {
 
     pub fn dest(&self) -> &Path {
         &self.dest
+    }
+
+    /// Whether a `.part` of a file starting afresh may hold an earlier run's bytes: only if
+    /// the folder had any when the job began (this run removes its own on a reset).
+    pub fn may_have_old_part(&self) -> bool {
+        self.parts_at_start
     }
 
     pub fn part_path(&self, id: &str) -> PathBuf {

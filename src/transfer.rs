@@ -666,7 +666,9 @@ fn accept(
         }
     };
     // A fresh start: any leftover bytes are not ours to trust.
-    let _ = std::fs::remove_file(&run.part);
+    if ctx.store().may_have_old_part() {
+        let _ = std::fs::remove_file(&run.part);
+    }
     *lock(&run.path) = Some(path.clone());
     ctx.events.send(Event::FileResolved {
         file_id: run.id.clone(),
