@@ -184,14 +184,7 @@ impl PartWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let buf = std::mem::take(&mut self.buf);
-        let (file, path, offset, md5) = (
-            self.file.clone(),
-            self.path.clone(),
-            self.buf_start,
-            self.md5.clone(),
-        );
-        let done = tokio::task::spawn_blocking(move || write_out(file, &path, buf, offset, md5))
+        let done = tokio::task::spawn_blocking(self.take_write())
             .await
             .map_err(|e| SinkError::Io {
                 what: "write",
@@ -199,6 +192,18 @@ impl PartWriter {
                 source: std::io::Error::other(e.to_string()),
             })?;
         self.written(done)
+    }
+
+    /// The blocking work of writing out the buffer (which it takes along).
+    fn take_write(&mut self) -> impl FnOnce() -> Written + Send + 'static {
+        let buf = std::mem::take(&mut self.buf);
+        let (file, path, offset, md5) = (
+            self.file.clone(),
+            self.path.clone(),
+            self.buf_start,
+            self.md5.clone(),
+        );
+        move || write_out(file, &path, buf, offset, md5)
     }
 
     /// Takes back the buffer (and the opened file) from `write_out`.
@@ -222,15 +227,8 @@ impl PartWriter {
                 return Ok((self.buf_start, self.buf_start));
             }
             // The write rides in the same round of the group as the sync that covers it.
-            let buf = std::mem::take(&mut self.buf);
-            let (file, path, offset, md5) = (
-                self.file.clone(),
-                self.path.clone(),
-                self.buf_start,
-                self.md5.clone(),
-            );
             let done = group
-                .after(move || write_out(file, &path, buf, offset, md5))
+                .after(self.take_write())
                 .await
                 .map_err(io("write", &self.path))?;
             self.written(done)?;

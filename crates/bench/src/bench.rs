@@ -445,12 +445,6 @@ async fn scenario(s: &Scenario, exe: &Path, cli: &Path, tmp: &Path) -> Result<Ve
             format!("{:.0} MB/s", total_bytes as f64 / MB as f64 / secs)
         }
     };
-    let walls = |w: &[f64]| {
-        w.iter()
-            .map(|x| format!("{x:.2}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let mut rows = Vec::new();
 
     let mut n = 0;
@@ -533,27 +527,19 @@ async fn scenario(s: &Scenario, exe: &Path, cli: &Path, tmp: &Path) -> Result<Ve
             .and_then(|l| l.split(' ').next())
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(rep.wall);
-        rows.push(Row {
-            text: vec![
-                s.name.to_string(),
-                "notebook replica (25 conns)".into(),
-                format!("{:.2}", rep.wall),
-                format!("{:.2}", rep.cpu),
-                human(rep.rss_kib * 1024),
-                rate(rep.wall),
-                vs_bound(rep.wall),
-                format!(
-                    "{:.2}x the time, {:.2}x the CPU",
-                    rep.wall / ours.wall,
-                    rep.cpu / ours.cpu.max(1e-9)
-                ),
-                walls(&rep_walls),
-                format!(
-                    "no verification; fetching {fetched:.2} s = {:.2}x its analytic {analytic:.2} s",
-                    fetched / analytic
-                ),
-            ],
-        });
+        let note = format!(
+            "no verification; fetching {fetched:.2} s = {:.2}x its analytic {analytic:.2} s",
+            fetched / analytic
+        );
+        rows.push(peer_row(
+            s.name,
+            "notebook replica (25 conns)",
+            &rep,
+            &rep_walls,
+            &ours,
+            (rate(rep.wall), vs_bound(rep.wall)),
+            note,
+        ));
     }
 
     if s.aria2c {
@@ -596,24 +582,15 @@ async fn scenario(s: &Scenario, exe: &Path, cli: &Path, tmp: &Path) -> Result<Ve
                 })
                 .await
                 .map_err(|e| format!("aria2c {e}"))?;
-                rows.push(Row {
-                    text: vec![
-                        s.name.to_string(),
-                        "aria2c -x16 -s16".into(),
-                        format!("{:.2}", ar.wall),
-                        format!("{:.2}", ar.cpu),
-                        human(ar.rss_kib * 1024),
-                        rate(ar.wall),
-                        vs_bound(ar.wall),
-                        format!(
-                            "{:.2}x the time, {:.2}x the CPU",
-                            ar.wall / ours.wall,
-                            ar.cpu / ours.cpu.max(1e-9)
-                        ),
-                        walls(&ar_walls),
-                        "pre-resolved URL, no verification".into(),
-                    ],
-                });
+                rows.push(peer_row(
+                    s.name,
+                    "aria2c -x16 -s16",
+                    &ar,
+                    &ar_walls,
+                    &ours,
+                    (rate(ar.wall), vs_bound(ar.wall)),
+                    "pre-resolved URL, no verification".into(),
+                ));
             }
         }
     }
@@ -621,6 +598,45 @@ async fn scenario(s: &Scenario, exe: &Path, cli: &Path, tmp: &Path) -> Result<Ve
         eprintln!("   {}", r.text.join(" | "));
     }
     Ok(rows)
+}
+
+/// Every run's wall time, for the table.
+fn walls(w: &[f64]) -> String {
+    w.iter()
+        .map(|x| format!("{x:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A peer's row: its figures and how they compare with ours. `rated` is its rate and its
+/// ratio to the bound, as the scenario words them.
+fn peer_row(
+    scenario: &str,
+    client: &str,
+    run: &Run,
+    run_walls: &[f64],
+    ours: &Run,
+    rated: (String, String),
+    note: String,
+) -> Row {
+    Row {
+        text: vec![
+            scenario.to_string(),
+            client.to_string(),
+            format!("{:.2}", run.wall),
+            format!("{:.2}", run.cpu),
+            human(run.rss_kib * 1024),
+            rated.0,
+            rated.1,
+            format!(
+                "{:.2}x the time, {:.2}x the CPU",
+                run.wall / ours.wall,
+                run.cpu / ours.cpu.max(1e-9)
+            ),
+            walls(run_walls),
+            note,
+        ],
+    }
 }
 
 fn which(name: &str) -> Option<PathBuf> {
