@@ -146,11 +146,21 @@ impl App {
         Locator::Css(Box::leak(format!("[data-hook='{hook}']").into_boxed_str()))
     }
 
+    /// The element with a hook. A lookup is tried again for a few seconds: WebKitWebDriver
+    /// has been seen (once in many CI runs) to answer a lookup right after the page was ready
+    /// with an error carrying no message, and to answer the next one.
     pub async fn el(&self, hook: &str) -> fantoccini::elements::Element {
-        self.client
-            .find(Self::css(hook))
-            .await
-            .unwrap_or_else(|e| panic!("no {hook}: {e}"))
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match self.client.find(Self::css(hook)).await {
+                Ok(el) => return el,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("looking up {hook} again after: {e:?}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("no {hook}: {e} ({e:?})"),
+            }
+        }
     }
 
     /// Types into a field as a person does: select what is there, type over it; checks the
