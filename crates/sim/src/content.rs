@@ -29,19 +29,33 @@ pub fn draw(seed: u64, parts: &[u64]) -> f64 {
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// The object's 8-byte word number `n`: byte `p` of an object is byte `p % 8` of word `p / 8`.
+fn word(file_seed: u64, n: u64) -> [u8; 8] {
+    splitmix64(file_seed ^ n.wrapping_mul(0xA24B_AED4_963E_E407)).to_le_bytes()
+}
+
 /// Fills `buf` with the object's bytes starting at `offset`.
 pub fn fill(file_seed: u64, offset: u64, buf: &mut [u8]) {
-    let mut pos = offset;
-    let mut i = 0;
-    while i < buf.len() {
-        let word = splitmix64(file_seed ^ (pos / 8).wrapping_mul(0xA24B_AED4_963E_E407));
-        let bytes = word.to_le_bytes();
-        let start = (pos % 8) as usize;
-        let n = (8 - start).min(buf.len() - i);
-        buf[i..i + n].copy_from_slice(&bytes[start..start + n]);
-        i += n;
-        pos += n as u64;
+    // Whole words in the middle, written directly: this runs for every byte served, and a
+    // copy of a run-time length per word made it half of the simulator's CPU on 1 GiB.
+    let skip = (offset % 8) as usize;
+    let head = if skip == 0 {
+        0
+    } else {
+        (8 - skip).min(buf.len())
+    };
+    let (first, rest) = buf.split_at_mut(head);
+    first.copy_from_slice(&word(file_seed, offset / 8)[skip..skip + head]);
+    let next = (offset + head as u64) / 8;
+    let mut words = rest.chunks_exact_mut(8);
+    let mut n = next;
+    for w in &mut words {
+        w.copy_from_slice(&word(file_seed, n));
+        n += 1;
     }
+    let tail = words.into_remainder();
+    let len = tail.len();
+    tail.copy_from_slice(&word(file_seed, n)[..len]);
 }
 
 /// The whole content (only for small objects: tests and gzip objects).
@@ -76,6 +90,19 @@ mod tests {
             let mut part = vec![0u8; (1000 - off) as usize];
             fill(42, off, &mut part);
             assert_eq!(&whole[off as usize..], &part[..]);
+        }
+    }
+
+    #[test]
+    fn every_byte_is_its_words_byte() {
+        let byte = |p: u64| word(42, p / 8)[(p % 8) as usize];
+        for off in [0u64, 1, 3, 8, 13, 64] {
+            for len in [0usize, 1, 5, 8, 9, 30, 100] {
+                let mut got = vec![0u8; len];
+                fill(42, off, &mut got);
+                let want: Vec<u8> = (off..off + len as u64).map(byte).collect();
+                assert_eq!(got, want, "offset {off}, length {len}");
+            }
         }
     }
 
