@@ -41,23 +41,36 @@ use std::sync::Mutex;
 static TRACING: AtomicBool = AtomicBool::new(false);
 static TRACE: Mutex<Vec<Op>> = Mutex::new(Vec::new());
 
-/// One traced operation: what, on which path, and for journal records the file ID.
+/// One traced operation: what, on which path, for journal records the file ID, and the
+/// bytes a `.part` write or a range record covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Op {
     pub what: &'static str,
     pub path: PathBuf,
     pub id: String,
+    pub span: Option<(u64, u64)>,
 }
 
 fn note(what: &'static str, path: &Path, id: &str) {
+    note_span(what, path, id, None);
+}
+
+fn note_span(what: &'static str, path: &Path, id: &str, span: Option<(u64, u64)>) {
     if TRACING.load(Ordering::Relaxed) {
         let mut t = TRACE.lock().unwrap_or_else(|e| e.into_inner());
         t.push(Op {
             what,
             path: path.to_path_buf(),
             id: id.to_string(),
+            span,
         });
     }
+}
+
+/// Traces a write of `[start, end)` into a `.part` (the write itself is the sink's: it makes
+/// nothing durable, but the test of the protocol needs to know what each sync covers).
+pub fn wrote_part(path: &Path, start: u64, end: u64) {
+    note_span("write part", path, "", Some((start, end)));
 }
 
 /// The trace of durability operations, for tests: `start` turns it on (for the whole
@@ -130,16 +143,18 @@ pub fn sync_fs(dir: &File, path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Appends one journal line: `what` names the record and `id` its file for the trace.
+/// Appends one journal line: `what` names the record, `id` its file and `span` the bytes a
+/// range record claims, for the trace.
 pub fn append(
     file: &mut File,
     line: &[u8],
     path: &Path,
     what: &'static str,
     id: &str,
+    span: Option<(u64, u64)>,
 ) -> std::io::Result<()> {
     file.write_all(line)?;
-    note(what, path, id);
+    note_span(what, path, id, span);
     Ok(())
 }
 

@@ -140,8 +140,17 @@ fn write_out(
     if let Err(e) = write_at(&file, &buf, offset) {
         return (Err(("write", e)), buf);
     }
+    durable::wrote_part(path, offset, offset + buf.len() as u64);
     if let Some(m) = md5 {
-        if let Some(h) = m.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        // Never waits: while the hash reads back ranges (up to a window of parts, half a
+        // second), waiting here held up the group's round and every stream behind it. Bytes
+        // not fed now are read back later.
+        let mut guard = match m.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(h) = guard.as_mut().and_then(|g| g.as_mut()) {
             h.feed(offset, &buf);
         }
     }

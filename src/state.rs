@@ -401,6 +401,10 @@ impl Store {
             &self.dir.join(JOURNAL),
             rec.what(),
             rec.id(),
+            match rec {
+                Record::Range { start, end, .. } => Some((start, end)),
+                _ => None,
+            },
         )
         .map_err(|source| StateError::Journal {
             path: self.dir.join(JOURNAL),

@@ -62,6 +62,8 @@ struct FileRun {
     attempts: Mutex<Attempts>,
     hasher: sink::SharedMd5,
     bytes: Arc<AtomicU64>,
+    /// Told when the object's size and ETag become known.
+    info_known: tokio::sync::Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -277,6 +279,7 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String, hint: Hint) -> (Stri
         attempts: Mutex::new(Attempts::default()),
         hasher: Arc::new(Mutex::new(None)),
         bytes,
+        info_known: tokio::sync::Notify::new(),
     });
     let mut fresh_starts = 0;
     let result = loop {
@@ -406,6 +409,8 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
     let attempt = run.cancel.child_token();
     let st = ctx.store().file(&run.id);
     let resumable = st.object.is_some() && run.part.exists();
+    let mut tasks = Vec::new();
+    let mut first_err = None;
     if let (true, Some(obj)) = (resumable, st.object.clone()) {
         run.bytes.store(st.ranges.covered(), Ordering::Relaxed);
         *lock(&run.ranges) = st.ranges.clone();
@@ -419,64 +424,63 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
         // gone. Then the first request asks for one byte, whose answer tells the object's
         // ETag and length: for an MD5 ETag that is enough to adopt the file.
         let probe = st.done.is_none() && may_be_present(ctx, run).await?;
-        let first_end = if probe {
-            0
-        } else {
-            ctx.cfg.part_size.max(1) - 1
-        };
-        fetch_range(ctx, run, &attempt, 0, first_end).await?;
         if probe {
+            fetch_range(ctx, run, &attempt, 0, 0, None).await?;
             if let Some(adopted) = adopt_present(ctx, run).await? {
                 return Ok(adopted);
             }
-        }
-    }
-    let info = run.info().ok_or_else(|| {
-        FileError::Failed(Failure::new(
-            ErrorKind::Protocol,
-            "storage sent no object details",
-        ))
-    })?;
-    let missing = lock(&run.ranges).missing(info.size);
-    let part_size = if info.size >= ctx.cfg.split_threshold {
-        ctx.cfg.part_size.max(1)
-    } else {
-        u64::MAX
-    };
-    let mut spans = Vec::new();
-    for (a, b) in missing {
-        let mut s = a;
-        while s < b {
-            let e = b.min(s.saturating_add(part_size));
-            spans.push((s, e));
-            s = e;
-        }
-    }
-    // One span (a small file, or the rest of one): fetched in this task, not a task of its own.
-    if let [(s, e)] = spans[..] {
-        if let Err(e) = fetch_range(ctx, run, &attempt, s, e - 1).await {
-            return Err(if ctx.cancel.is_cancelled() {
-                FileError::Cancelled
-            } else {
-                e
-            });
-        }
-        return finish(ctx, run, info).await;
-    }
-    let mut tasks = Vec::with_capacity(spans.len());
-    for (s, e) in spans {
-        let (ctx, run, attempt) = (ctx.clone(), run.clone(), attempt.clone());
-        tasks.push(tokio::spawn(async move {
-            let r = fetch_range(&ctx, &run, &attempt, s, e - 1).await;
-            if r.is_err() {
-                // One range failing ends this attempt: stop its siblings (a fresh start
-                // gets a token of its own).
+        } else {
+            let first_end = ctx.cfg.part_size.max(1) - 1;
+            let first = fetch_range(ctx, run, &attempt, 0, first_end, None);
+            tokio::pin!(first);
+            // The rest is asked for as soon as the first answer tells the object's size, not
+            // once the first part is in: a part takes a third of a second at 25 MB/s.
+            let mut planned = false;
+            let r = loop {
+                tokio::select! {
+                    r = &mut first => break r,
+                    _ = run.info_known.notified(), if !planned => {
+                        if let Some(info) = run.info() {
+                            planned = true;
+                            tasks = spawn_spans(ctx, run, &attempt, spans(ctx, run, &info, first_end + 1));
+                        }
+                    }
+                }
+            };
+            if let Err(e) = r {
+                // Its siblings stop; the first real failure among them all is the file's.
                 attempt.cancel();
+                first_err = Some(e);
             }
-            r
-        }));
+        }
     }
-    let mut first_err = None;
+    let info = || {
+        run.info().ok_or_else(|| {
+            FileError::Failed(Failure::new(
+                ErrorKind::Protocol,
+                "storage sent no object details",
+            ))
+        })
+    };
+    if first_err.is_none() && tasks.is_empty() {
+        let info = info()?;
+        // One span (a small file, or the rest of one): fetched in this task, not a task of
+        // its own.
+        let todo = spans(ctx, run, &info, 0);
+        match todo[..] {
+            [] => {}
+            [(s, e)] => {
+                if let Err(e) = fetch_range(ctx, run, &attempt, s, e - 1, None).await {
+                    return Err(if ctx.cancel.is_cancelled() {
+                        FileError::Cancelled
+                    } else {
+                        e
+                    });
+                }
+            }
+            _ => tasks = spawn_spans(ctx, run, &attempt, todo),
+        }
+    }
     for t in tasks {
         let r = t.await.unwrap_or_else(|e| Err(internal(e)));
         if let Err(e) = r {
@@ -492,7 +496,88 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
         }
         return Err(e);
     }
-    finish(ctx, run, info).await
+    finish(ctx, run, info()?).await
+}
+
+/// Pieces near a file's end are no smaller than this (a request costs a round trip).
+const MIN_PIECE: u64 = 1 << 20;
+
+/// The byte spans still missing from `from` on, each at most a part long (a file below the
+/// split threshold: one span).
+///
+/// The MD5 follows the completed prefix, so pieces should complete in order, one after
+/// another: parts of one size started together finish together, and the hash then had a
+/// window of parts (256 MiB at 32 connections) to read back at once, the last one after the
+/// last byte. So the first pieces grow from a part per connection to a part (their ends are
+/// staggered, and stay so), and where less than a part per connection is left they shrink
+/// again (to `MIN_PIECE`).
+fn spans(ctx: &Ctx, run: &FileRun, info: &ObjectInfo, from: u64) -> Vec<(u64, u64)> {
+    let split = info.size >= ctx.cfg.split_threshold;
+    let part_size = ctx.cfg.part_size.max(1);
+    let streams = streams_per_file(ctx);
+    let mut spans = Vec::new();
+    for (a, b) in lock(&run.ranges).missing(info.size) {
+        let mut s = a.max(from);
+        while s < b {
+            let piece = if split {
+                let ramp = (spans.len() as u64 + 1).saturating_mul(part_size) / streams;
+                let tail = (info.size - s) / streams;
+                part_size.min(ramp.min(tail).max(MIN_PIECE))
+            } else {
+                u64::MAX
+            };
+            let e = b.min(s.saturating_add(piece));
+            spans.push((s, e));
+            s = e;
+        }
+    }
+    spans
+}
+
+/// Fetches the spans, a task each; a failure stops the attempt's other spans. Whichever task
+/// gets a storage connection takes the lowest span left, so spans are fetched in order (the
+/// order tasks first run in is not theirs): the MD5, which follows the completed prefix,
+/// then keeps up instead of waiting for the file's start while its end is already in.
+fn spawn_spans(
+    ctx: &Arc<Ctx>,
+    run: &Arc<FileRun>,
+    attempt: &CancellationToken,
+    spans: Vec<(u64, u64)>,
+) -> Vec<tokio::task::JoinHandle<Result<(), FileError>>> {
+    let workers = spans.len().min(streams_per_file(ctx) as usize);
+    let queue = Arc::new(Mutex::new(std::collections::VecDeque::from(spans)));
+    (0..workers)
+        .map(|_| {
+            let (ctx, run, attempt, queue) =
+                (ctx.clone(), run.clone(), attempt.clone(), queue.clone());
+            tokio::spawn(async move {
+                loop {
+                    let permit = tokio::select! {
+                        p = ctx.s3_slots.clone().acquire_owned() => p.map_err(|_| FileError::Cancelled)?,
+                        _ = attempt.cancelled() => return Err(FileError::Cancelled),
+                    };
+                    let Some((s, e)) = lock(&queue).pop_front() else {
+                        return Ok(());
+                    };
+                    let r = fetch_range(&ctx, &run, &attempt, s, e - 1, Some(permit)).await;
+                    if r.is_err() {
+                        // One range failing ends this attempt: stop its siblings (a fresh
+                        // start gets a token of its own).
+                        attempt.cancel();
+                        return r;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Streams on one file at most: more share the same link and each costs a connection and a
+/// buffer (at 256 connections, 127 streams on one 1 GiB file were no faster).
+const MAX_STREAMS_PER_FILE: u64 = 32;
+
+fn streams_per_file(ctx: &Ctx) -> u64 {
+    (ctx.cfg.concurrency as u64).clamp(1, MAX_STREAMS_PER_FILE)
 }
 
 /// Whether a regular file is at one of the names this file may get.
@@ -630,6 +715,7 @@ fn adopt_info(ctx: &Ctx, run: &FileRun, info: ObjectInfo) {
         a.stage = FileStage::Downloading;
     });
     *lock(&run.info) = Some(info);
+    run.info_known.notify_one();
 }
 
 /// Checks a response against what is known of the object; the first one sets it up.
@@ -695,12 +781,13 @@ async fn fetch_range(
     attempt: &CancellationToken,
     start: u64,
     end: u64,
+    held: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<(), FileError> {
     let mut pos = start;
     let mut refreshes = 0u32;
     // Kept across a link refresh: a range whose link ran out does not queue again behind
     // the others for a storage connection.
-    let mut permit = None;
+    let mut permit = held;
     loop {
         if attempt.is_cancelled() || !ctx.until_resumed(attempt).await {
             return Err(FileError::Cancelled);
@@ -956,21 +1043,44 @@ async fn checkpoint(
 async fn advance_hash(run: &Arc<FileRun>, upto: Option<u64>) -> Result<(), FileError> {
     // Mostly fed as it was written: no hop to the blocking pool when nothing is left.
     let prefix = upto.unwrap_or_else(|| lock(&run.ranges).contiguous_prefix());
-    if lock(&run.hasher).as_ref().is_none_or(|h| h.pos() >= prefix) {
+    // Never waits for the hash on a worker thread: a read-back holds it for up to a window
+    // of parts, and a worker waiting that long stalled every stream it ran.
+    match run.hasher.try_lock() {
+        Ok(h) if h.as_ref().is_none_or(|h| h.pos() >= prefix) => return Ok(()),
+        Err(std::sync::TryLockError::Poisoned(h))
+            if h.get_ref().as_ref().is_none_or(|h| h.pos() >= prefix) =>
+        {
+            return Ok(())
+        }
+        // Someone is advancing it already: the final check (`upto`) catches up in any case.
+        Err(std::sync::TryLockError::WouldBlock) if upto.is_none() => return Ok(()),
+        _ => {}
+    }
+    let follower = run.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let mut h = lock(&follower.hasher);
+        // Follows the prefix while it grows: ranges keep completing during a read-back.
+        loop {
+            let prefix = upto.unwrap_or_else(|| lock(&follower.ranges).contiguous_prefix());
+            let Some(h) = h.as_mut().filter(|h| h.pos() < prefix) else {
+                return Ok(());
+            };
+            let before = h.pos();
+            h.advance(&follower.part, prefix)?;
+            if h.pos() == before {
+                return Ok(());
+            }
+        }
+    });
+    if upto.is_none() {
+        // In the background: a stream that waited for a read-back (a window of parts, up to
+        // half a second) stopped reading its connection and became the straggler everyone
+        // else then waited for. A failed read-back shows again at the final check.
         return Ok(());
     }
-    let run = run.clone();
-    tokio::task::spawn_blocking(move || {
-        let prefix = upto.unwrap_or_else(|| lock(&run.ranges).contiguous_prefix());
-        let mut h = lock(&run.hasher);
-        match h.as_mut() {
-            Some(h) => h.advance(&run.part, prefix),
-            None => Ok(()),
-        }
-    })
-    .await
-    .map_err(internal)?
-    .map_err(|e| FileError::Integrity(e.to_string()))
+    task.await
+        .map_err(internal)?
+        .map_err(|e: SinkError| FileError::Integrity(e.to_string()))
 }
 
 /// The final checks and the move into place.

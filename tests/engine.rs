@@ -428,12 +428,32 @@ async fn durability_order(grouped: bool) {
         let syncs = or_fs(pos(&|o| o.what == "sync part" && o.path == part));
         let ranges = pos(&|o| o.what == "append range" && o.id == f.id);
         assert!(!ranges.is_empty(), "{}", f.key);
-        // Every range record follows a sync of the .part that it describes.
-        for (k, r) in ranges.iter().enumerate() {
-            let synced_before = syncs.iter().filter(|s| *s < r).count();
+        // Every range record follows the writes of its bytes, and a sync of the .part (or of
+        // the file system) after the last of them.
+        for (k, &r) in ranges.iter().enumerate() {
+            let (s, e) = ops[r].span.expect("a range record has a span");
+            let writes: Vec<usize> = pos(&|o| {
+                o.what == "write part"
+                    && o.path == part
+                    && o.span.is_some_and(|(a, b)| a < e && s < b)
+            })
+            .into_iter()
+            .filter(|w| *w < r)
+            .collect();
+            let written: u64 = writes
+                .iter()
+                .filter_map(|w| ops[*w].span)
+                .map(|(a, b)| b.min(e) - a.max(s))
+                .sum();
             assert!(
-                synced_before > k,
-                "range record {k} of {} before its sync",
+                written >= e - s,
+                "range record {k} of {} ({s}..{e}) before its bytes were written",
+                f.key
+            );
+            let last_write = *writes.last().unwrap();
+            assert!(
+                syncs.iter().any(|y| *y > last_write && *y < r),
+                "range record {k} of {} ({s}..{e}) before its sync",
                 f.key
             );
         }
