@@ -442,7 +442,9 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
                     _ = run.info_known.notified(), if !planned => {
                         if let Some(info) = run.info() {
                             planned = true;
-                            tasks = spawn_spans(ctx, run, &attempt, spans(ctx, run, &info, first_end + 1));
+                            // The first request is one of the file's streams.
+                            let todo = spans(ctx, run, &info, first_end + 1);
+                            tasks = spawn_spans(ctx, run, &attempt, todo, 1);
                         }
                     }
                 }
@@ -478,7 +480,7 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
                     });
                 }
             }
-            _ => tasks = spawn_spans(ctx, run, &attempt, todo),
+            _ => tasks = spawn_spans(ctx, run, &attempt, todo, 0),
         }
     }
     for t in tasks {
@@ -506,23 +508,27 @@ const MIN_PIECE: u64 = 1 << 20;
 /// split threshold: one span).
 ///
 /// The MD5 follows the completed prefix, so pieces should complete in order, one after
-/// another: parts of one size started together finish together, and the hash then had a
-/// window of parts (256 MiB at 32 connections) to read back at once, the last one after the
-/// last byte. So the first pieces grow from a part per connection to a part (their ends are
-/// staggered, and stay so), and where less than a part per connection is left they shrink
-/// again (to `MIN_PIECE`).
+/// another. In a file of more parts than it has streams, parts of one size started together
+/// finished together, wave after wave, and the hash then had a window of parts (256 MiB at
+/// 32 streams) to read back at once, the last one after the last byte. So there the first
+/// pieces grow from a part per stream to a part (their ends are staggered, and stay so), and
+/// where less than a part per stream is left they shrink again (to `MIN_PIECE`). Smaller
+/// files keep whole parts: more requests would cost more than their window.
 fn spans(ctx: &Ctx, run: &FileRun, info: &ObjectInfo, from: u64) -> Vec<(u64, u64)> {
-    let split = info.size >= ctx.cfg.split_threshold;
     let part_size = ctx.cfg.part_size.max(1);
     let streams = streams_per_file(ctx);
+    let split = info.size >= ctx.cfg.split_threshold;
+    let staggered = split && info.size / part_size > streams;
     let mut spans = Vec::new();
     for (a, b) in lock(&run.ranges).missing(info.size) {
         let mut s = a.max(from);
         while s < b {
-            let piece = if split {
+            let piece = if staggered {
                 let ramp = (spans.len() as u64 + 1).saturating_mul(part_size) / streams;
                 let tail = (info.size - s) / streams;
                 part_size.min(ramp.min(tail).max(MIN_PIECE))
+            } else if split {
+                part_size
             } else {
                 u64::MAX
             };
@@ -534,17 +540,20 @@ fn spans(ctx: &Ctx, run: &FileRun, info: &ObjectInfo, from: u64) -> Vec<(u64, u6
     spans
 }
 
-/// Fetches the spans, a task each; a failure stops the attempt's other spans. Whichever task
-/// gets a storage connection takes the lowest span left, so spans are fetched in order (the
-/// order tasks first run in is not theirs): the MD5, which follows the completed prefix,
-/// then keeps up instead of waiting for the file's start while its end is already in.
+/// Fetches the spans in tasks, as many as the file has streams beside the `busy` ones; a
+/// failure stops the attempt's other spans. Whichever task gets a storage connection takes
+/// the lowest span left, so spans are fetched in order (the order tasks first run in is not
+/// theirs): the MD5, which follows the completed prefix, then keeps up instead of waiting
+/// for the file's start while its end is already in.
 fn spawn_spans(
     ctx: &Arc<Ctx>,
     run: &Arc<FileRun>,
     attempt: &CancellationToken,
     spans: Vec<(u64, u64)>,
+    busy: u64,
 ) -> Vec<tokio::task::JoinHandle<Result<(), FileError>>> {
-    let workers = spans.len().min(streams_per_file(ctx) as usize);
+    let free = streams_per_file(ctx).saturating_sub(busy).max(1);
+    let workers = spans.len().min(free as usize);
     let queue = Arc::new(Mutex::new(std::collections::VecDeque::from(spans)));
     (0..workers)
         .map(|_| {
