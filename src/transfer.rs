@@ -1000,18 +1000,19 @@ async fn stream_body(
                         break Err(AttemptError::File(e));
                     }
                 }
-                // The job's bandwidth limit: every chunk is paid for, the last one of a body
-                // too (the next read, on any connection, waits for it).
+                // The job's bandwidth limit: every chunk is paid for before the body goes on
+                // or ends. A body that arrived in one chunk (a fast sender fills the socket
+                // while others wait) used to end unpaid: 2 MB/s let 3 MB/s through.
                 let wait = ctx.rate.take(take as u64);
-                if pos >= stop {
-                    break Ok(());
-                }
                 if !wait.is_zero() {
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = attempt.cancelled() => break Err(AttemptError::File(FileError::Cancelled)),
                         _ = &mut paused => break Err(AttemptError::Paused),
                     }
+                }
+                if pos >= stop {
+                    break Ok(());
                 }
             }
             Ok(None) => break Ok(()),
