@@ -91,6 +91,16 @@ fn write_at(file: &std::fs::File, mut data: &[u8], mut offset: u64) -> std::io::
 /// The MD5 a writer feeds as it writes, when its bytes continue the hashed prefix.
 pub type SharedMd5 = std::sync::Arc<std::sync::Mutex<Option<Md5Follower>>>;
 
+/// The shared hash if nobody holds it. Nothing on a stream's path waits for it: a read-back
+/// holds it for up to a window of parts (half a second).
+pub fn try_hash(m: &SharedMd5) -> Option<std::sync::MutexGuard<'_, Option<Md5Follower>>> {
+    match m.try_lock() {
+        Ok(g) => Some(g),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 /// Sequential writes into one region of a `.part` file, as positional writes so that several
 /// ranges of one file can be written at once through their own handles.
 pub struct PartWriter {
@@ -142,15 +152,9 @@ fn write_out(
     }
     durable::wrote_part(path, offset, offset + buf.len() as u64);
     if let Some(m) = md5 {
-        // Never waits: while the hash reads back ranges (up to a window of parts, half a
-        // second), waiting here held up the group's round and every stream behind it. Bytes
-        // not fed now are read back later.
-        let mut guard = match m.try_lock() {
-            Ok(g) => Some(g),
-            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        };
-        if let Some(h) = guard.as_mut().and_then(|g| g.as_mut()) {
+        // Waiting here held up the group's round and every stream behind it; bytes not fed
+        // now are read back later.
+        if let Some(h) = try_hash(&m).as_mut().and_then(|g| g.as_mut()) {
             h.feed(offset, &buf);
         }
     }

@@ -89,6 +89,14 @@ impl Record {
         }
     }
 
+    /// The bytes a range record claims, for the durability trace.
+    fn span(&self) -> Option<(u64, u64)> {
+        match *self {
+            Record::Range { start, end, .. } => Some((start, end)),
+            _ => None,
+        }
+    }
+
     /// The record's name in the durability trace.
     fn what(&self) -> &'static str {
         match self {
@@ -401,10 +409,7 @@ impl Store {
             &self.dir.join(JOURNAL),
             rec.what(),
             rec.id(),
-            match rec {
-                Record::Range { start, end, .. } => Some((start, end)),
-                _ => None,
-            },
+            rec.span(),
         )
         .map_err(|source| StateError::Journal {
             path: self.dir.join(JOURNAL),

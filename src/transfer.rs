@@ -442,9 +442,12 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
                     _ = run.info_known.notified(), if !planned => {
                         if let Some(info) = run.info() {
                             planned = true;
-                            // The first request is one of the file's streams.
-                            let todo = spans(ctx, run, &info, first_end + 1);
-                            tasks = spawn_spans(ctx, run, &attempt, todo, 1);
+                            // A small file is all in the first request: nothing to plan.
+                            if info.size > first_end + 1 {
+                                // The first request is one of the file's streams.
+                                let todo = spans(ctx, run, &info, first_end + 1);
+                                tasks = spawn_spans(ctx, run, &attempt, todo, 1);
+                            }
                         }
                     }
                 }
@@ -1053,17 +1056,12 @@ async fn checkpoint(
 async fn advance_hash(run: &Arc<FileRun>, upto: Option<u64>) -> Result<(), FileError> {
     // Mostly fed as it was written: no hop to the blocking pool when nothing is left.
     let prefix = upto.unwrap_or_else(|| lock(&run.ranges).contiguous_prefix());
-    // Never waits for the hash on a worker thread: a read-back holds it for up to a window
-    // of parts, and a worker waiting that long stalled every stream it ran.
-    match run.hasher.try_lock() {
-        Ok(h) if h.as_ref().is_none_or(|h| h.pos() >= prefix) => return Ok(()),
-        Err(std::sync::TryLockError::Poisoned(h))
-            if h.get_ref().as_ref().is_none_or(|h| h.pos() >= prefix) =>
-        {
-            return Ok(())
-        }
+    // Never waits for the hash on a worker thread: a worker waiting out a read-back stalled
+    // every stream it ran.
+    match sink::try_hash(&run.hasher) {
+        Some(h) if h.as_ref().is_none_or(|h| h.pos() >= prefix) => return Ok(()),
         // Someone is advancing it already: the final check (`upto`) catches up in any case.
-        Err(std::sync::TryLockError::WouldBlock) if upto.is_none() => return Ok(()),
+        None if upto.is_none() => return Ok(()),
         _ => {}
     }
     let follower = run.clone();

@@ -46,9 +46,8 @@ pub fn fill(file_seed: u64, offset: u64, buf: &mut [u8]) {
     };
     let (first, rest) = buf.split_at_mut(head);
     first.copy_from_slice(&word(file_seed, offset / 8)[skip..skip + head]);
-    let next = (offset + head as u64) / 8;
+    let mut n = (offset + head as u64) / 8;
     let mut words = rest.chunks_exact_mut(8);
-    let mut n = next;
     for w in &mut words {
         w.copy_from_slice(&word(file_seed, n));
         n += 1;
