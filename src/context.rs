@@ -159,9 +159,14 @@ pub(crate) fn disk_error(dest: &Path, e: &std::io::Error, path: &Path) -> JobErr
     if is_disk_full(e) {
         JobError::DiskFull(dest.to_path_buf())
     } else {
+        // The OS's own code is kept: the advice may depend on it (OneDrive's, say).
+        let source = match e.raw_os_error() {
+            Some(code) => std::io::Error::from_raw_os_error(code),
+            None => std::io::Error::new(e.kind(), e.to_string()),
+        };
         JobError::Destination {
             path: path.to_path_buf(),
-            source: Arc::new(std::io::Error::new(e.kind(), e.to_string())),
+            source: Arc::new(source),
         }
     }
 }

@@ -107,8 +107,11 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A handle for `sync_fs` when one `syncfs` of `state_dir` also covers `dest` (the same
-/// file system) and the system has `syncfs`; None otherwise.
+/// A handle for `sync_fs` when one flush of it also covers everything written below `dest`
+/// (the same file system or volume) and the system has such a flush; None otherwise.
+/// Linux: the state folder itself, for `syncfs`. macOS and Windows: a file `.flush` in the
+/// state folder, whose full flush (`F_FULLFSYNC`, `FlushFileBuffers`) empties the disk's
+/// cache of everything written back before it.
 pub fn fs_syncer(dest: &Path, state_dir: &Path) -> Option<File> {
     #[cfg(target_os = "linux")]
     {
@@ -119,15 +122,71 @@ pub fn fs_syncer(dest: &Path, state_dir: &Path) -> Option<File> {
         }
         File::open(state_dir).ok()
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(any(target_os = "macos", windows))]
+    {
+        #[cfg(target_os = "macos")]
+        let same = {
+            use std::os::unix::fs::MetadataExt;
+            dest.metadata().ok()?.dev() == state_dir.metadata().ok()?.dev()
+        };
+        #[cfg(windows)]
+        let same =
+            crate::windows_fs::volume_serial(dest)? == crate::windows_fs::volume_serial(state_dir)?;
+        if !same {
+            return None;
+        }
+        crate::sink::no_follow()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(state_dir.join(".flush"))
+            .ok()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
     {
         let _ = (dest, state_dir);
         None
     }
 }
 
-/// `syncfs`: everything written on the file system of `dir` before the call (file bytes,
-/// names, journal lines) is on disk. Stands for the syncs of the protocol in a group commit.
+/// Where a shared flush (`sync_fs`) does not write back every file by itself (macOS,
+/// Windows), each step first writes back what it wrote: its bytes reach the disk, not yet
+/// past the disk's own cache, which the shared flush then empties once for all. A no-op on
+/// Linux, whose `syncfs` writes back the whole file system.
+pub fn write_back(file: &File, path: &Path, what: &'static str) -> std::io::Result<()> {
+    #[cfg(target_os = "macos")]
+    {
+        use std::os::fd::AsRawFd;
+        // Plain fsync: on macOS it writes back without the drive flush F_FULLFSYNC adds.
+        // SAFETY: a valid open descriptor, borrowed for the call.
+        if unsafe { libc::fsync(file.as_raw_fd()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        note(what, path, "");
+    }
+    #[cfg(windows)]
+    {
+        crate::windows_fs::write_back(file)?;
+        note(what, path, "");
+    }
+    #[cfg(not(any(target_os = "macos", windows)))]
+    let _ = (file, path, what);
+    Ok(())
+}
+
+/// The folder's new names written back before a shared flush (macOS; elsewhere the shared
+/// flush covers them: Linux's `syncfs`, NTFS's log).
+pub fn write_back_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "macos")]
+    write_back(&File::open(dir)?, dir, "write back dir")?;
+    #[cfg(not(target_os = "macos"))]
+    let _ = dir;
+    Ok(())
+}
+
+/// The shared flush: everything written (Linux) or written back (macOS, Windows) on the
+/// file system of `dir` before the call is on disk. Stands for the syncs of the protocol in
+/// a group commit.
 pub fn sync_fs(dir: &File, path: &Path) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     {
@@ -137,6 +196,8 @@ pub fn sync_fs(dir: &File, path: &Path) -> std::io::Result<()> {
             return Err(std::io::Error::last_os_error());
         }
     }
+    // F_FULLFSYNC on macOS, FlushFileBuffers on Windows: each flushes the disk's cache,
+    // which holds every file written back before it, not only this one.
     #[cfg(not(target_os = "linux"))]
     dir.sync_all()?;
     note("sync fs", path, "");
@@ -160,6 +221,9 @@ pub fn append(
 
 /// A rename that replaces the target: only for our own files (journal, report).
 pub fn replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(windows)]
+    crate::windows_fs::replace(from, to)?;
+    #[cfg(not(windows))]
     std::fs::rename(from, to)?;
     note("replace", to, "");
     Ok(())
@@ -175,13 +239,7 @@ pub fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
 
 #[cfg(target_os = "linux")]
 fn no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &Path| {
-        CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "a NUL in a path"))
-    };
-    let (f, t) = (c(from)?, c(to)?);
+    let (f, t) = (c_path(from)?, c_path(to)?);
     // SAFETY: both are valid NUL-terminated paths that live across the call.
     let r = unsafe {
         libc::renameat2(
@@ -203,13 +261,46 @@ fn no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+/// APFS and HFS+ take an exclusive rename; file systems that do not (some network shares,
+/// FAT) fall back to the link.
+#[cfg(target_os = "macos")]
+fn no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    let (f, t) = (c_path(from)?, c_path(to)?);
+    // SAFETY: both are valid NUL-terminated paths that live across the call.
+    let r = unsafe { libc::renamex_np(f.as_ptr(), t.as_ptr(), libc::RENAME_EXCL) };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOTSUP) | Some(libc::EINVAL) => link_then_unlink(from, to),
+        _ => Err(e),
+    }
+}
+
+/// `MoveFileExW` without `MOVEFILE_REPLACE_EXISTING`: NTFS refuses an existing target in the
+/// same call. Not the link: when a scanner holds the `.part`, its delete fails and the file
+/// would keep two names.
+#[cfg(windows)]
+fn no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    crate::windows_fs::move_no_replace(from, to)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 fn no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
     link_then_unlink(from, to)
 }
 
+#[cfg(unix)]
+fn c_path(p: &Path) -> std::io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "a NUL in a path"))
+}
+
 /// The portable no-replace move: `link` fails if the target exists. Where links are not
 /// supported either, an existence check right before a plain rename (a narrow race).
+#[cfg(unix)]
 fn link_then_unlink(from: &Path, to: &Path) -> std::io::Result<()> {
     match std::fs::hard_link(from, to) {
         Ok(()) => std::fs::remove_file(from),
@@ -240,5 +331,67 @@ mod tests {
         rename_no_replace(&a, &b).unwrap();
         assert_eq!(std::fs::read(&b).unwrap(), b"ours");
         assert!(!a.exists());
+    }
+
+    /// Another program makes the final name at any moment around our move (the name was
+    /// free when it was given): whichever comes first wins, the other's bytes are never
+    /// replaced, and our file never ends with two names.
+    #[test]
+    fn a_target_that_appears_around_the_move_is_never_replaced_nor_a_second_name_left() {
+        use std::io::Write;
+        use std::sync::{Arc, Barrier};
+        let dir = tempfile::tempdir().unwrap();
+        let (mut ours_won, mut theirs_won) = (0, 0);
+        for i in 0..300u32 {
+            let (a, b) = (
+                dir.path().join(format!("{i}.part")),
+                dir.path().join(format!("{i}.csv")),
+            );
+            std::fs::write(&a, b"ours").unwrap();
+            let start = Arc::new(Barrier::new(2));
+            let (b2, go) = (b.clone(), start.clone());
+            let them = std::thread::spawn(move || {
+                go.wait();
+                for _ in 0..(i % 40) * 50 {
+                    std::hint::spin_loop();
+                }
+                let made = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&b2);
+                match made {
+                    Ok(mut f) => f.write_all(b"theirs").map(|_| true).unwrap(),
+                    Err(e) => {
+                        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists, "{e}");
+                        false
+                    }
+                }
+            });
+            start.wait();
+            let moved = rename_no_replace(&a, &b);
+            let they_made_it = them.join().unwrap();
+            match moved {
+                Ok(()) => {
+                    ours_won += 1;
+                    assert!(!they_made_it, "both created {}", b.display());
+                    assert_eq!(std::fs::read(&b).unwrap(), b"ours");
+                    assert!(!a.exists(), "two names after the move");
+                }
+                Err(e) => {
+                    theirs_won += 1;
+                    assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists, "{e}");
+                    assert!(they_made_it);
+                    assert_eq!(std::fs::read(&b).unwrap(), b"theirs");
+                    assert_eq!(std::fs::read(&a).unwrap(), b"ours", "the .part is kept");
+                }
+            }
+        }
+        let names = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(
+            names,
+            300 + theirs_won,
+            "one name per file, two where theirs came first"
+        );
+        assert_eq!(ours_won + theirs_won, 300);
     }
 }

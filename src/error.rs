@@ -457,6 +457,12 @@ fn proxy_auth_message(scheme: Option<&str>) -> String {
 /// Why a folder cannot be written, in words a user can act on (the OS's own words after).
 fn why_unwritable(e: &std::io::Error) -> String {
     use std::io::ErrorKind as K;
+    if is_cloud_provider_off(e) {
+        return format!(
+            "it is in a OneDrive (or other cloud-synced) folder and its sync app is not running. \
+             Start OneDrive and wait until it is signed in, or choose a folder outside it ({e})"
+        );
+    }
     let why = match e.kind() {
         K::PermissionDenied => "you do not have permission to write there",
         K::ReadOnlyFilesystem => "it is on a read-only disk or share",
@@ -466,6 +472,12 @@ fn why_unwritable(e: &std::io::Error) -> String {
         _ => return e.to_string(),
     };
     format!("{why} ({e})")
+}
+
+/// Windows' ERROR_CLOUD_FILE_PROVIDER_NOT_RUNNING (HRESULT 0x8007016A): a cloud-synced
+/// folder (OneDrive's Files On-Demand) whose client is not running takes no files.
+pub fn is_cloud_provider_off(e: &std::io::Error) -> bool {
+    cfg!(windows) && e.raw_os_error() == Some(362)
 }
 
 /// Why a whole job could not start or had to stop.
@@ -548,6 +560,19 @@ mod tests {
             assert_eq!(k.as_str(), w);
             assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{w}\""));
         }
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn a_onedrive_folder_whose_client_is_off_says_to_start_it() {
+        let e = JobError::Destination {
+            path: PathBuf::from(r"C:\Users\ana\OneDrive - Lab\plates"),
+            source: Arc::new(std::io::Error::from_raw_os_error(362)),
+        };
+        let text = e.to_string();
+        assert!(text.contains("Start OneDrive"), "{text}");
+        assert!(text.contains("choose a folder outside it"), "{text}");
+        assert_eq!(e.kind(), ErrorKind::Destination);
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! the system has `syncfs` (Linux) and the state folder and the destination are on one file
 //! system, each such step instead waits for a `syncfs` that *started after it asked*: what
 //! it wrote before asking is then on disk, and every file that asked meanwhile is served by
-//! the same call. Elsewhere each step syncs what it names, as before.
+//! the same call. On macOS and Windows the shared call is one full flush of the disk's
+//! cache (`F_FULLFSYNC`, `FlushFileBuffers`), after each step has written back its own
+//! files without one (`durable::write_back`), and the round writes back the journal: git's
+//! batched fsync. Elsewhere each step syncs what it names, as before.
 
 use crate::durable;
 use std::path::{Path, PathBuf};
@@ -21,6 +24,8 @@ type Work = Box<dyn FnOnce() + Send>;
 pub(crate) struct GroupSync {
     /// An open handle on the state folder, when one `syncfs` of it covers everything.
     root: Option<(Arc<std::fs::File>, PathBuf)>,
+    /// Written back before each shared flush where that flush does not do it itself.
+    journal: Option<Arc<crate::state::Journal>>,
     waiting: Mutex<Waiting>,
 }
 
@@ -35,13 +40,19 @@ struct Waiting {
 impl GroupSync {
     /// Group commit for `state_dir` when it and `dest` share a file system that `syncfs`
     /// can sync; one sync per step otherwise (`enabled` false, or no `syncfs`).
-    pub fn new(dest: &Path, state_dir: &Path, enabled: bool) -> Arc<Self> {
+    pub fn new(
+        dest: &Path,
+        state_dir: &Path,
+        enabled: bool,
+        journal: Option<crate::state::Journal>,
+    ) -> Arc<Self> {
         let root = enabled
             .then(|| durable::fs_syncer(dest, state_dir))
             .flatten()
             .map(|f| (Arc::new(f), state_dir.to_path_buf()));
         Arc::new(GroupSync {
             root,
+            journal: journal.map(Arc::new),
             waiting: Mutex::new(Waiting::default()),
         })
     }
@@ -111,10 +122,13 @@ impl GroupSync {
                 }
                 (std::mem::take(&mut w.replies), std::mem::take(&mut w.work))
             };
-            let (f, p) = (file.clone(), path.clone());
+            let (f, p, j) = (file.clone(), path.clone(), self.journal.clone());
             let r = tokio::task::spawn_blocking(move || {
                 for w in work {
                     w();
+                }
+                if let Some(j) = j {
+                    j.write_back()?;
                 }
                 durable::sync_fs(&f, &p)
             })

@@ -271,6 +271,11 @@ async fn run_files(
             }
         })
     };
+    // Where the shared flush does not write back the journal itself (macOS, Windows), its
+    // rounds do, through a handle of their own.
+    let journal = cfg!(not(target_os = "linux"))
+        .then(|| store.journal().ok())
+        .flatten();
     let ctx = Arc::new(Ctx {
         paused: control.watch_paused(),
         renewal: crate::renewal::Renewal::new(control.watch_tokens()),
@@ -289,7 +294,7 @@ async fn run_files(
         gate: Mutex::new(AuthGate::default()),
         rng: Mutex::new(fastrand::Rng::new()),
         files_total: AtomicUsize::new(files),
-        syncs: crate::group_sync::GroupSync::new(&cfg.dest, &state_dir, cfg.group_sync),
+        syncs: crate::group_sync::GroupSync::new(&cfg.dest, &state_dir, cfg.group_sync, journal),
         cfg,
     });
 

@@ -48,6 +48,8 @@ mod s3;
 mod secret;
 mod sink;
 mod transfer;
+#[cfg(windows)]
+pub mod windows_fs;
 
 pub use control::JobControl;
 pub use error::{ErrorKind, Failure, JobError, Scope};

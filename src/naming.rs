@@ -7,9 +7,41 @@ use unicode_normalization::UnicodeNormalization;
 
 /// The longest name most file systems take (ext4, APFS; NTFS counts UTF-16 units).
 pub const MAX_NAME_BYTES: usize = 255;
-const RESERVED: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
-    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+/// Windows' device names, which it takes for the device whatever the extension (`CON.txt`),
+/// including the superscript digits it reads as ports, `COM0`/`LPT0` and the console's own.
+const RESERVED: [&str; 32] = [
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    "COM0",
+    "COM1",
+    "COM2",
+    "COM3",
+    "COM4",
+    "COM5",
+    "COM6",
+    "COM7",
+    "COM8",
+    "COM9",
+    "COM\u{b9}",
+    "COM\u{b2}",
+    "COM\u{b3}",
+    "LPT0",
+    "LPT1",
+    "LPT2",
+    "LPT3",
+    "LPT4",
+    "LPT5",
+    "LPT6",
+    "LPT7",
+    "LPT8",
+    "LPT9",
+    "LPT\u{b9}",
+    "LPT\u{b2}",
+    "LPT\u{b3}",
+    "CONIN$",
+    "CONOUT$",
 ];
 
 /// Which names the destination's file system takes for the same: found by probing it, since
@@ -293,6 +325,15 @@ mod tests {
         assert_eq!(safe_component("CON.txt"), "_CON.txt");
         assert_eq!(safe_component("aux"), "_aux");
         assert_eq!(safe_component("console.txt"), "console.txt");
+        // Windows reads superscript digits as port numbers too, and has COM0, LPT0 and the
+        // console's names; a space before the dot does not save a device name.
+        assert_eq!(safe_component("COM\u{b9}.txt"), "_COM\u{b9}.txt");
+        assert_eq!(safe_component("lpt\u{b3}"), "_lpt\u{b3}");
+        assert_eq!(safe_component("LPT0.csv"), "_LPT0.csv");
+        assert_eq!(safe_component("CONIN$.log"), "_CONIN$.log");
+        assert_eq!(safe_component("nul .tar.gz"), "_nul .tar.gz");
+        assert_eq!(safe_component("COM10.txt"), "COM10.txt");
+        assert_eq!(safe_component("report.txt. "), "report.txt");
         assert_eq!(safe_component("trailing. . "), "trailing");
         assert_eq!(safe_component(".."), "_");
         assert_eq!(safe_component("tab\there"), "tab_here");

@@ -239,9 +239,22 @@ impl PartWriter {
             if self.buf.is_empty() && self.unrecorded_from == self.buf_start {
                 return Ok((self.buf_start, self.buf_start));
             }
-            // The write rides in the same round of the group as the sync that covers it.
+            // The write rides in the same round of the group as the sync that covers it; where
+            // that sync does not write back every file itself, the `.part` is written back.
+            let write = self.take_write();
+            let path = self.path.clone();
             let done = group
-                .after(self.take_write())
+                .after(move || {
+                    let (r, buf) = write();
+                    let r =
+                        r.and_then(
+                            |f| match durable::write_back(&f, &path, "write back part") {
+                                Ok(()) => Ok(f),
+                                Err(e) => Err(("write", e)),
+                            },
+                        );
+                    (r, buf)
+                })
                 .await
                 .map_err(io("write", &self.path))?;
             self.written(done)?;
@@ -424,6 +437,8 @@ pub fn finalize(
     let folder = target.parent().unwrap_or(dest);
     if sync_folder {
         durable::sync_dir(folder).map_err(io("sync", folder))?;
+    } else {
+        durable::write_back_dir(folder).map_err(io("sync", folder))?;
     }
     if gzip {
         let _ = std::fs::remove_file(part);

@@ -121,6 +121,11 @@ impl Journal {
         durable::sync_data(&self.file, &self.path, "sync journal")
     }
 
+    /// Its appended records written back for a shared flush (see `durable::write_back`).
+    pub fn write_back(&self) -> std::io::Result<()> {
+        durable::write_back(&self.file, &self.path, "write back journal")
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

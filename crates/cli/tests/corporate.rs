@@ -391,6 +391,7 @@ async fn the_doctor_names_an_untrusted_issuer_and_an_unknown_host() {
     let mut c = std::process::Command::new("unshare");
     c.args(["--net", "--mount", "--propagation", "private"]);
     // SAFETY: geteuid has no preconditions.
+    #[cfg(unix)]
     if unsafe { libc::geteuid() } != 0 {
         c.arg("--map-root-user");
     }

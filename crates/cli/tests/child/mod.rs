@@ -2,7 +2,8 @@
 //! outside.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-/// What a child process did: exit code, peak resident memory (from `wait4`), output.
+/// What a child process did: exit code, peak resident memory (from `wait4`; on Windows the
+/// peak working set), output.
 pub struct Measured {
     pub code: i32,
     pub max_rss_kib: u64,
@@ -11,7 +12,7 @@ pub struct Measured {
 }
 
 /// Runs a command to its end and measures its peak RSS from outside, as `time -v` would.
-// wait4 reaps the child itself, so `Child::wait` must not be called.
+// On Unix wait4 reaps the child itself, so `Child::wait` must not be called.
 #[allow(clippy::zombie_processes)]
 pub fn run_measured(cmd: &mut std::process::Command) -> Measured {
     use std::io::Read;
@@ -34,6 +35,18 @@ pub fn run_measured(cmd: &mut std::process::Command) -> Measured {
         let _ = err.read_to_string(&mut s);
         s
     });
+    let (code, max_rss_kib) = wait_measured(child);
+    Measured {
+        code,
+        max_rss_kib,
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    }
+}
+
+/// The exit code (minus the signal for a killed child) and the peak resident memory.
+#[cfg(unix)]
+fn wait_measured(child: std::process::Child) -> (i32, u64) {
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: rusage is plain old data that wait4 fills in; pid is our own child.
@@ -45,12 +58,26 @@ pub fn run_measured(cmd: &mut std::process::Command) -> Measured {
     } else {
         -libc::WTERMSIG(status)
     };
-    Measured {
-        code,
-        max_rss_kib: usage.ru_maxrss as u64,
-        stdout: t_out.join().unwrap(),
-        stderr: t_err.join().unwrap(),
-    }
+    (code, usage.ru_maxrss as u64)
+}
+
+/// The exit code and the peak working set, which Windows keeps until the handle closes.
+#[cfg(windows)]
+fn wait_measured(mut child: std::process::Child) -> (i32, u64) {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::System::ProcessStatus::{
+        GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS,
+    };
+    let status = child.wait().expect("wait");
+    let mut pmc: PROCESS_MEMORY_COUNTERS = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<PROCESS_MEMORY_COUNTERS>() as u32;
+    // SAFETY: the child's handle is open until `child` drops; pmc is of the size given.
+    let ok = unsafe { GetProcessMemoryInfo(child.as_raw_handle() as _, &mut pmc, size) };
+    assert!(ok != 0, "GetProcessMemoryInfo");
+    (
+        status.code().unwrap_or(-1),
+        pmc.PeakWorkingSetSize as u64 / 1024,
+    )
 }
 
 /// The CLI binary, with the environment a user would have plus the token.
