@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints, the engine's unit and integration tests against the
-# simulator, the desktop app's end-to-end tests, the .deb install/start/remove test. Sets up
+# simulator, the same for Windows under Wine, the desktop app's end-to-end tests, the .deb
+# install/start/remove test. Sets up
 # what it needs on Debian/Ubuntu first. Ends with a table of each stage's wall time and one
 # line "N passed, N failed" that counts the tests of every stage.
 #
@@ -60,6 +61,9 @@ run_all() {
   # skipped here by name and run in their own stage.
   # --include-ignored: the soak test (a 45 s network outage) runs here, not in plain `cargo test`.
   stage "engine tests" cargo test --release --locked --workspace --lib --bins --tests -- --include-ignored --skip e2e_window:: || return 1
+  # Windows: its own build (Debian's rustc-web, MinGW, build-std) in target/windows, the
+  # tests under Wine, a download with tdp-download.exe, the app checked (docs/windows-macos.md).
+  stage "windows: build, tests under Wine" scripts/windows/test.sh || return 1
   stage "desktop app end-to-end tests" scripts/e2e.sh || return 1
   stage "installer: build, install, start, remove" scripts/test-deb.sh || return 1
 }

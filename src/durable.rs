@@ -18,9 +18,31 @@
 //!    synced again when the job ends, before the report (written beside and renamed, then its
 //!    folder synced).
 //!
-//! Where `syncfs` is at hand, the syncs of steps 1, 3 and 5 may each be a `syncfs` of the
-//! file system that started after the step's writes (`sync fs`, see `group_sync`): one call
-//! then serves every file waiting at that step, in the same order per file.
+//! Where the state folder and the destination share a file system, the syncs of steps 1, 3
+//! and 5 may each be one shared flush that started after the step's writes (`sync fs`, see
+//! `group_sync`): one call then serves every file waiting at that step, in the same order
+//! per file. What the shared flush is, per platform:
+//!
+//! | platform | per step (`write_back`) | shared flush (`sync_fs`) | cost it saves |
+//! | --- | --- | --- | --- |
+//! | Linux | nothing | `syncfs` of the file system: writes back and flushes all | an `fdatasync` per file per step |
+//! | macOS | plain `fsync` of the `.part`, the journal, the folder: to the drive, not past its cache | `F_FULLFSYNC` of `.flush` in the state folder: the drive's cache, once | `F_FULLFSYNC` per file (what `sync_all` is there; tens of ms each) |
+//! | Windows | `NtFlushBuffersFileEx(FLUSH_FLAGS_NO_SYNC)`: to the disk, not past its cache | `FlushFileBuffers` of `.flush`: the disk's cache, once | `FlushFileBuffers` per file |
+//!
+//! macOS and Windows follow git's batched fsync (`core.fsyncMethod=batch`): each file is
+//! written back without a cache flush, then one flush of the device's cache makes them all
+//! durable, since a cache flush covers every write the device has taken. Windows needs no
+//! folder sync at all: NTFS logs a rename in its own journal, which its flush covers; Wine,
+//! which lacks `NtFlushBuffersFileEx`, writes back with `FlushFileBuffers` (correct, not
+//! cheaper). Where the two folders are on different volumes, or grouping is off, each step
+//! syncs what it names.
+//!
+//! The move of step 5 never replaces: `renameat2(RENAME_NOREPLACE)` on Linux,
+//! `renamex_np(RENAME_EXCL)` on macOS, `MoveFileExW` without `MOVEFILE_REPLACE_EXISTING` on
+//! Windows (there, waited out for up to 10 s while another program, often an antivirus,
+//! holds the file: errors 5 and 32), and only on file systems that refuse those, a hard link
+//! then an unlink (Unix). A file that appears at the target at the last moment makes the
+//! move fail: the `.part` keeps its one name and the name allocator gives the next name.
 //!
 //! What a crash at each point leaves, and what the next run does:
 //! - before 1 completes: bytes that no record claims; the range is fetched again.

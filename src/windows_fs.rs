@@ -206,14 +206,19 @@ pub fn holders(path: &Path) -> Vec<String> {
 
 /// Writes the file's bytes and metadata from the cache to the disk without asking the disk
 /// to flush its own cache: cheap, and made durable by the next full flush of the volume
-/// (`flush`). Where Windows lacks the flag (before Windows 10 1709), a full flush.
+/// (`durable::sync_fs`). Where Windows lacks the call (before Windows 10 1709; Wine, which
+/// exports it as a stub that aborts), a full flush of the file instead.
 pub fn write_back(file: &std::fs::File) -> std::io::Result<()> {
-    use windows_sys::Wdk::Storage::FileSystem::NtFlushBuffersFileEx;
     use windows_sys::Win32::System::SystemServices::FLUSH_FLAGS_NO_SYNC;
-    let mut status: windows_sys::Win32::System::IO::IO_STATUS_BLOCK = unsafe { std::mem::zeroed() };
+    let Some(flush) = nt_flush_buffers_file_ex() else {
+        return file.sync_all();
+    };
+    let mut status: windows_sys::Win32::System::IO::IO_STATUS_BLOCK =
+        // SAFETY: plain old data, written by the call.
+        unsafe { std::mem::zeroed() };
     // SAFETY: a valid open handle borrowed for the call; no parameters block.
     let r = unsafe {
-        NtFlushBuffersFileEx(
+        flush(
             file.as_raw_handle() as _,
             FLUSH_FLAGS_NO_SYNC,
             std::ptr::null(),
@@ -226,6 +231,86 @@ pub fn write_back(file: &std::fs::File) -> std::io::Result<()> {
     } else {
         file.sync_all()
     }
+}
+
+type NtFlushBuffersFileEx = unsafe extern "system" fn(
+    windows_sys::Win32::Foundation::HANDLE,
+    u32,
+    *const std::ffi::c_void,
+    u32,
+    *mut windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
+) -> i32;
+
+/// `ntdll!NtFlushBuffersFileEx`, looked up once, where it is real.
+fn nt_flush_buffers_file_ex() -> Option<NtFlushBuffersFileEx> {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+    static FOUND: std::sync::OnceLock<Option<NtFlushBuffersFileEx>> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(|| {
+        let name: Vec<u16> = "ntdll.dll".encode_utf16().chain(Some(0)).collect();
+        // SAFETY: a NUL-terminated name; ntdll is loaded in every process.
+        let ntdll = unsafe { GetModuleHandleW(name.as_ptr()) };
+        if ntdll.is_null() {
+            return None;
+        }
+        // SAFETY: NUL-terminated names of exports; only their presence is asked.
+        let wine = unsafe { GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()) };
+        if wine.is_some() {
+            return None;
+        }
+        // SAFETY: as above; the export has the documented signature of the type.
+        let f = unsafe { GetProcAddress(ntdll, c"NtFlushBuffersFileEx".as_ptr().cast()) }?;
+        // SAFETY: the same function, typed as documented.
+        Some(unsafe { std::mem::transmute::<_, NtFlushBuffersFileEx>(f) })
+    })
+}
+
+/// What the shell ("Show in folder", Explorer) can open for `path`, which stops at 260
+/// characters where file operations do not: the path itself when short enough, else its
+/// 8.3 short form where the volume has short names, else the nearest folder above it that
+/// fits. The flag says whether it is the path itself (in some form).
+pub fn shell_path(path: &Path) -> (PathBuf, bool) {
+    const MAX_PATH: usize = 260;
+    let fits = |p: &Path| p.as_os_str().encode_wide().count() < MAX_PATH;
+    if fits(path) {
+        return (path.to_path_buf(), true);
+    }
+    if let Some(short) = short_form(path).filter(|p| fits(p)) {
+        return (short, true);
+    }
+    let mut up = path.parent();
+    while let Some(dir) = up {
+        if let Some(short) = short_form(dir).filter(|p| fits(p)) {
+            return (short, false);
+        }
+        if fits(dir) {
+            return (dir.to_path_buf(), false);
+        }
+        up = dir.parent();
+    }
+    (path.to_path_buf(), true)
+}
+
+/// The 8.3 short form of an existing path, without the `\\?\` prefix it was asked with.
+fn short_form(path: &Path) -> Option<PathBuf> {
+    use windows_sys::Win32::Storage::FileSystem::GetShortPathNameW;
+    let long: Vec<u16> = verbatim(path)
+        .ok()?
+        .as_os_str()
+        .encode_wide()
+        .chain(Some(0))
+        .collect();
+    let mut buf = vec![0u16; 32_768];
+    // SAFETY: a NUL-terminated input and an output buffer of the length given.
+    let n = unsafe { GetShortPathNameW(long.as_ptr(), buf.as_mut_ptr(), buf.len() as u32) };
+    if n == 0 || n as usize >= buf.len() {
+        return None;
+    }
+    let s = String::from_utf16(&buf[..n as usize]).ok()?;
+    let plain = match s.strip_prefix(r"\\?\UNC\") {
+        Some(rest) => format!(r"\\{rest}"),
+        None => s.strip_prefix(r"\\?\").unwrap_or(&s).to_string(),
+    };
+    Some(PathBuf::from(plain))
 }
 
 /// The serial number of the volume a path is on: files on one volume share a flush.
@@ -266,6 +351,16 @@ mod tests {
         assert_eq!(std::fs::read(&b).unwrap(), b"bytes");
         let v = verbatim(&b).unwrap();
         assert!(v.to_string_lossy().starts_with(r"\\?\"), "{}", v.display());
+        // "Show in folder" gets something the shell can open: the file in its short form,
+        // or a folder above it, and never a path past 260 characters.
+        let (shown, exact) = shell_path(&b);
+        assert!(shown.as_os_str().len() < 260, "{}", shown.display());
+        if exact {
+            assert_eq!(std::fs::read(&shown).unwrap(), b"bytes");
+        } else {
+            assert!(shown.is_dir(), "{}", shown.display());
+        }
+        assert_eq!(shell_path(dir.path()), (dir.path().to_path_buf(), true));
     }
 
     #[test]

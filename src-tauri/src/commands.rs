@@ -730,6 +730,23 @@ pub fn show_in_folder(app: AppHandle, dest: String, path: String) -> Result<()> 
         ));
     }
     let file = tdp_engine::state::join_rel(std::path::Path::new(dest.trim()), &path);
+    // Explorer stops at 260 characters: a longer path is shown by its short form, or its
+    // nearest folder that fits is opened.
+    #[cfg(windows)]
+    let file = match tdp_engine::windows_fs::shell_path(&file) {
+        (p, true) => p,
+        (folder, false) => {
+            return app
+                .opener()
+                .open_path(folder.to_string_lossy(), None::<&str>)
+                .map_err(|e| {
+                    CmdError::new(
+                        ErrorKind::Internal,
+                        format!("could not open {}: {e}", folder.display()),
+                    )
+                })
+        }
+    };
     app.opener().reveal_item_in_dir(&file).map_err(|e| {
         CmdError::new(
             ErrorKind::Internal,
