@@ -39,6 +39,7 @@ mod job;
 mod lifecycle;
 mod limiter;
 mod lock;
+mod multipart;
 mod naming;
 mod network;
 mod ranges;

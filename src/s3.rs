@@ -25,15 +25,30 @@ impl ObjectInfo {
     /// customer-key-encrypted.
     pub fn etag_md5(&self) -> Option<&str> {
         let etag = self.etag.as_deref()?;
-        let kms_or_c =
-            matches!(self.sse.as_deref(), Some(s) if s.starts_with("aws:kms") || s == "sse-c");
-        (!kms_or_c && etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then_some(etag)
+        (!self.key_encrypted() && is_md5_hex(etag)).then_some(etag)
+    }
+
+    /// The ETag of an object uploaded in parts, `<md5 of the parts' MD5s>-<parts>`, and its
+    /// part count: checkable where the part size can be told (`multipart`), and only for
+    /// objects that are not KMS- or customer-key-encrypted.
+    pub fn etag_multipart(&self) -> Option<(&str, u64)> {
+        let etag = self.etag.as_deref()?;
+        let (digest, parts) = etag.split_once('-')?;
+        let parts: u64 = parts.parse().ok().filter(|n| (1..=10_000).contains(n))?;
+        (!self.key_encrypted() && is_md5_hex(digest)).then_some((etag, parts))
+    }
+
+    fn key_encrypted(&self) -> bool {
+        matches!(self.sse.as_deref(), Some(s) if s.starts_with("aws:kms") || s == "sse-c")
     }
 
     pub fn is_gzip(&self) -> bool {
         matches!(self.encoding.as_deref(), Some(e) if e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip"))
     }
+}
+
+fn is_md5_hex(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A response whose body is about to be streamed.

@@ -281,14 +281,50 @@ impl PartWriter {
 }
 
 /// MD5 of a `.part` file's contiguous prefix, advanced as ranges complete, so checking a file
-/// needs no second pass once it is whole.
-#[derive(Default)]
+/// needs no second pass once it is whole; and for an object uploaded in parts, the MD5s of
+/// its parts for each part size it may have had, cut as the prefix passes their ends.
 pub struct Md5Follower {
     pos: u64,
-    ctx: Md5,
+    /// None where the whole file's MD5 checks nothing (a multipart object).
+    ctx: Option<Md5>,
+    parts: Vec<PartHashes>,
+}
+
+impl Default for Md5Follower {
+    fn default() -> Self {
+        Md5Follower {
+            pos: 0,
+            ctx: Some(Md5::new()),
+            parts: Vec::new(),
+        }
+    }
+}
+
+/// The MD5s of the parts so far for one part size, and of the part being read.
+struct PartHashes {
+    size: u64,
+    current: Md5,
+    digests: Vec<u8>,
 }
 
 impl Md5Follower {
+    /// A follower that hashes the whole prefix when `whole`, and the parts of each of
+    /// `part_sizes`.
+    pub fn new(whole: bool, part_sizes: &[u64]) -> Self {
+        Md5Follower {
+            pos: 0,
+            ctx: whole.then(Md5::new),
+            parts: part_sizes
+                .iter()
+                .map(|&size| PartHashes {
+                    size: size.max(1),
+                    current: Md5::new(),
+                    digests: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
     /// How far the hash has come.
     pub fn pos(&self) -> u64 {
         self.pos
@@ -299,9 +335,30 @@ impl Md5Follower {
     pub fn feed(&mut self, offset: u64, data: &[u8]) {
         let end = offset + data.len() as u64;
         if offset <= self.pos && self.pos < end {
-            self.ctx.update(&data[(self.pos - offset) as usize..]);
-            self.pos = end;
+            self.update(&data[(self.pos - offset) as usize..]);
         }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        if let Some(ctx) = self.ctx.as_mut() {
+            ctx.update(data);
+        }
+        for p in &mut self.parts {
+            let mut at = self.pos;
+            let mut rest = data;
+            while !rest.is_empty() {
+                let left_in_part = p.size - at % p.size;
+                let n = (left_in_part as usize).min(rest.len());
+                p.current.update(&rest[..n]);
+                if n as u64 == left_in_part {
+                    let done = std::mem::replace(&mut p.current, Md5::new());
+                    p.digests.extend_from_slice(&done.finalize());
+                }
+                at += n as u64;
+                rest = &rest[n..];
+            }
+        }
+        self.pos += data.len() as u64;
     }
 
     pub fn advance(&mut self, part: &Path, upto: u64) -> Result<(), SinkError> {
@@ -321,14 +378,36 @@ impl Md5Follower {
             if n == 0 {
                 break;
             }
-            self.ctx.update(&buf[..n]);
-            self.pos += n as u64;
+            self.update(&buf[..n]);
         }
         Ok(())
     }
 
+    /// The whole prefix's MD5 (empty where it was not asked for).
     pub fn hex(&self) -> String {
-        hex::encode(self.ctx.clone().finalize())
+        self.ctx
+            .as_ref()
+            .map(|c| hex::encode(c.clone().finalize()))
+            .unwrap_or_default()
+    }
+
+    /// For each part size followed, the multipart ETag of the prefix as it stands:
+    /// `<md5 of the parts' MD5s>-<parts>`.
+    pub fn multipart_etags(&self) -> Vec<(u64, String)> {
+        self.parts
+            .iter()
+            .map(|p| {
+                let mut digests = p.digests.clone();
+                if self.pos % p.size != 0 || self.pos == 0 {
+                    digests.extend_from_slice(&p.current.clone().finalize());
+                }
+                let n = digests.len() / 16;
+                (
+                    p.size,
+                    format!("{}-{n}", hex::encode(Md5::digest(&digests))),
+                )
+            })
+            .collect()
     }
 }
 
@@ -475,6 +554,34 @@ pub fn same_bytes(a: &Path, b: &Path) -> std::io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_are_hashed_as_the_prefix_passes_their_ends() {
+        let data: Vec<u8> = (0..2500u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut want = Vec::new();
+        for part in data.chunks(1000) {
+            want.extend_from_slice(&Md5::digest(part));
+        }
+        let want = format!("{}-3", hex::encode(Md5::digest(&want)));
+        // Fed in pieces that straddle the part ends, one out of order (ignored, read later).
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("x.part");
+        std::fs::write(&part, &data).unwrap();
+        let mut h = Md5Follower::new(false, &[1000, 999]);
+        h.feed(0, &data[..700]);
+        h.feed(1700, &data[1700..2000]);
+        h.feed(700, &data[700..1500]);
+        h.advance(&part, 2500).unwrap();
+        let etags = h.multipart_etags();
+        assert_eq!(etags[0], (1000, want));
+        assert!(etags[1].1.ends_with("-3"));
+        assert_eq!(h.hex(), "", "no whole MD5 was asked for");
+        // A size that is a whole number of parts has no empty last part.
+        let mut even = Md5Follower::new(true, &[1250]);
+        even.feed(0, &data);
+        assert!(even.multipart_etags()[0].1.ends_with("-2"));
+        assert_eq!(even.hex(), hex::encode(Md5::digest(&data)));
+    }
     use flate2::write::GzEncoder;
 
     fn gzip_part(dir: &Path, plain: &[u8]) -> PathBuf {

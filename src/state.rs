@@ -18,19 +18,26 @@ use std::path::{Path, PathBuf};
 pub use crate::manifest::STATE_DIR;
 const JOURNAL: &str = "journal.jsonl";
 
-/// How a completed file was checked.
+/// How a completed file was checked: the strongest check its object allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Verified {
+    /// The whole file's MD5 against a single-part ETag (or TDP's `file.checksum`).
     Md5,
-    Length,
+    /// Each part's MD5 against a multipart ETag, the part size told from the count.
+    MultipartMd5,
+    /// Its size alone (KMS objects, parts of unknown size). Reports and journals written
+    /// before said `length`.
+    #[serde(alias = "length")]
+    Size,
 }
 
 impl Verified {
     pub fn as_str(self) -> &'static str {
         match self {
             Verified::Md5 => "md5",
-            Verified::Length => "length",
+            Verified::MultipartMd5 => "multipart-md5",
+            Verified::Size => "size",
         }
     }
 }

@@ -61,6 +61,8 @@ struct FileRun {
     ranges: Mutex<Ranges>,
     attempts: Mutex<Attempts>,
     hasher: sink::SharedMd5,
+    /// The multipart digests of earlier complete downloads that did not match the ETag.
+    mismatches: Mutex<Vec<String>>,
     bytes: Arc<AtomicU64>,
     /// Told when the object's size and ETag become known.
     info_known: tokio::sync::Notify,
@@ -278,14 +280,18 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String, hint: Hint) -> (Stri
         ranges: Mutex::new(Ranges::default()),
         attempts: Mutex::new(Attempts::default()),
         hasher: Arc::new(Mutex::new(None)),
+        mismatches: Mutex::new(Vec::new()),
         bytes,
         info_known: tokio::sync::Notify::new(),
     });
-    let mut fresh_starts = 0;
+    // Bytes that do not verify are fetched again within the file's normal retry budget, as
+    // a reset is: damage in transit is as transient.
+    let integrity_budget = ctx.cfg.retry.budget.max(1);
+    let (mut fresh_starts, mut integrity_failures) = (0, 0);
     let result = loop {
         match download(&ctx, &run).await {
-            Err(FileError::Integrity(reason)) if fresh_starts == 0 => {
-                fresh_starts += 1;
+            Err(FileError::Integrity(reason)) if integrity_failures + 1 < integrity_budget => {
+                integrity_failures += 1;
                 run.retrying(
                     &ctx,
                     ErrorKind::Integrity,
@@ -309,7 +315,7 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String, hint: Hint) -> (Stri
             Err(FileError::Integrity(reason)) => {
                 break Err(FileError::Failed(Failure::new(
                     ErrorKind::Integrity,
-                    format!("{reason} after 2 attempts"),
+                    format!("{reason} after {} attempts", integrity_failures + 1),
                 )))
             }
             other => break other,
@@ -383,7 +389,7 @@ fn already_complete(ctx: &Ctx, id: &str) -> Option<FileOutcome> {
                 bytes: obj.size,
                 etag: obj.etag.clone(),
                 md5: None,
-                verified: Verified::Length,
+                verified: Verified::Size,
                 decoded: false,
             };
             let _ = ctx.store().record_done(id, info.clone());
@@ -709,12 +715,21 @@ fn search_md5<'a>(run: &'a FileRun, info: &ObjectInfo) -> Option<&'a str> {
     run.hint.md5.as_deref().filter(|_| !info.is_gzip())
 }
 
+/// The part sizes a multipart object may have been uploaded with (see `multipart`).
+fn multipart_sizes(info: &ObjectInfo) -> Vec<u64> {
+    info.etag_multipart()
+        .map(|(_, parts)| crate::multipart::part_sizes(info.size, parts))
+        .unwrap_or_default()
+}
+
 /// Takes the object's details: name, journal, hasher, progress.
 fn adopt_info(ctx: &Ctx, run: &FileRun, info: ObjectInfo) {
-    if info.etag_md5().is_some() || search_md5(run, &info).is_some() {
+    let whole = info.etag_md5().is_some() || search_md5(run, &info).is_some();
+    let part_sizes = multipart_sizes(&info);
+    if whole || !part_sizes.is_empty() {
         let mut h = lock(&run.hasher);
         if h.is_none() {
-            *h = Some(Md5Follower::default());
+            *h = Some(Md5Follower::new(whole, &part_sizes));
         }
     }
     let name = lock(&run.path).clone();
@@ -1115,13 +1130,16 @@ async fn finish(
         .into_iter()
         .chain(search_md5(run, &info))
         .collect();
-    let verified = if expected.is_empty() {
-        Verified::Length
+    let multipart = info
+        .etag_multipart()
+        .filter(|_| !multipart_sizes(&info).is_empty());
+    let verified = if expected.is_empty() && multipart.is_none() {
+        Verified::Size
     } else {
         advance_hash(run, Some(info.size)).await?;
-        let got = lock(&run.hasher)
+        let (got, parts) = lock(&run.hasher)
             .as_ref()
-            .map(|h| h.hex())
+            .map(|h| (h.hex(), h.multipart_etags()))
             .unwrap_or_default();
         if let Some(e) = expected.iter().find(|e| !got.eq_ignore_ascii_case(e)) {
             return Err(FileError::Integrity(if Some(*e) == info.etag_md5() {
@@ -1130,8 +1148,44 @@ async fn finish(
                 "checksum mismatch with TDP's file.checksum".to_string()
             }));
         }
-        md5 = Some(got);
-        Verified::Md5
+        if !expected.is_empty() {
+            md5 = Some(got);
+        }
+        match multipart {
+            None => Verified::Md5,
+            Some((etag, _)) if parts.iter().any(|(_, p)| p.eq_ignore_ascii_case(etag)) => {
+                if expected.is_empty() {
+                    Verified::MultipartMd5
+                } else {
+                    Verified::Md5
+                }
+            }
+            Some(_) => {
+                // Damage in transit changes the digest from one download to the next; a part
+                // size guessed wrong gives the same one again: then the bytes are what S3
+                // holds, checked by size.
+                let digest = parts
+                    .iter()
+                    .map(|(_, p)| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let mut seen = lock(&run.mismatches);
+                if seen.contains(&digest) {
+                    tracing::info!(
+                        "{}: the same bytes twice, not matching the multipart ETag for the part \
+                         sizes tried: its parts were of another size; checked by size",
+                        run.id
+                    );
+                    Verified::Size
+                } else {
+                    seen.push(digest);
+                    return Err(FileError::Integrity(
+                        "checksum mismatch (the parts' MD5s do not give the multipart ETag)"
+                            .to_string(),
+                    ));
+                }
+            }
+        }
     };
     let rel = lock(&run.path)
         .clone()

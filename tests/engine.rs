@@ -23,17 +23,20 @@ async fn a_hundred_mixed_files_land_with_the_right_bytes() {
     assert_no_partials(dir.path(), &result.rows);
     assert_eq!(sim.counters().s3_requests_with_tdp_headers, 0);
 
-    // KMS ETags are not MD5s: those files pass by length; gzip objects arrive decoded.
+    // KMS ETags are not MD5s: those files pass by size; gzip objects arrive decoded.
     for f in &files {
         let row = row_for(&result.rows, &f.id);
         match f.kind {
-            FileKind::Kms => assert_eq!(row.verified, Some(Verified::Length), "{}", f.key),
+            FileKind::Kms => assert_eq!(row.verified, Some(Verified::Size), "{}", f.key),
             FileKind::Gzip => {
                 assert!(row.decoded);
                 assert_eq!(row.bytes, Some(f.size));
             }
             FileKind::Plain if f.size > 0 => assert_eq!(row.verified, Some(Verified::Md5)),
             FileKind::Plain => {}
+            FileKind::Multipart { .. } => {
+                assert_eq!(row.verified, Some(Verified::MultipartMd5))
+            }
         }
     }
     // The report is on disk as JSON and CSV, one row per input line.

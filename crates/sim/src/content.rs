@@ -78,9 +78,48 @@ pub fn md5_of(file_seed: u64, size: u64) -> [u8; 16] {
     hasher.finalize().into()
 }
 
+/// S3's ETag of the content uploaded in parts of `part_size`: the MD5 of the parts' MD5s,
+/// a dash, the number of parts.
+pub fn multipart_etag(file_seed: u64, size: u64, part_size: u64) -> String {
+    let part_size = part_size.max(1);
+    let mut digests = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut start = 0;
+    while start < size || (size == 0 && digests.is_empty()) {
+        let end = (start + part_size).min(size);
+        let mut part = Md5::new();
+        let mut off = start;
+        while off < end {
+            let n = (end - off).min(buf.len() as u64) as usize;
+            fill(file_seed, off, &mut buf[..n]);
+            part.update(&buf[..n]);
+            off += n as u64;
+        }
+        digests.extend_from_slice(&part.finalize());
+        start = end;
+        if size == 0 {
+            break;
+        }
+    }
+    let parts = digests.len() / 16;
+    format!("{}-{parts}", hex::encode(Md5::digest(&digests)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_multipart_etag_is_the_md5_of_the_parts_md5s() {
+        let whole = content(7, 2500);
+        let mut digests = Vec::new();
+        for part in whole.chunks(1000) {
+            digests.extend_from_slice(&Md5::digest(part));
+        }
+        let want = format!("{}-3", hex::encode(Md5::digest(&digests)));
+        assert_eq!(multipart_etag(7, 2500, 1000), want);
+        assert!(multipart_etag(7, 2000, 1000).ends_with("-2"));
+    }
 
     #[test]
     fn fill_at_any_offset_matches_whole_content() {

@@ -11,6 +11,9 @@ pub enum FileKind {
     Kms,
     /// Stored gzip-encoded with `Content-Encoding: gzip`; the ETag is the MD5 of the encoded bytes.
     Gzip,
+    /// Uploaded in parts of `part_size` bytes (the last one shorter), as the AWS SDKs'
+    /// transfer managers do: the ETag is `md5(concat(md5(part)))-<parts>`.
+    Multipart { part_size: u64 },
 }
 
 #[derive(Debug, Clone)]

@@ -72,6 +72,14 @@ impl Obj {
                             !hash_str(&self.file.key)
                         )
                     }
+                    (_, FileKind::Multipart { part_size }) => {
+                        let (seed, size) = (self.file.content_seed(), self.file.size);
+                        tokio::task::spawn_blocking(move || {
+                            super::content::multipart_etag(seed, size, part_size)
+                        })
+                        .await
+                        .unwrap_or_default()
+                    }
                     (Some(bytes), _) => hex::encode(Md5::digest(bytes.as_slice())),
                     (None, _) => {
                         let seed = self.file.content_seed();
@@ -1041,7 +1049,7 @@ async fn answer_s3(
                 );
         }
         FileKind::Gzip => builder = builder.header("content-encoding", "gzip"),
-        FileKind::Plain => {}
+        FileKind::Plain | FileKind::Multipart { .. } => {}
     }
     if let Some(cd) = &obj.file.content_disposition {
         builder = builder.header("content-disposition", cd);
