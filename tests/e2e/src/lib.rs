@@ -163,6 +163,24 @@ impl App {
         }
     }
 
+    /// Clicks the element of `hook` once it takes clicks: right after a tab or a card is
+    /// shown, WebKitWebDriver may answer "element not interactable" for a moment (seen once
+    /// in CI on the Search tab's field), as a person would wait for it to appear.
+    pub async fn click_ready(&self, hook: &str) -> fantoccini::elements::Element {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let el = self.el(hook).await;
+            match el.click().await {
+                Ok(()) => return el,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("clicking {hook} again after: {e:?}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("click {hook}: {e} ({e:?})"),
+            }
+        }
+    }
+
     /// Types into a field as a person does: select what is there, type over it; checks the
     /// field then holds exactly the text (a render may land between two keystrokes).
     pub async fn type_into(&self, hook: &str, text: &str) {
@@ -170,8 +188,7 @@ impl App {
         let enter = char::from(fantoccini::key::Key::Enter).to_string();
         let ctrl = char::from(fantoccini::key::Key::Control).to_string();
         for _ in 0..5 {
-            let el = self.el(hook).await;
-            el.click().await.expect("focus");
+            let el = self.click_ready(hook).await;
             el.send_keys(&format!("{ctrl}a{ctrl}"))
                 .await
                 .expect("select all");
@@ -192,8 +209,7 @@ impl App {
     /// Pastes into a field: the whole text arrives at once, as one input event, as a paste
     /// from the clipboard does (typing thousands of characters takes a minute).
     pub async fn paste_into(&self, hook: &str, text: &str) {
-        let el = self.el(hook).await;
-        el.click().await.expect("focus");
+        let el = self.click_ready(hook).await;
         let arg = serde_json::to_value(&el).expect("element");
         self.client
             .execute(
@@ -206,11 +222,7 @@ impl App {
     }
 
     pub async fn click(&self, hook: &str) {
-        self.el(hook)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {hook}: {e}"));
+        self.click_ready(hook).await;
     }
 
     /// Clicks the element a CSS selector finds (controls without a hook of their own, such as
