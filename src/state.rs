@@ -26,6 +26,9 @@ pub enum Verified {
     Md5,
     /// Each part's MD5 against a multipart ETag, the part size told from the count.
     MultipartMd5,
+    /// The whole file's MD5 against the `file.checksum` a TDP search gave, where S3's ETag
+    /// is no MD5 (KMS objects, multipart ones of an untold part size).
+    SearchChecksum,
     /// Its size alone (KMS objects, parts of unknown size). Reports and journals written
     /// before said `length`.
     #[serde(alias = "length")]
@@ -37,6 +40,7 @@ impl Verified {
         match self {
             Verified::Md5 => "md5",
             Verified::MultipartMd5 => "multipart-md5",
+            Verified::SearchChecksum => "search-checksum",
             Verified::Size => "size",
         }
     }

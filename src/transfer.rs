@@ -1151,17 +1151,19 @@ async fn finish(
         if !expected.is_empty() {
             md5 = Some(got);
         }
+        // The strongest check that held: S3's own ETag first, then TDP's checksum.
+        let whole = if info.etag_md5().is_some() {
+            Verified::Md5
+        } else {
+            Verified::SearchChecksum
+        };
         match multipart {
-            None => Verified::Md5,
+            None => whole,
             Some((etag, _)) if parts.iter().any(|(_, p)| p.eq_ignore_ascii_case(etag)) => {
-                if expected.is_empty() {
-                    Verified::MultipartMd5
-                } else {
-                    Verified::Md5
-                }
+                Verified::MultipartMd5
             }
             // The whole file matched TDP's checksum: the part size was guessed wrong.
-            Some(_) if !expected.is_empty() => Verified::Md5,
+            Some(_) if !expected.is_empty() => whole,
             Some(_) => {
                 // Damage in transit changes the digest from one download to the next; a part
                 // size guessed wrong gives the same one again: then the bytes are what S3

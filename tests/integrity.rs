@@ -121,3 +121,41 @@ async fn a_file_that_never_verifies_fails_with_kind_integrity_and_is_not_placed(
     );
     assert!(!dir.path().join("mp305-0.raw").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_checksum_is_the_check_where_the_etag_is_no_md5() {
+    // KMS objects (their ETag is no MD5) and parts of an untold size, each with the MD5 a
+    // search gives as file.checksum: checked against it, and said so.
+    let mut files: Vec<SimFile> = (0..4)
+        .map(|i| {
+            SimFile::new(
+                sim_id(306, i),
+                format!("org/src/RAW/kms{i}.bin"),
+                400_000 + i,
+            )
+            .kind(FileKind::Kms)
+        })
+        .collect();
+    files.push(
+        SimFile::new(sim_id(306, 9), "org/src/RAW/parts7.bin", 20 * MIB)
+            .kind(FileKind::Multipart { part_size: 7 * MIB }),
+    );
+    let files: Vec<SimFile> = files
+        .into_iter()
+        .map(|f| f.category("RAW").with_md5_checksum())
+        .collect();
+    let sim = start(files.clone(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let search = tdp_engine::Search::parse_query("category=RAW").unwrap();
+    let (done, _) = run_search(config(&sim, dir.path()), sim.token(), &search).await;
+    assert_eq!(done.summary.downloaded, files.len(), "{:?}", done.summary);
+    assert_all_landed(dir.path(), &done.rows, &files);
+    for f in &files {
+        let row = row_for(&done.rows, &f.id);
+        assert_eq!(row.verified, Some(Verified::SearchChecksum), "{}", f.key);
+        assert_eq!(row.md5, f.meta.checksum, "{}", f.key);
+    }
+    // The wrong part-size guess cost nothing: the whole MD5 held.
+    let served = sim.counters().bytes_served;
+    assert_eq!(served, 20 * MIB + (0..4).map(|i| 400_000 + i).sum::<u64>());
+}
