@@ -423,6 +423,21 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
         *lock(&run.path) = st.path.clone();
         adopt_info(ctx, run, obj);
     } else {
+        // Moved into place but not yet recorded done when the last run stopped (between
+        // steps 5 and 6 of the protocol in `durable`): the journal knows its name and object,
+        // so its bytes are checked where they lie, with no request.
+        if let (Some(obj), None, false) = (st.object.clone(), &st.done, run.part.exists()) {
+            if st.path.is_some() {
+                *lock(&run.path) = st.path.clone();
+                adopt_info(ctx, run, obj.clone());
+                if let Some(adopted) = adopt_present(ctx, run).await? {
+                    return Ok(adopted);
+                }
+                ctx.progress
+                    .bytes_known
+                    .fetch_sub(obj.size, Ordering::Relaxed);
+            }
+        }
         if st.object.is_some() {
             start_over(ctx, run)?;
         }
