@@ -291,12 +291,9 @@ pub struct Md5Follower {
 }
 
 impl Default for Md5Follower {
+    /// The whole file's MD5 only.
     fn default() -> Self {
-        Md5Follower {
-            pos: 0,
-            ctx: Some(Md5::new()),
-            parts: Vec::new(),
-        }
+        Md5Follower::new(true, &[])
     }
 }
 
