@@ -31,6 +31,7 @@ pub mod tdp;
 pub mod trust;
 
 mod awake;
+mod checksum;
 #[doc(hidden)]
 pub mod durable;
 mod group_sync;

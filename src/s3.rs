@@ -1,6 +1,7 @@
 //! GETs against pre-signed S3 URLs. This client never carries TDP headers, never follows
 //! redirects and never decodes content: the bytes are kept exactly as stored.
 
+use crate::checksum::ObjectChecksum;
 use crate::connect::Connector;
 use crate::error::Blocked;
 pub use crate::error::S3Error;
@@ -18,6 +19,10 @@ pub struct ObjectInfo {
     pub encoding: Option<String>,
     /// `x-amz-server-side-encryption` (or `sse-c` for customer keys).
     pub sse: Option<String>,
+    /// S3's full-object additional checksum, where the URL lets us ask for it and the
+    /// response covered the whole object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<ObjectChecksum>,
 }
 
 impl ObjectInfo {
@@ -45,6 +50,21 @@ impl ObjectInfo {
     pub fn is_gzip(&self) -> bool {
         matches!(self.encoding.as_deref(), Some(e) if e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip"))
     }
+}
+
+/// Whether a pre-signed URL signs `x-amz-checksum-mode`: then every GET must send it (S3
+/// refuses a signed header that is missing), and S3 answers with the object's checksums.
+pub fn signs_checksum_mode(url: &str) -> bool {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    query.split('&').any(|p| {
+        p.split_once('=').is_some_and(|(k, v)| {
+            k.eq_ignore_ascii_case("X-Amz-SignedHeaders")
+                && percent_encoding::percent_decode_str(v)
+                    .decode_utf8_lossy()
+                    .split(';')
+                    .any(|h| h.eq_ignore_ascii_case("x-amz-checksum-mode"))
+        })
+    })
 }
 
 fn is_md5_hex(s: &str) -> bool {
@@ -143,6 +163,9 @@ impl S3Client {
             None => format!("bytes={start}-"),
         };
         let mut req = self.http.get(url).header("range", range);
+        if signs_checksum_mode(url) {
+            req = req.header("x-amz-checksum-mode", "ENABLED");
+        }
         if let Some(etag) = if_match {
             req = req.header("if-match", format!("\"{etag}\""));
         }
@@ -159,6 +182,7 @@ impl S3Client {
             header(&resp, "x-amz-server-side-encryption-customer-algorithm").map(|_| "sse-c".into())
         });
         let disposition = header(&resp, "content-disposition");
+        let checksum = ObjectChecksum::from_headers(|name| header(&resp, name));
         let content_length = resp.content_length();
         let (body_start, len, size) = if status == 206 {
             partial_span(header(&resp, "content-range").as_deref())?
@@ -180,6 +204,7 @@ impl S3Client {
                 etag,
                 encoding,
                 sse,
+                checksum,
             },
             disposition,
         })
@@ -242,6 +267,7 @@ mod tests {
             etag: Some("0123456789abcdef0123456789abcdef".into()),
             encoding: None,
             sse: None,
+            checksum: None,
         };
         assert!(i.etag_md5().is_some());
         i.sse = Some("AES256".into());
@@ -251,6 +277,15 @@ mod tests {
         i.sse = None;
         i.etag = Some("0123456789abcdef0123456789abcdef-3".into());
         assert!(i.etag_md5().is_none());
+    }
+
+    #[test]
+    fn checksum_mode_is_sent_where_the_url_signs_it() {
+        let base = "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-SignedHeaders=";
+        assert!(signs_checksum_mode(&format!("{base}host%3Bx-amz-checksum-mode&X-Amz-Signature=ab")));
+        assert!(signs_checksum_mode(&format!("{base}host;X-Amz-Checksum-Mode")));
+        assert!(!signs_checksum_mode(&format!("{base}host&X-Amz-Signature=ab")));
+        assert!(!signs_checksum_mode("https://b/k?x-amz-checksum-mode=1"));
     }
 
     #[test]

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 pub use crate::manifest::STATE_DIR;
 const JOURNAL: &str = "journal.jsonl";
 
-/// How a completed file was checked: the strongest check its object allowed.
+/// How a completed file was checked: every check its object allowed was made, and this is
+/// the first that held of S3's own records (ETag, multipart ETag, additional checksum), then
+/// TDP's (a search hit's checksum), then the file's own (a gzip trailer), then its size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verified {
@@ -26,9 +28,18 @@ pub enum Verified {
     Md5,
     /// Each part's MD5 against a multipart ETag, the part size told from the count.
     MultipartMd5,
+    /// S3's full-object additional checksum (`x-amz-checksum-*`, asked for where the URL
+    /// signs `x-amz-checksum-mode`).
+    #[serde(rename = "crc64nvme")]
+    Crc64Nvme,
+    Crc32c,
+    Crc32,
+    Sha256,
     /// The whole file's MD5 against the `file.checksum` a TDP search gave, where S3's ETag
     /// is no MD5 (KMS objects, multipart ones of an untold part size).
     SearchChecksum,
+    /// A gzip-encoded object's own trailer: the CRC-32 and length of the decoded bytes.
+    GzipCrc32,
     /// Its size alone (KMS objects, parts of unknown size). Reports and journals written
     /// before said `length`.
     #[serde(alias = "length")]
@@ -40,7 +51,12 @@ impl Verified {
         match self {
             Verified::Md5 => "md5",
             Verified::MultipartMd5 => "multipart-md5",
+            Verified::Crc64Nvme => "crc64nvme",
+            Verified::Crc32c => "crc32c",
+            Verified::Crc32 => "crc32",
+            Verified::Sha256 => "sha256",
             Verified::SearchChecksum => "search-checksum",
+            Verified::GzipCrc32 => "gzip-crc32",
             Verified::Size => "size",
         }
     }
@@ -846,6 +862,7 @@ mod tests {
             etag: None,
             encoding: None,
             sse: None,
+            checksum: None,
         };
         s.record_object(a, &info).unwrap();
         s.record_range(a, 0, 10).unwrap();

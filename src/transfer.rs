@@ -2,6 +2,7 @@
 //! several ranges over the S3 slots into its `.part`, resume and retry what breaks, verify,
 //! and move it into place.
 
+use crate::checksum::{self, PieceCrc};
 use crate::context::{Ctx, Forbidden};
 use crate::error::{ErrorKind, Failure, JobError, Retry, S3Error, Scope, TdpError};
 use crate::events::{Event, FileStage};
@@ -63,6 +64,8 @@ struct FileRun {
     hasher: sink::SharedMd5,
     /// The multipart digests of earlier complete downloads that did not match the ETag.
     mismatches: Mutex<Vec<String>>,
+    /// CRCs of the pieces this run wrote, for the object's additional checksum.
+    crcs: Mutex<Vec<checksum::Piece>>,
     bytes: Arc<AtomicU64>,
     /// Told when the object's size and ETag become known.
     info_known: tokio::sync::Notify,
@@ -281,6 +284,7 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String, hint: Hint) -> (Stri
         attempts: Mutex::new(Attempts::default()),
         hasher: Arc::new(Mutex::new(None)),
         mismatches: Mutex::new(Vec::new()),
+        crcs: Mutex::new(Vec::new()),
         bytes,
         info_known: tokio::sync::Notify::new(),
     });
@@ -361,6 +365,7 @@ fn start_over(ctx: &Ctx, run: &FileRun) -> Result<(), FileError> {
     *lock(&run.info) = None;
     *lock(&run.ranges) = Ranges::default();
     *lock(&run.hasher) = None;
+    lock(&run.crcs).clear();
     run.bytes.store(0, Ordering::Relaxed);
     Ok(())
 }
@@ -843,8 +848,16 @@ async fn fetch_range(
         }
         let etag = run.info().and_then(|i| i.etag);
         lock(&run.attempts).started();
+        // S3 sends the object's checksum only for a range that is all of it: where the URL
+        // lets us ask for it, the first request is open-ended (and read only to `end`).
+        let ask_end = if pos == 0 && run.info().is_none() && crate::s3::signs_checksum_mode(&url)
+        {
+            None
+        } else {
+            Some(end)
+        };
         let got = tokio::select! {
-            r = ctx.s3.get(&url, pos, Some(end), etag.as_deref()) => r,
+            r = ctx.s3.get(&url, pos, ask_end, etag.as_deref()) => r,
             _ = attempt.cancelled() => return Err(FileError::Cancelled),
         };
         let mut written = 0;
@@ -877,6 +890,7 @@ async fn fetch_range(
                     etag: None,
                     encoding: None,
                     sse: None,
+                    checksum: None,
                 };
                 accept(ctx, run, &info, None)?;
                 PartWriter::create_empty(&run.part)
@@ -1003,6 +1017,10 @@ async fn stream_body(
         Some(run.hasher.clone()),
     );
     let mut pos = start;
+    let mut crc = run
+        .info()
+        .and_then(|i| i.checksum)
+        .and_then(|c| PieceCrc::new(&c, start));
     let mut since_checkpoint = 0u64;
     let mut last_checkpoint = Instant::now();
     // Made once per body, not once per chunk.
@@ -1020,6 +1038,9 @@ async fn stream_body(
                 if let Err(e) = w.write(&bytes[..take]).await {
                     break Err(AttemptError::File(sink_failure(ctx, e)));
                 }
+                if let Some(c) = &mut crc {
+                    c.update(&bytes[..take]);
+                }
                 pos += take as u64;
                 ctx.progress.add_bytes(&run.bytes, take as u64);
 
@@ -1029,7 +1050,7 @@ async fn stream_body(
                 {
                     since_checkpoint = 0;
                     last_checkpoint = Instant::now();
-                    if let Err(e) = checkpoint(ctx, run, &mut w).await {
+                    if let Err(e) = checkpoint(ctx, run, &mut w, &mut crc).await {
                         break Err(AttemptError::File(e));
                     }
                 }
@@ -1055,17 +1076,19 @@ async fn stream_body(
     drop(resp);
     slot.take();
     // Whatever arrived is kept for the next attempt or the next run.
-    if let Err(e) = checkpoint(ctx, run, &mut w).await {
+    if let Err(e) = checkpoint(ctx, run, &mut w, &mut crc).await {
         return (pos - start, Err(AttemptError::File(e)));
     }
     (pos - start, ended)
 }
 
-/// Makes the written bytes durable, then journals them and lets the MD5 catch up.
+/// Makes the written bytes durable, then journals them and lets the MD5 catch up; the CRC
+/// of what was journaled is kept (bytes it does not match are read back at the end).
 async fn checkpoint(
     ctx: &Arc<Ctx>,
     run: &Arc<FileRun>,
     w: &mut PartWriter,
+    crc: &mut Option<PieceCrc>,
 ) -> Result<(), FileError> {
     let (a, b) = w
         .make_durable(&ctx.syncs)
@@ -1079,6 +1102,13 @@ async fn checkpoint(
         return Err(FileError::Cancelled);
     }
     lock(&run.ranges).insert(a, b);
+    if let Some(c) = crc {
+        if (c.start, c.len) == (a, b - a) {
+            lock(&run.crcs).push(c.take());
+        } else {
+            c.restart(b);
+        }
+    }
     advance_hash(run, None).await
 }
 
@@ -1139,6 +1169,33 @@ async fn finish(
             info.size
         )));
     }
+    // S3's additional checksum first: where it holds, a multipart ETag that does not match
+    // only means its part size was guessed wrong.
+    let s3_checksum = match info.checksum.clone() {
+        None => None,
+        Some(sum) => {
+            let pieces = lock(&run.crcs).clone();
+            let (part, size, algorithm) = (run.part.clone(), info.size, sum.algorithm);
+            let held = tokio::task::spawn_blocking(move || {
+                checksum::matches(&sum, &pieces, &part, size)
+            })
+            .await
+            .map_err(internal)?
+            .map_err(|e| FileError::Integrity(format!("could not read the file back ({e})")))?;
+            if !held {
+                return Err(FileError::Integrity(format!(
+                    "checksum mismatch with S3's {}",
+                    algorithm.label()
+                )));
+            }
+            Some(match algorithm {
+                checksum::Algorithm::Crc64nvme => Verified::Crc64Nvme,
+                checksum::Algorithm::Crc32c => Verified::Crc32c,
+                checksum::Algorithm::Crc32 => Verified::Crc32,
+                checksum::Algorithm::Sha256 => Verified::Sha256,
+            })
+        }
+    };
     let mut md5 = None;
     let expected: Vec<&str> = info
         .etag_md5()
@@ -1149,7 +1206,7 @@ async fn finish(
         .etag_multipart()
         .filter(|_| !multipart_sizes(&info).is_empty());
     let verified = if expected.is_empty() && multipart.is_none() {
-        Verified::Size
+        s3_checksum.unwrap_or(Verified::Size)
     } else {
         advance_hash(run, Some(info.size)).await?;
         let (got, parts) = lock(&run.hasher)
@@ -1166,19 +1223,20 @@ async fn finish(
         if !expected.is_empty() {
             md5 = Some(got);
         }
-        // The strongest check that held: S3's own ETag first, then TDP's checksum.
+        // S3's own records first, then TDP's checksum (see `Verified`).
         let whole = if info.etag_md5().is_some() {
             Verified::Md5
         } else {
-            Verified::SearchChecksum
+            s3_checksum.unwrap_or(Verified::SearchChecksum)
         };
         match multipart {
             None => whole,
             Some((etag, _)) if parts.iter().any(|(_, p)| p.eq_ignore_ascii_case(etag)) => {
                 Verified::MultipartMd5
             }
-            // The whole file matched TDP's checksum: the part size was guessed wrong.
+            // The whole file matched TDP's checksum or S3's: the part size was guessed wrong.
             Some(_) if !expected.is_empty() => whole,
+            Some(_) if s3_checksum.is_some() => whole,
             Some(_) => {
                 // Damage in transit changes the digest from one download to the next; a part
                 // size guessed wrong gives the same one again: then the bytes are what S3
@@ -1326,6 +1384,11 @@ async fn finish(
             }
             Err(other) => return Err(sink_failure(ctx, other)),
         }
+    };
+    // Decoding checked the gzip trailer's CRC-32 and length of what it gave.
+    let verified = match verified {
+        Verified::Size if gzip => Verified::GzipCrc32,
+        v => v,
     };
     let done = DoneInfo {
         path: rel.clone(),

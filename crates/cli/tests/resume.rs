@@ -92,7 +92,11 @@ async fn a_killed_job_resumes_without_fetching_much_twice() {
 async fn resume_finishes_a_killed_job_from_its_folder_alone() {
     let files = files(62, 6, 4 << 20);
     let total: u64 = files.iter().map(|f| f.size).sum();
-    let sim = start(files.clone(), |c| c.shaping.total_bps = Some(8_000_000)).await;
+    // What a kill loses is what each of the 3 streams received since its last range record
+    // (at most 500 ms of its share of the link) plus what arrives while the kill lands: at
+    // 4 MB/s that is ~2 MB of 24 MiB, inside the bound below with room for a slow kill
+    // (Wine's TerminateProcess on 2 busy cores; at 8 MB/s 20% was seen there once).
+    let sim = start(files.clone(), |c| c.shaping.total_bps = Some(4_000_000)).await;
     let dir = tempfile::tempdir().unwrap();
     let ids = write_ids(dir.path(), &files);
     let dest = dir.path().join("out");
@@ -112,6 +116,7 @@ async fn resume_finishes_a_killed_job_from_its_folder_alone() {
     }
     first.kill().unwrap();
     first.wait().unwrap();
+    let at_kill = sim.counters().bytes_served;
     // The ID list is gone: the folder alone must do.
     std::fs::remove_file(&ids).unwrap();
 
@@ -155,6 +160,11 @@ async fn resume_finishes_a_killed_job_from_its_folder_alone() {
     let m = tdp_engine::manifest::Manifest::read(&dest).unwrap();
     assert_eq!((m.options.retries, m.options.concurrency), (7, 3));
     let served = sim.counters().bytes_served;
+    eprintln!(
+        "killed at {:.0}% served; both runs fetched {:.1}% of the data",
+        at_kill as f64 * 100.0 / total as f64,
+        served as f64 * 100.0 / total as f64
+    );
     assert!(
         served <= total * 115 / 100,
         "fetched {served} bytes for {total}"

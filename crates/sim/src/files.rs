@@ -14,6 +14,42 @@ pub enum FileKind {
     /// Uploaded in parts of `part_size` bytes (the last one shorter), as the AWS SDKs'
     /// transfer managers do: the ETag is `md5(concat(md5(part)))-<parts>`.
     Multipart { part_size: u64 },
+    /// What TetraScience's SDK writes: gzip-encoded and KMS-encrypted, so the ETag says
+    /// nothing of the bytes and only the gzip trailer (CRC-32, length) can check them.
+    KmsGzip,
+}
+
+impl FileKind {
+    pub fn is_gzip(self) -> bool {
+        matches!(self, FileKind::Gzip | FileKind::KmsGzip)
+    }
+
+    pub fn is_kms(self) -> bool {
+        matches!(self, FileKind::Kms | FileKind::KmsGzip)
+    }
+}
+
+/// An S3 additional checksum stored with the object, of its bytes as stored (full-object
+/// type). S3 sends it only to a GET with `x-amz-checksum-mode: ENABLED` whose range covers
+/// the whole object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredChecksum {
+    Crc64Nvme,
+    Crc32c,
+    Crc32,
+    Sha256,
+}
+
+impl StoredChecksum {
+    /// The response header that carries it.
+    pub fn header(self) -> &'static str {
+        match self {
+            StoredChecksum::Crc64Nvme => "x-amz-checksum-crc64nvme",
+            StoredChecksum::Crc32c => "x-amz-checksum-crc32c",
+            StoredChecksum::Crc32 => "x-amz-checksum-crc32",
+            StoredChecksum::Sha256 => "x-amz-checksum-sha256",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -24,6 +60,8 @@ pub struct SimFile {
     /// Size of the original content (before any gzip encoding).
     pub size: u64,
     pub kind: FileKind,
+    /// S3's additional checksum, when the object has one.
+    pub checksum: Option<StoredChecksum>,
     /// Sent as `Content-Disposition` when set.
     pub content_disposition: Option<String>,
     /// What `fileinfo/search` and `searchEql` know of it.
@@ -59,6 +97,7 @@ impl SimFile {
             key: key.into(),
             size,
             kind: FileKind::Plain,
+            checksum: None,
             content_disposition: None,
             meta: FileMeta::default(),
         }
@@ -135,6 +174,11 @@ impl SimFile {
 
     pub fn kind(mut self, kind: FileKind) -> Self {
         self.kind = kind;
+        self
+    }
+
+    pub fn stored_checksum(mut self, checksum: StoredChecksum) -> Self {
+        self.checksum = Some(checksum);
         self
     }
 

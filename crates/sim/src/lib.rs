@@ -13,7 +13,7 @@ mod server;
 mod shaping;
 
 pub use counters::{Counters, CountersSnapshot};
-pub use files::{demo_files, sim_id, FileKind, FileMeta, SimFile, EPOCH_2025_MS};
+pub use files::{demo_files, sim_id, FileKind, FileMeta, SimFile, StoredChecksum, EPOCH_2025_MS};
 pub use search::{iso as iso_time, parse_time};
 pub use server::Simulator;
 
@@ -98,6 +98,10 @@ pub struct SimConfig {
     /// The most hits a search pages to (`from + size`), as Elasticsearch's
     /// `index.max_result_window` (10,000 by default).
     pub result_window: usize,
+    /// The presigner signs `x-amz-checksum-mode` (`X-Amz-SignedHeaders=host;x-amz-checksum-mode`),
+    /// as newer AWS SDK presigners may: a GET without `x-amz-checksum-mode: ENABLED` is then
+    /// refused (403 SignatureDoesNotMatch), as S3 refuses a signed header that is missing.
+    pub sign_checksum_mode: bool,
 }
 
 impl SimConfig {
@@ -114,6 +118,7 @@ impl SimConfig {
             port: 0,
             clock_offset_secs: 0,
             result_window: 10_000,
+            sign_checksum_mode: false,
         }
     }
 }

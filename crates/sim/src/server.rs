@@ -1,6 +1,6 @@
 //! The two HTTP services: TDP's API and an S3 endpoint, each on its own loopback port.
 
-use super::content::{draw, fill, hash_str, md5_of};
+use super::content::{draw, fill, hash_str, md5_of, stored_checksum};
 use super::counters::{Counters, CountersSnapshot};
 use super::files::{FileKind, SimFile};
 use super::search::{Index, Page};
@@ -38,19 +38,38 @@ struct Obj {
     /// The bytes as stored, for gzip objects (encoded); None: generated on the fly.
     stored: Option<Arc<Vec<u8>>>,
     etag: OnceCell<String>,
+    /// S3's additional checksum (base64), computed on first use.
+    checksum: OnceCell<Option<String>>,
 }
 
 impl Obj {
     fn of(file: Arc<SimFile>) -> Arc<Obj> {
         let stored = match file.kind {
-            FileKind::Gzip => Some(Arc::new(gzip(&file.expected_content()))),
+            k if k.is_gzip() => Some(Arc::new(gzip(&file.expected_content()))),
             _ => None,
         };
         Arc::new(Obj {
             file,
             stored,
             etag: OnceCell::new(),
+            checksum: OnceCell::new(),
         })
+    }
+
+    async fn checksum(&self) -> Option<String> {
+        let algorithm = self.file.checksum?;
+        self.checksum
+            .get_or_init(|| async {
+                let (seed, size, stored) =
+                    (self.file.content_seed(), self.file.size, self.stored.clone());
+                tokio::task::spawn_blocking(move || {
+                    stored_checksum(seed, size, stored.as_deref().map(Vec::as_slice), algorithm)
+                })
+                .await
+                .ok()
+            })
+            .await
+            .clone()
     }
 
     fn stored_len(&self) -> u64 {
@@ -64,7 +83,7 @@ impl Obj {
         self.etag
             .get_or_init(|| async {
                 match (&self.stored, self.file.kind) {
-                    (_, FileKind::Kms) => {
+                    (_, FileKind::Kms | FileKind::KmsGzip) => {
                         // 32 hex digits that are not the MD5 of anything we serve.
                         format!(
                             "{:016x}{:016x}",
@@ -124,6 +143,7 @@ struct SimState {
     added: RwLock<Added>,
     all_files: Mutex<Vec<Arc<SimFile>>>,
     result_window: usize,
+    sign_checksum_mode: bool,
     /// While true, the last page of any search waits (to prove that downloads start first).
     hold_last_page: tokio::sync::watch::Sender<bool>,
 }
@@ -254,8 +274,13 @@ impl SimState {
         let date = amz_date(signed);
         let expires = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
         let path = format!("/{BUCKET}/{}", utf8_percent_encode(&obj.file.key, KEY_SET));
+        let signed_headers = if self.sign_checksum_mode {
+            "host%3Bx-amz-checksum-mode"
+        } else {
+            "host"
+        };
         let query = format!(
-            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIASIMULATOR%2F{day}%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date={date}&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host",
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIASIMULATOR%2F{day}%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date={date}&X-Amz-Expires={expires}&X-Amz-SignedHeaders={signed_headers}",
             day = &date[..8],
         );
         let sig = self.sign("GET", &path, &query);
@@ -319,6 +344,7 @@ impl Simulator {
             added: RwLock::new(Added::default()),
             all_files: Mutex::new(files),
             result_window: cfg.result_window,
+            sign_checksum_mode: cfg.sign_checksum_mode,
             hold_last_page: tokio::sync::watch::channel(false).0,
         });
 
@@ -908,6 +934,20 @@ async fn answer_s3(
     if valid_until.is_none_or(|until| st.now() > until) {
         return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
     }
+    // A header the URL signs is part of the signature: without it the signature is wrong.
+    let checksum_mode_signed = query_param(query, "X-Amz-SignedHeaders")
+        .is_some_and(|h| h.to_ascii_lowercase().contains("x-amz-checksum-mode"));
+    let checksum_mode = headers
+        .get("x-amz-checksum-mode")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("enabled"));
+    if checksum_mode_signed && !checksum_mode {
+        return s3_error(
+            StatusCode::FORBIDDEN,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        );
+    }
     let key_enc = uri
         .path()
         .strip_prefix(&format!("/{BUCKET}/"))
@@ -1039,17 +1079,24 @@ async fn answer_s3(
             format!("bytes {start}-{}/{len}", end_excl - 1),
         );
     }
-    match obj.file.kind {
-        FileKind::Kms => {
+    // S3 sends an object's checksum for a range only when the range is the whole object.
+    if checksum_mode && start == 0 && end_excl == len {
+        if let (Some(algorithm), Some(value)) = (obj.file.checksum, obj.checksum().await) {
             builder = builder
-                .header("x-amz-server-side-encryption", "aws:kms")
-                .header(
-                    "x-amz-server-side-encryption-aws-kms-key-id",
-                    "arn:aws:kms:us-east-1:000000000000:key/sim",
-                );
+                .header(algorithm.header(), value)
+                .header("x-amz-checksum-type", "FULL_OBJECT");
         }
-        FileKind::Gzip => builder = builder.header("content-encoding", "gzip"),
-        FileKind::Plain | FileKind::Multipart { .. } => {}
+    }
+    if obj.file.kind.is_kms() {
+        builder = builder
+            .header("x-amz-server-side-encryption", "aws:kms")
+            .header(
+                "x-amz-server-side-encryption-aws-kms-key-id",
+                "arn:aws:kms:us-east-1:000000000000:key/sim",
+            );
+    }
+    if obj.file.kind.is_gzip() {
+        builder = builder.header("content-encoding", "gzip");
     }
     if let Some(cd) = &obj.file.content_disposition {
         builder = builder.header("content-disposition", cd);
