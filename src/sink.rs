@@ -605,4 +605,36 @@ mod tests {
         assert_eq!(n, zeros.len() as u64);
         assert_eq!(std::fs::read(dest.join("a.bin")).unwrap(), zeros);
     }
+
+    #[test]
+    fn a_gzip_object_cut_short_or_changed_inside_its_stream_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("dest");
+        std::fs::create_dir(&dest).unwrap();
+        let plain: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 97) as u8).collect();
+        let good = std::fs::read(gzip_part(dir.path(), &plain)).unwrap();
+        let scratch = dir.path().join("x.decoding");
+        let part = dir.path().join("x.part");
+        let mut flipped = good.clone();
+        flipped[good.len() / 2] ^= 0x01;
+        // The last 8 bytes are the trailer: CRC-32 and length of the decoded bytes.
+        let mut wrong_crc = good.clone();
+        let at = good.len() - 6;
+        wrong_crc[at] ^= 0x01;
+        for (what, bytes) in [
+            ("cut short", &good[..good.len() - 5]),
+            ("cut inside the stream", &good[..good.len() / 3]),
+            ("a changed byte in the stream", &flipped[..]),
+            ("a changed trailer", &wrong_crc[..]),
+        ] {
+            std::fs::write(&part, bytes).unwrap();
+            let e = finalize(&dest, Path::new("a.bin"), &part, &scratch, true, 1100, true)
+                .expect_err(what);
+            assert!(matches!(e, SinkError::Decode(_)), "{what}: {e}");
+            assert!(!dest.join("a.bin").exists() && !scratch.exists(), "{what}");
+        }
+        std::fs::write(&part, &good).unwrap();
+        finalize(&dest, Path::new("a.bin"), &part, &scratch, true, 1100, true).unwrap();
+        assert_eq!(std::fs::read(dest.join("a.bin")).unwrap(), plain);
+    }
 }
