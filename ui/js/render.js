@@ -1,7 +1,7 @@
 // Draws the state into the page. User and server text only ever goes in via textContent.
 
 import { bytes, duration, plural } from './format.js';
-import { SORT_LABELS, view, sizeLabel, stateLabel } from './transfers.js';
+import { SORT_LABELS, view, sizeLabel, stateLabel, checkLabel } from './transfers.js';
 
 const ERROR_TITLES = {
   auth: 'Wrong or expired token',
@@ -327,6 +327,8 @@ function renderList(h, state, fileList) {
     setText(h['detail-id'], r.id);
     setText(h['detail-size'], sizeLabel(r) || '(not known yet)');
     setText(h['detail-state'], stateLabel(r));
+    h['detail-check-term'].hidden = h['detail-check'].hidden = !r.verified;
+    setText(h['detail-check'], r.verified ? checkLabel(r.verified) : '');
     h['show-in-folder'].disabled = !(r.state === 'done' || r.state === 'skipped');
     h['copy-error'].hidden = r.state !== 'failed';
   }

@@ -239,7 +239,7 @@ export function createStore() {
       }
       case 'fileDone': {
         const r = row(job, ev.fileId);
-        Object.assign(r, { name: ev.path, bytes: ev.bytes, size: ev.bytes, reason: '' });
+        Object.assign(r, { name: ev.path, bytes: ev.bytes, size: ev.bytes, reason: '', verified: ev.verified });
         setState(job, r, 'done');
         break;
       }

@@ -28,6 +28,23 @@ export function emptyCounts() {
 // Sorting by state puts what needs attention first.
 const STATE_RANK = { failed: 0, retrying: 1, downloading: 2, verifying: 2, resolving: 3, queued: 4, unfinished: 4, skipped: 5, done: 6 };
 
+// What the report's `verified` word means, as the details pane says it.
+const CHECKS = {
+  md5: "MD5, against S3's ETag",
+  'multipart-md5': "MD5 of each part, against S3's multipart ETag",
+  crc64nvme: "CRC-64/NVME, against S3's checksum",
+  crc32c: "CRC32C, against S3's checksum",
+  crc32: "CRC32, against S3's checksum",
+  sha256: "SHA-256, against S3's checksum",
+  'search-checksum': "MD5, against TDP's file checksum",
+  'gzip-crc32': "the CRC-32 in the file's gzip trailer",
+  size: 'its size only: storage sent no checksum for it',
+};
+
+export function checkLabel(verified) {
+  return CHECKS[verified] || verified;
+}
+
 export function fraction(r) {
   if (r.state === 'done' || r.state === 'skipped') return 1;
   return r.size ? Math.min(1, r.bytes / r.size) : 0;

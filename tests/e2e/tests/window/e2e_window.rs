@@ -2,7 +2,7 @@ use std::path::Path;
 use std::time::Duration;
 use tdp_e2e::{md5_of_file, require_environment, App, Launch};
 use tdp_sim::corporate::{HttpsFronts, TestCa};
-use tdp_sim::{content, demo_files, sim_id, Faults, SimConfig, SimFile, Simulator};
+use tdp_sim::{content, demo_files, sim_id, Faults, FileKind, SimConfig, SimFile, Simulator};
 
 async fn summary_shown(a: &App) -> bool {
     a.visible("summary").await
@@ -620,7 +620,8 @@ async fn the_transfer_list_filters_sorts_finds_and_exports_the_failed_ids() {
     let mut files: Vec<SimFile> = (0..12)
         .map(|i| {
             let size = 1000 + (i * 7919 % 13) * 1000;
-            SimFile::new(sim_id(88, i), format!("org/raw/l{i:02}.bin"), size)
+            let kind = if i == 5 { FileKind::Kms } else { FileKind::Plain };
+            SimFile::new(sim_id(88, i), format!("org/raw/l{i:02}.bin"), size).kind(kind)
         })
         .collect();
     let sim = sim_with(files.clone(), |_| {}).await;
@@ -729,6 +730,16 @@ async fn the_transfer_list_filters_sorts_finds_and_exports_the_failed_ids() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["id"], files[5].id.as_str());
     assert_eq!(app.text("shown-count").await, "1 of 15 files shown");
+    // A KMS object: its ETag is no MD5, and the details say it was checked by size alone.
+    app.click_css(&format!("#file-{}", files[5].id)).await;
+    app.wait_for("the found file's details", |a| {
+        Box::pin(async move { a.visible("detail-check").await })
+    })
+    .await;
+    assert_eq!(
+        app.text("detail-check").await,
+        "its size only: storage sent no checksum for it"
+    );
     app.screenshot("11-find").await;
     app.close().await;
 }
