@@ -302,3 +302,50 @@ async fn gzip_kms_objects_are_checked_by_their_trailer_and_damage_is_fetched_aga
         "no body was cut short"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_file_is_checked_by_its_crc_with_what_the_last_run_wrote_read_back() {
+    use tdp_sim::StoredChecksum as C;
+    let files: Vec<SimFile> = (0..4)
+        .map(|i| {
+            SimFile::new(sim_id(307, i), format!("org/raw/r{i}.bin"), 12 * MIB + i)
+                .kind(FileKind::Kms)
+                .stored_checksum(C::Crc64Nvme)
+        })
+        .collect();
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let sim = start(files.clone(), |c| {
+        c.sign_checksum_mode = true;
+        c.shaping.total_bps = Some(16_000_000);
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = || {
+        let mut c = config(&sim, dir.path());
+        c.part_size = 2 * MIB;
+        c
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let trigger = cancel.clone();
+    let watch = async {
+        while sim.counters().bytes_served < total / 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        trigger.cancel();
+    };
+    let input = ids_of(&files);
+    let ((first, _), ()) = tokio::join!(
+        run_cancellable(cfg(), sim.token(), &input, cancel.clone()),
+        watch
+    );
+    assert!(first.cancelled && first.summary.cancelled > 0, "{:?}", first.summary);
+    sim.set_shaping(Default::default());
+    let (done, _) = run(cfg(), sim.token(), &input).await;
+    assert_all_landed(dir.path(), &done.rows, &files);
+    for f in &files {
+        assert_eq!(row_for(&done.rows, &f.id).verified, Some(Verified::Crc64Nvme));
+    }
+    let served = sim.counters().bytes_served;
+    eprintln!("both runs fetched {:.1}% of the data", served as f64 * 100.0 / total as f64);
+    assert!(served < total * 13 / 10, "fetched {served} for {total}");
+}
