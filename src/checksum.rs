@@ -236,9 +236,7 @@ mod tests {
 
     fn of(algorithm: Algorithm, data: &[u8]) -> ObjectChecksum {
         let value = match algorithm.crc() {
-            Some(c) => {
-                crc_fast::checksum(c, data).to_be_bytes()[8 - algorithm.width()..].to_vec()
-            }
+            Some(c) => crc_fast::checksum(c, data).to_be_bytes()[8 - algorithm.width()..].to_vec(),
             None => {
                 use sha2::Digest as _;
                 sha2::Sha256::digest(data).to_vec()
@@ -301,7 +299,9 @@ mod tests {
             ("x-amz-checksum-type", "COMPOSITE"),
         ]))
         .is_none());
-        assert!(ObjectChecksum::from_headers(h(&[("x-amz-checksum-crc32c", "AAAAAA==-3")])).is_none());
+        assert!(
+            ObjectChecksum::from_headers(h(&[("x-amz-checksum-crc32c", "AAAAAA==-3")])).is_none()
+        );
         assert!(ObjectChecksum::from_headers(h(&[("x-amz-checksum-crc32", "AAAAAAAA")])).is_none());
     }
 }

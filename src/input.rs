@@ -338,7 +338,7 @@ fn header_column(first: &str) -> Option<(u8, usize)> {
 /// with a BOM (Excel's "Unicode Text"); CRLF or LF. Anything else is refused, naming `source`.
 pub fn decode_text(mut bytes: Vec<u8>, source: &str) -> Result<String, String> {
     let utf16 = |bytes: &[u8], unit: fn([u8; 2]) -> u16| -> Result<String, String> {
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return Err(format!(
                 "{source} is not complete UTF-16 text (an odd number of bytes)"
             ));

@@ -281,10 +281,17 @@ mod tests {
 
     #[test]
     fn checksum_mode_is_sent_where_the_url_signs_it() {
-        let base = "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-SignedHeaders=";
-        assert!(signs_checksum_mode(&format!("{base}host%3Bx-amz-checksum-mode&X-Amz-Signature=ab")));
-        assert!(signs_checksum_mode(&format!("{base}host;X-Amz-Checksum-Mode")));
-        assert!(!signs_checksum_mode(&format!("{base}host&X-Amz-Signature=ab")));
+        let base =
+            "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-SignedHeaders=";
+        assert!(signs_checksum_mode(&format!(
+            "{base}host%3Bx-amz-checksum-mode&X-Amz-Signature=ab"
+        )));
+        assert!(signs_checksum_mode(&format!(
+            "{base}host;X-Amz-Checksum-Mode"
+        )));
+        assert!(!signs_checksum_mode(&format!(
+            "{base}host&X-Amz-Signature=ab"
+        )));
         assert!(!signs_checksum_mode("https://b/k?x-amz-checksum-mode=1"));
     }
 

@@ -395,7 +395,7 @@ impl Md5Follower {
             .iter()
             .map(|p| {
                 let mut digests = p.digests.clone();
-                if self.pos % p.size != 0 || self.pos == 0 {
+                if !self.pos.is_multiple_of(p.size) || self.pos == 0 {
                     digests.extend_from_slice(&p.current.clone().finalize());
                 }
                 let n = digests.len() / 16;

@@ -850,8 +850,7 @@ async fn fetch_range(
         lock(&run.attempts).started();
         // S3 sends the object's checksum only for a range that is all of it: where the URL
         // lets us ask for it, the first request is open-ended (and read only to `end`).
-        let ask_end = if pos == 0 && run.info().is_none() && crate::s3::signs_checksum_mode(&url)
-        {
+        let ask_end = if pos == 0 && run.info().is_none() && crate::s3::signs_checksum_mode(&url) {
             None
         } else {
             Some(end)
@@ -1176,12 +1175,13 @@ async fn finish(
         Some(sum) => {
             let pieces = lock(&run.crcs).clone();
             let (part, size, algorithm) = (run.part.clone(), info.size, sum.algorithm);
-            let held = tokio::task::spawn_blocking(move || {
-                checksum::matches(&sum, &pieces, &part, size)
-            })
-            .await
-            .map_err(internal)?
-            .map_err(|e| FileError::Integrity(format!("could not read the file back ({e})")))?;
+            let held =
+                tokio::task::spawn_blocking(move || checksum::matches(&sum, &pieces, &part, size))
+                    .await
+                    .map_err(internal)?
+                    .map_err(|e| {
+                        FileError::Integrity(format!("could not read the file back ({e})"))
+                    })?;
             if !held {
                 return Err(FileError::Integrity(format!(
                     "checksum mismatch with S3's {}",

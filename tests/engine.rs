@@ -29,8 +29,14 @@ async fn a_hundred_mixed_files_land_with_the_right_bytes() {
         match f.kind {
             FileKind::Kms => assert_eq!(row.verified, Some(Verified::Size), "{}", f.key),
             FileKind::Gzip => {
+                // The MD5 ETag of the encoded bytes is the stronger check.
+                assert_eq!(row.verified, Some(Verified::Md5), "{}", f.key);
                 assert!(row.decoded);
                 assert_eq!(row.bytes, Some(f.size));
+            }
+            FileKind::KmsGzip => {
+                assert_eq!(row.verified, Some(Verified::GzipCrc32), "{}", f.key);
+                assert!(row.decoded);
             }
             FileKind::Plain if f.size > 0 => assert_eq!(row.verified, Some(Verified::Md5)),
             FileKind::Plain => {}

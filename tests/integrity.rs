@@ -136,6 +136,8 @@ async fn a_file_that_never_verifies_fails_with_kind_integrity_and_is_not_placed(
         row.error
     );
     assert!(!dir.path().join("mp305-0.raw").exists());
+    // Fetched again twice (three attempts, the retry budget) before it was given up.
+    assert_eq!(fetched_again(&events), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,9 +218,7 @@ async fn s3_checksums_are_asked_for_where_the_url_signs_checksum_mode_and_checke
     }
     files.push(
         SimFile::new(sim_id(305, 12), "org/raw/mp7.bin", 20 * MIB)
-            .kind(FileKind::Multipart {
-                part_size: 7 * MIB,
-            })
+            .kind(FileKind::Multipart { part_size: 7 * MIB })
             .stored_checksum(C::Crc64Nvme),
     );
     let sim = start(files.clone(), |c| {
@@ -264,7 +264,10 @@ async fn s3_checksums_are_asked_for_where_the_url_signs_checksum_mode_and_checke
     // The one refusal is the bare GET above: every request of the job sent the header.
     assert_eq!(c.count("s3 403"), 1, "{:?}", c.requests);
     let fetched_again = fetched_again(&events);
-    eprintln!("{fetched_again} of {} fetched again after a damaged body", files.len());
+    eprintln!(
+        "{fetched_again} of {} fetched again after a damaged body",
+        files.len()
+    );
     assert!(fetched_again > 0, "the fault never fired");
 }
 
@@ -274,8 +277,12 @@ async fn gzip_kms_objects_are_checked_by_their_trailer_and_damage_is_fetched_aga
     // 25% of the bodies (inside the compressed stream) and bodies cut short in 10%.
     let files: Vec<SimFile> = (0..24)
         .map(|i| {
-            SimFile::new(sim_id(306, i), format!("org/ids/g{i}.json"), 200_000 + i * 1_000)
-                .kind(FileKind::KmsGzip)
+            SimFile::new(
+                sim_id(306, i),
+                format!("org/ids/g{i}.json"),
+                200_000 + i * 1_000,
+            )
+            .kind(FileKind::KmsGzip)
         })
         .collect();
     let sim = start(files.clone(), |c| {
@@ -338,14 +345,24 @@ async fn a_resumed_file_is_checked_by_its_crc_with_what_the_last_run_wrote_read_
         run_cancellable(cfg(), sim.token(), &input, cancel.clone()),
         watch
     );
-    assert!(first.cancelled && first.summary.cancelled > 0, "{:?}", first.summary);
+    assert!(
+        first.cancelled && first.summary.cancelled > 0,
+        "{:?}",
+        first.summary
+    );
     sim.set_shaping(Default::default());
     let (done, _) = run(cfg(), sim.token(), &input).await;
     assert_all_landed(dir.path(), &done.rows, &files);
     for f in &files {
-        assert_eq!(row_for(&done.rows, &f.id).verified, Some(Verified::Crc64Nvme));
+        assert_eq!(
+            row_for(&done.rows, &f.id).verified,
+            Some(Verified::Crc64Nvme)
+        );
     }
     let served = sim.counters().bytes_served;
-    eprintln!("both runs fetched {:.1}% of the data", served as f64 * 100.0 / total as f64);
+    eprintln!(
+        "both runs fetched {:.1}% of the data",
+        served as f64 * 100.0 / total as f64
+    );
     assert!(served < total * 13 / 10, "fetched {served} for {total}");
 }

@@ -14,8 +14,8 @@ use tdp_sim::{sim_id, Shaping, SimConfig, SimFile, Simulator};
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Scenarios to run: notebook, small-2000, big-10, big-1, big-1-256, cpu-20x16,
-    /// small-100k, small-100k-256, ids-100k, all, or smoke (a quick check that the benchmark
-    /// works).
+    /// small-100k, small-100k-256, ids-100k, checks-1g (each integrity check's CPU), all, or
+    /// smoke (a quick check that the benchmark works).
     #[arg(long, default_value = "all")]
     scenario: Vec<String>,
     /// Folder for downloads (emptied per run); default a temporary folder.
@@ -44,6 +44,7 @@ struct Scenario {
 }
 
 const MB: u64 = 1_000_000;
+const CHECKS: &str = "checks-1g";
 
 fn scenarios() -> Vec<Scenario> {
     let nb = |name, files, size, replica| Scenario {
@@ -109,12 +110,12 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-struct Run {
+pub(crate) struct Run {
     code: i32,
-    wall: f64,
+    pub(crate) wall: f64,
     /// User + system CPU seconds of the child (from `wait4`).
-    cpu: f64,
-    rss_kib: u64,
+    pub(crate) cpu: f64,
+    pub(crate) rss_kib: u64,
     stderr: String,
 }
 
@@ -225,15 +226,15 @@ fn per_connection(s: &Scenario, conns: f64) -> f64 {
     cap.min(share)
 }
 
-fn fresh(dir: &Path) -> PathBuf {
+pub(crate) fn fresh(dir: &Path) -> PathBuf {
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::create_dir_all(dir);
     dir.to_path_buf()
 }
 
 /// One client's line of a scenario.
-struct Row {
-    text: Vec<String>,
+pub(crate) struct Row {
+    pub(crate) text: Vec<String>,
 }
 
 const HEADER: [&str; 10] = [
@@ -251,7 +252,9 @@ const HEADER: [&str; 10] = [
 
 pub async fn run(args: BenchArgs) -> ExitCode {
     let all = scenarios();
-    let names: Vec<&str> = all.iter().map(|s| s.name).collect();
+    let mut names: Vec<&str> = all.iter().map(|s| s.name).collect();
+    names.push(CHECKS);
+    let checks = args.scenario.iter().any(|w| w == CHECKS || w == "all");
     let wanted: Vec<&Scenario> = all
         .iter()
         .filter(|s| {
@@ -260,7 +263,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
                 .any(|w| w == s.name || (w == "all" && s.name != "smoke"))
         })
         .collect();
-    if wanted.is_empty() {
+    if wanted.is_empty() && !checks {
         eprintln!(
             "error: unknown scenario; use {}, all or smoke",
             names.join(", ")
@@ -299,6 +302,15 @@ pub async fn run(args: BenchArgs) -> ExitCode {
             Ok(r) => rows.extend(r),
             Err(e) => {
                 eprintln!("error in scenario {}: {e}", s.name);
+                return ExitCode::from(1);
+            }
+        }
+    }
+    if checks {
+        match crate::checks::run(&cli, &tmp).await {
+            Ok(r) => rows.extend(r),
+            Err(e) => {
+                eprintln!("error in scenario {CHECKS}: {e}");
                 return ExitCode::from(1);
             }
         }
@@ -371,7 +383,7 @@ fn fs_type(dir: &Path) -> String {
 }
 
 /// Runs a client `runs` times and keeps the median run (by wall time), with all wall times.
-async fn median_of(
+pub(crate) async fn median_of(
     runs: usize,
     mut make: impl FnMut() -> (Command, PathBuf),
 ) -> Result<(Run, Vec<f64>), String> {
@@ -601,7 +613,7 @@ async fn scenario(s: &Scenario, exe: &Path, cli: &Path, tmp: &Path) -> Result<Ve
 }
 
 /// Every run's wall time, for the table.
-fn walls(w: &[f64]) -> String {
+pub(crate) fn walls(w: &[f64]) -> String {
     w.iter()
         .map(|x| format!("{x:.2}"))
         .collect::<Vec<_>>()

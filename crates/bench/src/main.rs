@@ -5,6 +5,7 @@
 //! the `tdp-download` found beside it.
 
 mod bench;
+mod checks;
 mod replica;
 
 use clap::{Parser, Subcommand};

@@ -105,6 +105,51 @@ pub fn multipart_etag(file_seed: u64, size: u64, part_size: u64) -> String {
     format!("{}-{parts}", hex::encode(Md5::digest(&digests)))
 }
 
+/// S3's full-object checksum of the bytes as stored (`stored`, or the generated content of
+/// `size` bytes), base64 of its big-endian bytes as S3 sends it.
+pub fn stored_checksum(
+    file_seed: u64,
+    size: u64,
+    stored: Option<&[u8]>,
+    algorithm: crate::StoredChecksum,
+) -> String {
+    use crate::StoredChecksum as C;
+    use base64::Engine as _;
+    use crc_fast::CrcAlgorithm;
+    enum State {
+        Crc(crc_fast::Digest, usize),
+        Sha(sha2::Sha256),
+    }
+    let mut state = match algorithm {
+        C::Crc64Nvme => State::Crc(crc_fast::Digest::new(CrcAlgorithm::Crc64Nvme), 8),
+        C::Crc32c => State::Crc(crc_fast::Digest::new(CrcAlgorithm::Crc32Iscsi), 4),
+        C::Crc32 => State::Crc(crc_fast::Digest::new(CrcAlgorithm::Crc32IsoHdlc), 4),
+        C::Sha256 => State::Sha(sha2::Sha256::default()),
+    };
+    let mut feed = |data: &[u8]| match &mut state {
+        State::Crc(d, _) => d.update(data),
+        State::Sha(h) => sha2::Digest::update(h, data),
+    };
+    match stored {
+        Some(bytes) => feed(bytes),
+        None => {
+            let mut buf = vec![0u8; 1 << 20];
+            let mut off = 0;
+            while off < size {
+                let n = (size - off).min(buf.len() as u64) as usize;
+                fill(file_seed, off, &mut buf[..n]);
+                feed(&buf[..n]);
+                off += n as u64;
+            }
+        }
+    }
+    let bytes = match state {
+        State::Crc(d, width) => d.finalize().to_be_bytes()[8 - width..].to_vec(),
+        State::Sha(h) => sha2::Digest::finalize(h).to_vec(),
+    };
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,49 +195,4 @@ mod tests {
         let mean: f64 = (0..1000).map(|i| draw(9, &[i])).sum::<f64>() / 1000.0;
         assert!((0.4..0.6).contains(&mean));
     }
-}
-
-/// S3's full-object checksum of the bytes as stored (`stored`, or the generated content of
-/// `size` bytes), base64 of its big-endian bytes as S3 sends it.
-pub fn stored_checksum(
-    file_seed: u64,
-    size: u64,
-    stored: Option<&[u8]>,
-    algorithm: crate::StoredChecksum,
-) -> String {
-    use crate::StoredChecksum as C;
-    use base64::Engine as _;
-    use crc_fast::CrcAlgorithm;
-    enum State {
-        Crc(crc_fast::Digest, usize),
-        Sha(sha2::Sha256),
-    }
-    let mut state = match algorithm {
-        C::Crc64Nvme => State::Crc(crc_fast::Digest::new(CrcAlgorithm::Crc64Nvme), 8),
-        C::Crc32c => State::Crc(crc_fast::Digest::new(CrcAlgorithm::Crc32Iscsi), 4),
-        C::Crc32 => State::Crc(crc_fast::Digest::new(CrcAlgorithm::Crc32IsoHdlc), 4),
-        C::Sha256 => State::Sha(sha2::Sha256::default()),
-    };
-    let mut feed = |data: &[u8]| match &mut state {
-        State::Crc(d, _) => d.update(data),
-        State::Sha(h) => sha2::Digest::update(h, data),
-    };
-    match stored {
-        Some(bytes) => feed(bytes),
-        None => {
-            let mut buf = vec![0u8; 1 << 20];
-            let mut off = 0;
-            while off < size {
-                let n = (size - off).min(buf.len() as u64) as usize;
-                fill(file_seed, off, &mut buf[..n]);
-                feed(&buf[..n]);
-                off += n as u64;
-            }
-        }
-    }
-    let bytes = match state {
-        State::Crc(d, width) => d.finalize().to_be_bytes()[8 - width..].to_vec(),
-        State::Sha(h) => sha2::Digest::finalize(h).to_vec(),
-    };
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -60,8 +60,11 @@ impl Obj {
         let algorithm = self.file.checksum?;
         self.checksum
             .get_or_init(|| async {
-                let (seed, size, stored) =
-                    (self.file.content_seed(), self.file.size, self.stored.clone());
+                let (seed, size, stored) = (
+                    self.file.content_seed(),
+                    self.file.size,
+                    self.stored.clone(),
+                );
                 tokio::task::spawn_blocking(move || {
                     stored_checksum(seed, size, stored.as_deref().map(Vec::as_slice), algorithm)
                 })

@@ -620,7 +620,11 @@ async fn the_transfer_list_filters_sorts_finds_and_exports_the_failed_ids() {
     let mut files: Vec<SimFile> = (0..12)
         .map(|i| {
             let size = 1000 + (i * 7919 % 13) * 1000;
-            let kind = if i == 5 { FileKind::Kms } else { FileKind::Plain };
+            let kind = if i == 5 {
+                FileKind::Kms
+            } else {
+                FileKind::Plain
+            };
             SimFile::new(sim_id(88, i), format!("org/raw/l{i:02}.bin"), size).kind(kind)
         })
         .collect();
