@@ -478,7 +478,7 @@ async fn durability_order(grouped: bool) {
             "the journal is synced between the last record and the move of {}",
             f.key
         );
-        if f.kind == FileKind::Gzip {
+        if f.kind.is_gzip() {
             let decoded = pos(&|o| o.what == "sync decoded");
             assert!(decoded.iter().any(|d| *d < rename), "{}", f.key);
         }

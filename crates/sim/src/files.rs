@@ -220,7 +220,7 @@ pub fn sim_id(seed: u64, i: u64) -> String {
 }
 
 /// A demo data lake of `n` files: mixed sizes (when `size` is None), generic colliding names,
-/// awkward names, KMS and gzip objects, as TDP users meet them.
+/// awkward names, KMS, gzip and KMS-gzip objects, as TDP users meet them.
 pub fn demo_files(seed: u64, n: usize, size: Option<u64>) -> Vec<SimFile> {
     const MIXED: [u64; 8] = [
         1_024,
@@ -261,6 +261,7 @@ pub fn demo_files(seed: u64, n: usize, size: Option<u64>) -> Vec<SimFile> {
             let kind = match i % 17 {
                 5 => FileKind::Kms,
                 11 => FileKind::Gzip,
+                14 => FileKind::KmsGzip,
                 _ => FileKind::Plain,
             };
             // Something to search by: tags and a project, as labs tag their runs.
