@@ -6,8 +6,13 @@
 //! piece as the bytes arrive and joined at the end (a CRC of `A‖B` follows from those of
 //! `A` and `B` and `B`'s length); a piece no CRC was taken of (fetched by an earlier run) is
 //! read back. SHA-256 cannot be joined: it is read back whole, which only objects stored
-//! with SHA-256 pay for. Composite values (`-N`, checksums of the parts' checksums) are not
-//! checked: their part boundaries are not told.
+//! with SHA-256 pay for.
+//!
+//! An object uploaded in parts may instead have a composite value, `<checksum of the parts'
+//! checksums>-N` (SHA-256 always, CRC32/CRC32C by the uploader's choice), and then S3 sends
+//! a part's own checksum for a range that is exactly that part. Its part size is told from
+//! `N` as for multipart ETags (`multipart`); the file is fetched a part per request, each
+//! part checked as it arrives, and a part that does not match is fetched again alone.
 
 use base64::Engine as _;
 use crc_fast::CrcAlgorithm;
@@ -75,40 +80,127 @@ impl Algorithm {
 #[serde(rename_all = "camelCase")]
 pub struct ObjectChecksum {
     pub algorithm: Algorithm,
-    /// Base64 of the big-endian value, as in the header.
+    /// Base64 of the big-endian value, as in the header (without a composite's `-N`).
     pub value: String,
+    /// A composite value's part count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<u64>,
 }
 
 impl ObjectChecksum {
-    /// The strongest full-object checksum among a response's headers. `header` looks one up.
+    /// The strongest object checksum among the headers of a response for the whole object:
+    /// full-object, or composite with its part count. `header` looks one up.
     pub fn from_headers(header: impl Fn(&str) -> Option<String>) -> Option<Self> {
-        // `Range: bytes=0-` was seen to return a composite value without its `-N`: the
-        // type header decides.
-        if header("x-amz-checksum-type").is_some_and(|t| !t.eq_ignore_ascii_case("FULL_OBJECT")) {
-            return None;
-        }
+        let composite =
+            header("x-amz-checksum-type").is_some_and(|t| t.eq_ignore_ascii_case("COMPOSITE"));
         Algorithm::ALL.into_iter().find_map(|algorithm| {
             let value = header(algorithm.header())?;
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(value.trim())
-                .ok()?;
-            (decoded.len() == algorithm.width()).then(|| ObjectChecksum {
+            let value = value.trim();
+            let (value, parts) = match value.rsplit_once('-') {
+                Some((v, n)) => (v, Some(n.parse::<u64>().ok().filter(|n| *n >= 1)?)),
+                None => (value, None),
+            };
+            // `Range: bytes=0-` was seen to return a composite value without its `-N`: a
+            // composite value is taken only with its part count.
+            if composite != parts.is_some() {
+                return None;
+            }
+            (decode(value)?.len() == algorithm.width()).then(|| ObjectChecksum {
                 algorithm,
-                value: value.trim().to_string(),
+                value: value.to_string(),
+                parts,
             })
         })
     }
 
+    /// What a ranged response says of its range: the part's own checksum, sent only when
+    /// the range is exactly one part of a composite object.
+    pub fn part_value(&self, header: impl Fn(&str) -> Option<String>) -> Option<Vec<u8>> {
+        self.parts?;
+        let value = decode(header(self.algorithm.header())?.trim())?;
+        (value.len() == self.algorithm.width()).then_some(value)
+    }
+
+    /// A composite value's part size, told from its part count (see `multipart`).
+    pub fn part_size(&self, size: u64) -> Option<u64> {
+        crate::multipart::part_sizes(size, self.parts?)
+            .first()
+            .copied()
+    }
+
     fn expected(&self) -> Vec<u8> {
-        base64::engine::general_purpose::STANDARD
-            .decode(&self.value)
-            .unwrap_or_default()
+        decode(&self.value).unwrap_or_default()
     }
 
     /// Whether the checksum can be taken piece by piece as the bytes arrive.
     pub fn joinable(&self) -> bool {
-        self.algorithm.crc().is_some()
+        self.algorithm.crc().is_some() && self.parts.is_none()
     }
+}
+
+fn decode(value: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(value).ok()
+}
+
+/// One part's checksum, taken as its bytes arrive.
+pub enum PartHasher {
+    Crc(crc_fast::Digest, usize),
+    Sha(sha2::Sha256),
+}
+
+impl PartHasher {
+    pub fn new(algorithm: Algorithm) -> Self {
+        match algorithm.crc() {
+            Some(c) => PartHasher::Crc(crc_fast::Digest::new(c), algorithm.width()),
+            None => PartHasher::Sha(sha2::Sha256::default()),
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            PartHasher::Crc(d, _) => d.update(data),
+            PartHasher::Sha(h) => sha2::Digest::update(h, data),
+        }
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        match self {
+            PartHasher::Crc(d, width) => d.finalize().to_be_bytes()[8 - width..].to_vec(),
+            PartHasher::Sha(h) => sha2::Digest::finalize(h).to_vec(),
+        }
+    }
+}
+
+/// Checks a composite value: each part's checksum, from `known` (start → value, taken as
+/// the parts arrived) or read back from `file`, then the checksum of their concatenation.
+/// Gives whether it matched, and what it came to (base64).
+pub fn composite_matches(
+    checksum: &ObjectChecksum,
+    known: &std::collections::BTreeMap<u64, Vec<u8>>,
+    file: &std::path::Path,
+    size: u64,
+    part_size: u64,
+) -> std::io::Result<(bool, String)> {
+    let mut all = PartHasher::new(checksum.algorithm);
+    let mut start = 0;
+    while start < size {
+        let len = part_size.min(size - start);
+        let value = match known.get(&start) {
+            Some(v) => v.clone(),
+            None => {
+                let mut h = PartHasher::new(checksum.algorithm);
+                read_span(file, start, len, |b| h.update(b))?;
+                h.finish()
+            }
+        };
+        all.update(&value);
+        start += len;
+    }
+    let got = all.finish();
+    Ok((
+        got == checksum.expected(),
+        base64::engine::general_purpose::STANDARD.encode(got),
+    ))
 }
 
 /// The CRC of the bytes of one piece, taken as they are written.
@@ -121,6 +213,9 @@ pub struct PieceCrc {
 
 impl PieceCrc {
     pub fn new(checksum: &ObjectChecksum, start: u64) -> Option<Self> {
+        if !checksum.joinable() {
+            return None;
+        }
         Some(PieceCrc {
             digest: crc_fast::Digest::new(checksum.algorithm.crc()?),
             start,
@@ -245,6 +340,7 @@ mod tests {
         ObjectChecksum {
             algorithm,
             value: base64::engine::general_purpose::STANDARD.encode(value),
+            parts: None,
         }
     }
 
@@ -303,5 +399,49 @@ mod tests {
             ObjectChecksum::from_headers(h(&[("x-amz-checksum-crc32c", "AAAAAA==-3")])).is_none()
         );
         assert!(ObjectChecksum::from_headers(h(&[("x-amz-checksum-crc32", "AAAAAAAA")])).is_none());
+    }
+
+    #[test]
+    fn a_composite_value_is_the_checksum_of_the_parts_checksums() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..25_000u32).map(|i| (i % 253) as u8).collect();
+        let file = dir.path().join("f");
+        std::fs::write(&file, &data).unwrap();
+        for algorithm in Algorithm::ALL {
+            let parts: Vec<Vec<u8>> = data
+                .chunks(10_000)
+                .map(|c| {
+                    let mut h = PartHasher::new(algorithm);
+                    h.update(c);
+                    h.finish()
+                })
+                .collect();
+            let mut all = PartHasher::new(algorithm);
+            parts.iter().for_each(|p| all.update(p));
+            let sum = ObjectChecksum {
+                algorithm,
+                value: base64::engine::general_purpose::STANDARD.encode(all.finish()),
+                parts: Some(3),
+            };
+            let none = Default::default();
+            assert!(
+                composite_matches(&sum, &none, &file, 25_000, 10_000)
+                    .unwrap()
+                    .0
+            );
+            // A part known from S3 is taken as given; the others are read back.
+            let known = [(10_000u64, parts[1].clone())].into_iter().collect();
+            assert!(
+                composite_matches(&sum, &known, &file, 25_000, 10_000)
+                    .unwrap()
+                    .0
+            );
+            let wrong = [(10_000u64, parts[0].clone())].into_iter().collect();
+            assert!(
+                !composite_matches(&sum, &wrong, &file, 25_000, 10_000)
+                    .unwrap()
+                    .0
+            );
+        }
     }
 }

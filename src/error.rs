@@ -263,6 +263,13 @@ pub enum S3Error {
     Truncated { got: u64, total: u64 },
     #[error("unexpected answer from storage: {0}")]
     Protocol(String),
+    /// One part of a composite-checksum object did not match the checksum S3 sent for it.
+    #[error("part {part} of {parts} did not match S3's {algorithm} checksum of it")]
+    PartMismatch {
+        part: u64,
+        parts: u64,
+        algorithm: &'static str,
+    },
 }
 
 impl S3Error {
@@ -292,6 +299,7 @@ impl S3Error {
             S3Error::Blocked(b) => b.kind(),
             S3Error::Truncated { .. } => ErrorKind::Network,
             S3Error::Protocol(_) => ErrorKind::Protocol,
+            S3Error::PartMismatch { .. } => ErrorKind::Integrity,
         }
     }
 
@@ -313,7 +321,9 @@ impl S3Error {
             | S3Error::Server(..)
             | S3Error::Network(_)
             | S3Error::Truncated { .. }
-            | S3Error::Protocol(_) => Retry::Later,
+            | S3Error::Protocol(_)
+            // Damage in transit: that part alone is fetched again.
+            | S3Error::PartMismatch { .. } => Retry::Later,
         }
     }
 

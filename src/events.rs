@@ -218,6 +218,12 @@ impl Progress {
         self.bytes_done.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Takes back bytes that were dropped (a part that did not verify).
+    pub fn drop_bytes(&self, counter: &AtomicU64, n: u64) {
+        counter.fetch_sub(n, Ordering::Relaxed);
+        self.bytes_done.fetch_sub(n, Ordering::Relaxed);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ActiveFile, Arc<AtomicU64>)>> {
         self.active.lock().unwrap_or_else(|e| e.into_inner())
     }

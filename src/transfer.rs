@@ -2,7 +2,7 @@
 //! several ranges over the S3 slots into its `.part`, resume and retry what breaks, verify,
 //! and move it into place.
 
-use crate::checksum::{self, PieceCrc};
+use crate::checksum::{self, PartHasher, PieceCrc};
 use crate::context::{Ctx, Forbidden};
 use crate::error::{ErrorKind, Failure, JobError, Retry, S3Error, Scope, TdpError};
 use crate::events::{Event, FileStage};
@@ -66,6 +66,9 @@ struct FileRun {
     mismatches: Mutex<Vec<String>>,
     /// CRCs of the pieces this run wrote, for the object's additional checksum.
     crcs: Mutex<Vec<checksum::Piece>>,
+    /// A composite-checksum object's parts that were checked as they arrived: start → the
+    /// part's checksum.
+    part_sums: Mutex<std::collections::BTreeMap<u64, Vec<u8>>>,
     bytes: Arc<AtomicU64>,
     /// Told when the object's size and ETag become known.
     info_known: tokio::sync::Notify,
@@ -285,6 +288,7 @@ pub(crate) async fn process_file(ctx: Arc<Ctx>, id: String, hint: Hint) -> (Stri
         hasher: Arc::new(Mutex::new(None)),
         mismatches: Mutex::new(Vec::new()),
         crcs: Mutex::new(Vec::new()),
+        part_sums: Mutex::new(Default::default()),
         bytes,
         info_known: tokio::sync::Notify::new(),
     });
@@ -366,6 +370,7 @@ fn start_over(ctx: &Ctx, run: &FileRun) -> Result<(), FileError> {
     *lock(&run.ranges) = Ranges::default();
     *lock(&run.hasher) = None;
     lock(&run.crcs).clear();
+    lock(&run.part_sums).clear();
     run.bytes.store(0, Ordering::Relaxed);
     Ok(())
 }
@@ -468,10 +473,11 @@ async fn download(ctx: &Arc<Ctx>, run: &Arc<FileRun>) -> Result<FileOutcome, Fil
                     _ = run.info_known.notified(), if !planned => {
                         if let Some(info) = run.info() {
                             planned = true;
+                            let first_stop = first_span_end(ctx, &info);
                             // A small file is all in the first request: nothing to plan.
-                            if info.size > first_end + 1 {
+                            if info.size > first_stop {
                                 // The first request is one of the file's streams.
-                                let todo = spans(ctx, run, &info, first_end + 1);
+                                let todo = spans(ctx, run, &info, first_stop);
                                 tasks = spawn_spans(ctx, run, &attempt, todo, 1);
                             }
                         }
@@ -544,10 +550,13 @@ const MIN_PIECE: u64 = 1 << 20;
 /// where less than a part per stream is left they shrink again (to `MIN_PIECE`). Smaller
 /// files keep whole parts: more requests would cost more than their window.
 fn spans(ctx: &Ctx, run: &FileRun, info: &ObjectInfo, from: u64) -> Vec<(u64, u64)> {
-    let part_size = ctx.cfg.part_size.max(1);
+    // A composite-checksum object is fetched a part per request: S3 sends a part's
+    // checksum only for a range that is that part.
+    let composite = composite_part(info);
+    let part_size = composite.unwrap_or(ctx.cfg.part_size.max(1));
     let streams = streams_per_file(ctx);
-    let split = info.size >= ctx.cfg.split_threshold;
-    let staggered = split && info.size / part_size > streams;
+    let split = info.size >= ctx.cfg.split_threshold || composite.is_some();
+    let staggered = split && composite.is_none() && info.size / part_size > streams;
     let mut spans = Vec::new();
     for (a, b) in lock(&run.ranges).missing(info.size) {
         let mut s = a.max(from);
@@ -561,7 +570,12 @@ fn spans(ctx: &Ctx, run: &FileRun, info: &ObjectInfo, from: u64) -> Vec<(u64, u6
             } else {
                 u64::MAX
             };
-            let e = b.min(s.saturating_add(piece));
+            let e = match composite {
+                // To the next part boundary: a piece that starts within a part (after a
+                // one-byte probe) ends where the part does, and the rest are whole parts.
+                Some(p) => b.min((s / p + 1).saturating_mul(p)),
+                None => b.min(s.saturating_add(piece)),
+            };
             spans.push((s, e));
             s = e;
         }
@@ -608,6 +622,17 @@ fn spawn_spans(
             })
         })
         .collect()
+}
+
+/// The part size of an object with a composite checksum (None: any ranges will do).
+fn composite_part(info: &ObjectInfo) -> Option<u64> {
+    info.checksum.as_ref()?.part_size(info.size)
+}
+
+/// Where the first request of a file stops: a part of the job's size, or of the object's
+/// own where its parts are checked one by one.
+fn first_span_end(ctx: &Ctx, info: &ObjectInfo) -> u64 {
+    composite_part(info).unwrap_or(ctx.cfg.part_size.max(1))
 }
 
 /// Streams on one file at most: more share the same link and each costs a connection and a
@@ -830,6 +855,7 @@ async fn fetch_range(
     end: u64,
     held: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<(), FileError> {
+    let mut end = end;
     let mut pos = start;
     let mut refreshes = 0u32;
     // Kept across a link refresh: a range whose link ran out does not queue again behind
@@ -863,6 +889,14 @@ async fn fetch_range(
         let err = match got {
             Ok(resp) => {
                 accept(ctx, run, &resp.info, resp.disposition.as_deref())?;
+                // The first answer tells the object's parts: the first request (open-ended,
+                // as checksum mode has it) ends with the first part, and the rest is
+                // planned from there (`first_span_end`). A one-byte probe stays one byte.
+                if start == 0 && end > 0 {
+                    if let Some(p) = run.info().as_ref().and_then(composite_part) {
+                        end = p - 1;
+                    }
+                }
                 let stop = (end + 1).min(resp.info.size);
                 if resp.start != pos {
                     AttemptError::S3(S3Error::Protocol(format!(
@@ -1009,11 +1043,30 @@ async fn stream_body(
     stop: u64,
     slot: &mut Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> (u64, Result<(), AttemptError>) {
+    // A whole part of a composite-checksum object, whose own checksum S3 sent: checked as
+    // it arrives and kept only if it matches, so it is journaled at its end alone, and the
+    // MD5 (if any) reads it back once it is kept.
+    let mut part = run.info().and_then(|i| {
+        let sum = i.checksum.as_ref()?;
+        let p = composite_part(&i)?;
+        let value = sum.part_value(|name| {
+            let v = resp.resp.headers().get(name)?;
+            v.to_str().ok().map(str::to_string)
+        })?;
+        let whole_part = start.is_multiple_of(p) && stop == (start + p).min(i.size);
+        whole_part.then(|| PartCheck {
+            value,
+            hasher: PartHasher::new(sum.algorithm),
+            part: start / p + 1,
+            parts: i.size.div_ceil(p),
+            algorithm: sum.algorithm,
+        })
+    });
     let mut w = PartWriter::new(
         &run.part,
         start,
         stop.saturating_sub(start),
-        Some(run.hasher.clone()),
+        part.is_none().then(|| run.hasher.clone()),
     );
     let mut pos = start;
     let mut crc = run
@@ -1040,12 +1093,16 @@ async fn stream_body(
                 if let Some(c) = &mut crc {
                     c.update(&bytes[..take]);
                 }
+                if let Some(p) = &mut part {
+                    p.hasher.update(&bytes[..take]);
+                }
                 pos += take as u64;
                 ctx.progress.add_bytes(&run.bytes, take as u64);
 
                 since_checkpoint += take as u64;
-                if since_checkpoint >= ctx.cfg.checkpoint_bytes
-                    || last_checkpoint.elapsed() >= ctx.cfg.checkpoint_interval
+                if part.is_none()
+                    && (since_checkpoint >= ctx.cfg.checkpoint_bytes
+                        || last_checkpoint.elapsed() >= ctx.cfg.checkpoint_interval)
                 {
                     since_checkpoint = 0;
                     last_checkpoint = Instant::now();
@@ -1074,11 +1131,39 @@ async fn stream_body(
     };
     drop(resp);
     slot.take();
+    if let Some(p) = part {
+        let complete = ended.is_ok() && pos >= stop;
+        if !complete || p.hasher.finish() != p.value {
+            // Dropped: asked for again whole (a broken body) or fetched again alone
+            // (damaged in transit).
+            ctx.progress.drop_bytes(&run.bytes, pos - start);
+            let ended = match ended {
+                Ok(()) if complete => Err(AttemptError::S3(S3Error::PartMismatch {
+                    part: p.part,
+                    parts: p.parts,
+                    algorithm: p.algorithm.label(),
+                })),
+                other => other,
+            };
+            return (0, ended);
+        }
+        lock(&run.part_sums).insert(start, p.value);
+    }
     // Whatever arrived is kept for the next attempt or the next run.
     if let Err(e) = checkpoint(ctx, run, &mut w, &mut crc).await {
         return (pos - start, Err(AttemptError::File(e)));
     }
     (pos - start, ended)
+}
+
+/// One part being checked against the checksum S3 sent for it.
+struct PartCheck {
+    value: Vec<u8>,
+    hasher: PartHasher,
+    /// Its number (from 1) and the object's part count, for messages.
+    part: u64,
+    parts: u64,
+    algorithm: checksum::Algorithm,
 }
 
 /// Makes the written bytes durable, then journals them and lets the MD5 catch up; the CRC
@@ -1171,24 +1256,39 @@ async fn finish(
     // S3's additional checksum first: where it holds, a multipart ETag that does not match
     // only means its part size was guessed wrong.
     let s3_checksum = match info.checksum.clone() {
+        // A composite value whose part size cannot be told says nothing.
+        Some(sum) if sum.parts.is_some() && composite_part(&info).is_none() => None,
         None => None,
         Some(sum) => {
             let pieces = lock(&run.crcs).clone();
+            let known = lock(&run.part_sums).clone();
+            let checked_parts = known.len();
             let (part, size, algorithm) = (run.part.clone(), info.size, sum.algorithm);
-            let held =
-                tokio::task::spawn_blocking(move || checksum::matches(&sum, &pieces, &part, size))
-                    .await
-                    .map_err(internal)?
-                    .map_err(|e| {
-                        FileError::Integrity(format!("could not read the file back ({e})"))
-                    })?;
-            if !held {
+            let part_size = composite_part(&info);
+            let (held, got) = tokio::task::spawn_blocking(move || match part_size {
+                Some(p) => checksum::composite_matches(&sum, &known, &part, size, p),
+                None => checksum::matches(&sum, &pieces, &part, size).map(|m| (m, String::new())),
+            })
+            .await
+            .map_err(internal)?
+            .map_err(|e| FileError::Integrity(format!("could not read the file back ({e})")))?;
+            // No part had a checksum of its own and the whole does not match: the part size
+            // may be guessed wrong (S3 sends a part's checksum only for its exact range);
+            // the same bytes twice tell that from damage, as for multipart ETags.
+            let guessed_wrong = !held && part_size.is_some() && checked_parts == 0 && {
+                let digest = format!("composite:{got}");
+                let mut seen = lock(&run.mismatches);
+                let again = seen.contains(&digest);
+                seen.push(digest);
+                again
+            };
+            if !held && !guessed_wrong {
                 return Err(FileError::Integrity(format!(
                     "checksum mismatch with S3's {}",
                     algorithm.label()
                 )));
             }
-            Some(match algorithm {
+            held.then_some(match algorithm {
                 checksum::Algorithm::Crc64nvme => Verified::Crc64Nvme,
                 checksum::Algorithm::Crc32c => Verified::Crc32c,
                 checksum::Algorithm::Crc32 => Verified::Crc32,

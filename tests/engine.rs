@@ -40,6 +40,7 @@ async fn a_hundred_mixed_files_land_with_the_right_bytes() {
             }
             FileKind::Plain if f.size > 0 => assert_eq!(row.verified, Some(Verified::Md5)),
             FileKind::Plain => {}
+            FileKind::KmsMultipart { .. } => assert_eq!(row.verified, Some(Verified::Size)),
             FileKind::Multipart { .. } => {
                 assert_eq!(row.verified, Some(Verified::MultipartMd5))
             }

@@ -105,49 +105,105 @@ pub fn multipart_etag(file_seed: u64, size: u64, part_size: u64) -> String {
     format!("{}-{parts}", hex::encode(Md5::digest(&digests)))
 }
 
-/// S3's full-object checksum of the bytes as stored (`stored`, or the generated content of
-/// `size` bytes), base64 of its big-endian bytes as S3 sends it.
+/// An object's checksum as S3 keeps it: the value it sends for the whole object (base64,
+/// with `-N` for a composite one) and, for a composite one, each part's own.
+#[derive(Debug, Clone)]
+pub struct Checksums {
+    pub whole: String,
+    pub composite: bool,
+    pub parts: Vec<String>,
+}
+
+enum Hasher {
+    Crc(crc_fast::Digest, usize),
+    Sha(sha2::Sha256),
+}
+
+impl Hasher {
+    fn new(algorithm: crate::StoredChecksum) -> Self {
+        use crate::StoredChecksum as C;
+        use crc_fast::CrcAlgorithm;
+        match algorithm {
+            C::Crc64Nvme => Hasher::Crc(crc_fast::Digest::new(CrcAlgorithm::Crc64Nvme), 8),
+            C::Crc32c => Hasher::Crc(crc_fast::Digest::new(CrcAlgorithm::Crc32Iscsi), 4),
+            C::Crc32 => Hasher::Crc(crc_fast::Digest::new(CrcAlgorithm::Crc32IsoHdlc), 4),
+            C::Sha256 => Hasher::Sha(sha2::Sha256::default()),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Crc(d, _) => d.update(data),
+            Hasher::Sha(h) => sha2::Digest::update(h, data),
+        }
+    }
+
+    fn finish(self) -> Vec<u8> {
+        match self {
+            Hasher::Crc(d, width) => d.finalize().to_be_bytes()[8 - width..].to_vec(),
+            Hasher::Sha(h) => sha2::Digest::finalize(h).to_vec(),
+        }
+    }
+}
+
+/// S3's checksum of the bytes as stored (`stored`, or the generated content of `size`
+/// bytes). Uploaded in parts of `part_size` (Some), it is composite, as S3 keeps SHA-256
+/// and (by the uploader's choice) CRC32/CRC32C of multipart uploads: the checksum of the
+/// parts' checksums, `-N`. CRC-64/NVME is always of the full object.
 pub fn stored_checksum(
     file_seed: u64,
     size: u64,
     stored: Option<&[u8]>,
     algorithm: crate::StoredChecksum,
-) -> String {
-    use crate::StoredChecksum as C;
+    part_size: Option<u64>,
+) -> Checksums {
     use base64::Engine as _;
-    use crc_fast::CrcAlgorithm;
-    enum State {
-        Crc(crc_fast::Digest, usize),
-        Sha(sha2::Sha256),
-    }
-    let mut state = match algorithm {
-        C::Crc64Nvme => State::Crc(crc_fast::Digest::new(CrcAlgorithm::Crc64Nvme), 8),
-        C::Crc32c => State::Crc(crc_fast::Digest::new(CrcAlgorithm::Crc32Iscsi), 4),
-        C::Crc32 => State::Crc(crc_fast::Digest::new(CrcAlgorithm::Crc32IsoHdlc), 4),
-        C::Sha256 => State::Sha(sha2::Sha256::default()),
+    let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
+    let part_size = part_size
+        .filter(|_| algorithm != crate::StoredChecksum::Crc64Nvme)
+        .map(|p| p.max(1));
+    let span = |start: u64, end: u64| {
+        let mut h = Hasher::new(algorithm);
+        match stored {
+            Some(bytes) => h.update(&bytes[start as usize..end as usize]),
+            None => {
+                let mut buf = vec![0u8; 1 << 20];
+                let mut off = start;
+                while off < end {
+                    let n = (end - off).min(buf.len() as u64) as usize;
+                    fill(file_seed, off, &mut buf[..n]);
+                    h.update(&buf[..n]);
+                    off += n as u64;
+                }
+            }
+        }
+        h.finish()
     };
-    let mut feed = |data: &[u8]| match &mut state {
-        State::Crc(d, _) => d.update(data),
-        State::Sha(h) => sha2::Digest::update(h, data),
-    };
-    match stored {
-        Some(bytes) => feed(bytes),
-        None => {
-            let mut buf = vec![0u8; 1 << 20];
-            let mut off = 0;
-            while off < size {
-                let n = (size - off).min(buf.len() as u64) as usize;
-                fill(file_seed, off, &mut buf[..n]);
-                feed(&buf[..n]);
-                off += n as u64;
+    let len = stored.map_or(size, |b| b.len() as u64);
+    match part_size {
+        None => Checksums {
+            whole: b64(&span(0, len)),
+            composite: false,
+            parts: Vec::new(),
+        },
+        Some(p) => {
+            let mut all = Hasher::new(algorithm);
+            let mut parts = Vec::new();
+            let mut start = 0;
+            while start < len {
+                let end = (start + p).min(len);
+                let v = span(start, end);
+                all.update(&v);
+                parts.push(b64(&v));
+                start = end;
+            }
+            Checksums {
+                whole: format!("{}-{}", b64(&all.finish()), parts.len()),
+                composite: true,
+                parts,
             }
         }
     }
-    let bytes = match state {
-        State::Crc(d, width) => d.finalize().to_be_bytes()[8 - width..].to_vec(),
-        State::Sha(h) => sha2::Digest::finalize(h).to_vec(),
-    };
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ pub enum FileKind {
     /// What TetraScience's SDK writes: gzip-encoded and KMS-encrypted, so the ETag says
     /// nothing of the bytes and only the gzip trailer (CRC-32, length) can check them.
     KmsGzip,
+    /// KMS-encrypted and uploaded in parts: the ETag (`<32 hex>-<parts>`) is no MD5 of
+    /// anything; only S3's additional checksums can check the bytes.
+    KmsMultipart { part_size: u64 },
 }
 
 impl FileKind {
@@ -25,7 +28,20 @@ impl FileKind {
     }
 
     pub fn is_kms(self) -> bool {
-        matches!(self, FileKind::Kms | FileKind::KmsGzip)
+        matches!(
+            self,
+            FileKind::Kms | FileKind::KmsGzip | FileKind::KmsMultipart { .. }
+        )
+    }
+
+    /// The size of the parts it was uploaded in, if it was.
+    pub fn part_size(self) -> Option<u64> {
+        match self {
+            FileKind::Multipart { part_size } | FileKind::KmsMultipart { part_size } => {
+                Some(part_size)
+            }
+            _ => None,
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The two HTTP services: TDP's API and an S3 endpoint, each on its own loopback port.
 
-use super::content::{draw, fill, hash_str, md5_of, stored_checksum};
+use super::content::{draw, fill, hash_str, md5_of, stored_checksum, Checksums};
 use super::counters::{Counters, CountersSnapshot};
 use super::files::{FileKind, SimFile};
 use super::search::{Index, Page};
@@ -38,8 +38,8 @@ struct Obj {
     /// The bytes as stored, for gzip objects (encoded); None: generated on the fly.
     stored: Option<Arc<Vec<u8>>>,
     etag: OnceCell<String>,
-    /// S3's additional checksum (base64), computed on first use.
-    checksum: OnceCell<Option<String>>,
+    /// S3's additional checksum, computed on first use.
+    checksum: OnceCell<Option<Checksums>>,
 }
 
 impl Obj {
@@ -56,8 +56,9 @@ impl Obj {
         })
     }
 
-    async fn checksum(&self) -> Option<String> {
+    async fn checksum(&self) -> Option<Checksums> {
         let algorithm = self.file.checksum?;
+        let part_size = self.file.kind.part_size();
         self.checksum
             .get_or_init(|| async {
                 let (seed, size, stored) = (
@@ -66,7 +67,8 @@ impl Obj {
                     self.stored.clone(),
                 );
                 tokio::task::spawn_blocking(move || {
-                    stored_checksum(seed, size, stored.as_deref().map(Vec::as_slice), algorithm)
+                    let stored = stored.as_deref().map(Vec::as_slice);
+                    stored_checksum(seed, size, stored, algorithm, part_size)
                 })
                 .await
                 .ok()
@@ -94,6 +96,12 @@ impl Obj {
                             !hash_str(&self.file.key)
                         )
                     }
+                    (_, FileKind::KmsMultipart { part_size }) => format!(
+                        "{:016x}{:016x}-{}",
+                        hash_str(&self.file.id),
+                        !hash_str(&self.file.key),
+                        self.file.size.div_ceil(part_size.max(1)).max(1)
+                    ),
                     (_, FileKind::Multipart { part_size }) => {
                         let (seed, size) = (self.file.content_seed(), self.file.size);
                         tokio::task::spawn_blocking(move || {
@@ -1082,12 +1090,34 @@ async fn answer_s3(
             format!("bytes {start}-{}/{len}", end_excl - 1),
         );
     }
-    // S3 sends an object's checksum for a range only when the range is the whole object.
-    if checksum_mode && start == 0 && end_excl == len {
-        if let (Some(algorithm), Some(value)) = (obj.file.checksum, obj.checksum().await) {
+    // S3 sends an object's checksum for a range only when the range is the whole object,
+    // and a composite object's part checksum for a range that is exactly that part.
+    let sums = match (checksum_mode, obj.file.checksum) {
+        (true, Some(_)) => obj.checksum().await,
+        _ => None,
+    };
+    if let (Some(algorithm), Some(sums)) = (obj.file.checksum, sums) {
+        let kind = if sums.composite {
+            "COMPOSITE"
+        } else {
+            "FULL_OBJECT"
+        };
+        let value = if start == 0 && end_excl == len {
+            Some(sums.whole.clone())
+        } else if let Some(part_size) = obj.file.kind.part_size() {
+            let p = part_size.max(1);
+            let whole_part = start.is_multiple_of(p) && end_excl == (start + p).min(len);
+            sums.parts
+                .get((start / p) as usize)
+                .filter(|_| sums.composite && whole_part)
+                .cloned()
+        } else {
+            None
+        };
+        if let Some(v) = value {
             builder = builder
-                .header(algorithm.header(), value)
-                .header("x-amz-checksum-type", "FULL_OBJECT");
+                .header(algorithm.header(), v)
+                .header("x-amz-checksum-type", kind);
         }
     }
     if obj.file.kind.is_kms() {
