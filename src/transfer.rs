@@ -1265,9 +1265,14 @@ async fn finish(
             let checked_parts = known.len();
             let (part, size, algorithm) = (run.part.clone(), info.size, sum.algorithm);
             let part_size = composite_part(&info);
-            let (held, got) = tokio::task::spawn_blocking(move || match part_size {
-                Some(p) => checksum::composite_matches(&sum, &known, &part, size, p),
-                None => checksum::matches(&sum, &pieces, &part, size).map(|m| (m, String::new())),
+            let (held, got) = tokio::task::spawn_blocking(move || {
+                let file = sink::no_follow().read(true).open(&part)?;
+                match part_size {
+                    Some(p) => checksum::composite_matches(&sum, &known, &file, size, p),
+                    None => {
+                        checksum::matches(&sum, &pieces, &file, size).map(|m| (m, String::new()))
+                    }
+                }
             })
             .await
             .map_err(internal)?
