@@ -157,7 +157,7 @@ pub fn fs_syncer(dest: &Path, state_dir: &Path) -> Option<File> {
         if !same {
             return None;
         }
-        crate::sink::no_follow()
+        crate::paths::no_follow()
             .write(true)
             .create(true)
             .truncate(false)
@@ -333,6 +333,31 @@ fn link_then_unlink(from: &Path, to: &Path) -> std::io::Result<()> {
             }
             std::fs::rename(from, to)
         }
+    }
+}
+
+/// The journal file, to make its records durable (protocol step 3 above).
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+}
+
+impl Journal {
+    pub fn new(file: File, path: PathBuf) -> Self {
+        Journal { file, path }
+    }
+
+    pub fn sync(&self) -> std::io::Result<()> {
+        sync_data(&self.file, &self.path, "sync journal")
+    }
+
+    /// Its appended records written back for a shared flush (see `durable::write_back`).
+    pub fn write_back(&self) -> std::io::Result<()> {
+        write_back(&self.file, &self.path, "write back journal")
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 

@@ -519,7 +519,7 @@ pub enum JobError {
         free: u64,
     },
     #[error(transparent)]
-    Search(#[from] crate::search::SearchError),
+    Search(#[from] SearchError),
     #[error("{} keeps the sync of another search ({theirs}): one folder holds one search's files. Choose another folder, or delete its .tdp-download folder to start this one there", folder.display())]
     OtherSearch { folder: PathBuf, theirs: String },
     #[error("the network has been unreachable for {} s (neither TDP nor storage answered). Run the same job again when it is back: it resumes where it stopped", .0.as_secs())]
@@ -551,6 +551,37 @@ impl JobError {
             JobError::NetworkLost(_) => ErrorKind::Network,
             JobError::Connect(_) | JobError::NewerFormat(_) => ErrorKind::Config,
             JobError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// A search that cannot be run as given, or that failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SearchError {
+    #[error("{name:?} is not a fileinfo search parameter{hint}. Known: {known}, metadata.<key>")]
+    UnknownParameter {
+        name: String,
+        hint: String,
+        known: String,
+    },
+    #[error("{0:?} is set by the tool itself while paging: leave it out of the search")]
+    PagingParameter(String),
+    #[error("the search parameter {0:?} has no value")]
+    EmptyValue(String),
+    #[error("the EQL search is not usable: {0}")]
+    Eql(String),
+    #[error("more than {window} files were created at {at}: the fileinfo search cannot page past them (its result window). Narrow the search, or give it as an EQL search (--eql), which pages by file ID")]
+    TooManyAtOnce { at: String, window: usize },
+    #[error("the search failed: {0}")]
+    Tdp(#[from] TdpError),
+}
+
+impl SearchError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SearchError::Tdp(e) => e.kind(),
+            SearchError::TooManyAtOnce { .. } => ErrorKind::Protocol,
+            _ => ErrorKind::Input,
         }
     }
 }

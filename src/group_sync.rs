@@ -25,7 +25,7 @@ pub(crate) struct GroupSync {
     /// An open handle on the state folder, when one `syncfs` of it covers everything.
     root: Option<(Arc<std::fs::File>, PathBuf)>,
     /// Written back before each shared flush where that flush does not do it itself.
-    journal: Option<Arc<crate::state::Journal>>,
+    journal: Option<Arc<crate::durable::Journal>>,
     waiting: Mutex<Waiting>,
 }
 
@@ -44,7 +44,7 @@ impl GroupSync {
         dest: &Path,
         state_dir: &Path,
         enabled: bool,
-        journal: Option<crate::state::Journal>,
+        journal: Option<crate::durable::Journal>,
     ) -> Arc<Self> {
         let root = enabled
             .then(|| durable::fs_syncer(dest, state_dir))

@@ -43,6 +43,7 @@ mod lock;
 mod multipart;
 mod naming;
 mod network;
+mod paths;
 mod ranges;
 pub mod rate;
 mod renewal;

@@ -39,7 +39,7 @@ pub fn acquire(state_dir: &Path, folder: &Path) -> Result<FolderLock, LockError>
         path: path.clone(),
         source,
     };
-    let file = crate::sink::no_follow()
+    let file = crate::paths::no_follow()
         .read(true)
         .write(true)
         .create(true)
@@ -64,7 +64,7 @@ pub fn acquire(state_dir: &Path, folder: &Path) -> Result<FolderLock, LockError>
         httpdate::fmt_http_date(SystemTime::now())
     );
     // Who holds it is a courtesy for the next job's message: failing to say it is not fatal.
-    if let Ok(mut f) = crate::sink::no_follow()
+    if let Ok(mut f) = crate::paths::no_follow()
         .write(true)
         .create(true)
         .truncate(true)
@@ -78,7 +78,7 @@ pub fn acquire(state_dir: &Path, folder: &Path) -> Result<FolderLock, LockError>
 /// Who runs a job in the folder now, if anyone: asks the lock without taking it for longer
 /// than the question.
 pub fn held_by(state_dir: &Path) -> Option<String> {
-    let file = crate::sink::no_follow()
+    let file = crate::paths::no_follow()
         .read(true)
         .open(state_dir.join(LOCK))
         .ok()?;

@@ -12,14 +12,13 @@ use crate::config::JobConfig;
 use crate::durable;
 use crate::input::{InputSources, ParsedIds, SavedInput};
 use crate::naming::Layout;
-use crate::sink::no_follow;
+use crate::paths::no_follow;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The state folder, in the destination.
-pub const STATE_DIR: &str = ".tdp-download";
+pub use crate::paths::STATE_DIR;
 
 /// The state folder's format, written in the manifest and the journal.
 pub const FORMAT: u32 = 1;

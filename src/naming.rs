@@ -59,7 +59,7 @@ impl NameFolding {
     pub fn probe(dir: &Path) -> NameFolding {
         let stem = format!(".name-probe-{}-", std::process::id());
         let made = dir.join(format!("{stem}A\u{e9}"));
-        if crate::sink::no_follow()
+        if crate::paths::no_follow()
             .write(true)
             .create_new(true)
             .open(&made)

@@ -23,7 +23,7 @@
 //! A server whose window is smaller than 10,000 says so in its 400; the pager takes the
 //! number from the message and goes on with it.
 
-use crate::error::{ErrorKind, Retry, TdpError};
+use crate::error::{Retry, TdpError};
 use crate::input::normalise_id;
 use crate::retry::RetryPolicy;
 use crate::tdp::TdpClient;
@@ -80,35 +80,7 @@ pub enum Search {
     Eql { query: Value },
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum SearchError {
-    #[error("{name:?} is not a fileinfo search parameter{hint}. Known: {known}, metadata.<key>")]
-    UnknownParameter {
-        name: String,
-        hint: String,
-        known: String,
-    },
-    #[error("{0:?} is set by the tool itself while paging: leave it out of the search")]
-    PagingParameter(String),
-    #[error("the search parameter {0:?} has no value")]
-    EmptyValue(String),
-    #[error("the EQL search is not usable: {0}")]
-    Eql(String),
-    #[error("more than {window} files were created at {at}: the fileinfo search cannot page past them (its result window). Narrow the search, or give it as an EQL search (--eql), which pages by file ID")]
-    TooManyAtOnce { at: String, window: usize },
-    #[error("the search failed: {0}")]
-    Tdp(#[from] TdpError),
-}
-
-impl SearchError {
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            SearchError::Tdp(e) => e.kind(),
-            SearchError::TooManyAtOnce { .. } => ErrorKind::Protocol,
-            _ => ErrorKind::Input,
-        }
-    }
-}
+pub use crate::error::SearchError;
 
 impl Search {
     /// `--search 'category=RAW&tags=a&metadata.project=P-1'`: fileinfo parameters in URL-query
@@ -704,6 +676,7 @@ impl Pager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn a_search_in_url_form_keeps_its_filters_and_names_an_unknown_one() {

@@ -6,7 +6,7 @@
 //! every version. Each shard keeps its own state folder and report in the
 //! shared destination, and its own lock.
 
-use crate::manifest::STATE_DIR;
+use crate::paths::STATE_DIR;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

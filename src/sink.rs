@@ -34,18 +34,7 @@ impl SinkError {
     }
 }
 
-/// Options that never follow a symbolic link at the last component: the state folder's
-/// files are ours, and a link planted there must not redirect a write.
-pub fn no_follow() -> std::fs::OpenOptions {
-    #[allow(unused_mut)]
-    let mut o = std::fs::OpenOptions::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.custom_flags(libc::O_NOFOLLOW);
-    }
-    o
-}
+pub use crate::paths::no_follow;
 
 /// ENOSPC or a quota: the job must stop, keeping everything for a resume.
 pub fn is_disk_full(e: &std::io::Error) -> bool {

@@ -6,9 +6,9 @@ use crate::durable;
 use crate::lock::{self, FolderLock, LockError};
 use crate::manifest::{self, Manifest, ManifestError, FORMAT};
 use crate::naming::{fallback_name, fit, with_suffix, NameFolding, MAX_NAME_BYTES};
+use crate::paths::no_follow;
 use crate::ranges::Ranges;
 use crate::s3::ObjectInfo;
-use crate::sink::no_follow;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -137,26 +137,7 @@ impl Record {
     }
 }
 
-/// The journal file, to make its records durable (protocol step 3 in `durable`).
-pub struct Journal {
-    file: File,
-    path: PathBuf,
-}
-
-impl Journal {
-    pub fn sync(&self) -> std::io::Result<()> {
-        durable::sync_data(&self.file, &self.path, "sync journal")
-    }
-
-    /// Its appended records written back for a shared flush (see `durable::write_back`).
-    pub fn write_back(&self) -> std::io::Result<()> {
-        durable::write_back(&self.file, &self.path, "write back journal")
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
+pub use crate::durable::Journal;
 
 #[derive(Debug, Clone, Default)]
 pub struct FileState {
@@ -653,7 +634,7 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
-        Ok(Journal { file, path })
+        Ok(Journal::new(file, path))
     }
 
     /// Forgets the object and its ranges (the name stays) and removes the `.part`.
