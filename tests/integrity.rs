@@ -178,24 +178,6 @@ async fn a_search_checksum_is_the_check_where_the_etag_is_no_md5() {
     assert_eq!(served, 20 * MIB + (0..4).map(|i| 400_000 + i).sum::<u64>());
 }
 
-/// The pre-signed URL TDP gives for a file, asked for as any client would.
-async fn presigned_url(sim: &tdp_sim::Simulator, id: &str) -> String {
-    let resp: serde_json::Value = reqwest::Client::new()
-        .get(format!(
-            "{}/v1/datalake/retrieve?fileId={id}&getPresigned=true",
-            sim.base_url()
-        ))
-        .header("ts-auth-token", sim.token())
-        .header("x-org-slug", sim.org())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    resp["url"].as_str().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_checksums_are_asked_for_where_the_url_signs_checksum_mode_and_checked() {
     use tdp_sim::StoredChecksum as C;
@@ -230,7 +212,7 @@ async fn s3_checksums_are_asked_for_where_the_url_signs_checksum_mode_and_checke
     })
     .await;
     // As S3 does: a URL that signs the header is refused without it.
-    let url = presigned_url(&sim, &files[1].id).await;
+    let url = presigned(&sim, &files[1].id).await;
     assert!(url.contains("x-amz-checksum-mode"), "{url}");
     let bare = reqwest::get(&url).await.unwrap();
     assert_eq!(bare.status(), 403);

@@ -8,22 +8,6 @@ use common::*;
 use std::time::{Duration, Instant};
 use tdp_sim::{sim_id, FileKind, SimFile, Simulator};
 
-async fn presigned(sim: &Simulator, id: &str) -> String {
-    let resp = reqwest::Client::new()
-        .get(format!(
-            "{}/v1/datalake/retrieve?fileId={id}&getPresigned=true",
-            sim.base_url()
-        ))
-        .header("ts-auth-token", sim.token())
-        .header("x-org-slug", sim.org())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let v: serde_json::Value = resp.json().await.unwrap();
-    v["url"].as_str().unwrap().to_string()
-}
-
 fn file(i: u64, size: u64) -> SimFile {
     SimFile::new(sim_id(21, i), format!("org/src/RAW/f{i}.bin"), size)
 }

@@ -207,3 +207,20 @@ pub async fn run_search(
     assert_kinds(&rows);
     (Finished { rows, result }, events)
 }
+
+/// A file's pre-signed URL, asked of the API as any client would.
+pub async fn presigned(sim: &Simulator, id: &str) -> String {
+    let resp = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/datalake/retrieve?fileId={id}&getPresigned=true",
+            sim.base_url()
+        ))
+        .header("ts-auth-token", sim.token())
+        .header("x-org-slug", sim.org())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    v["url"].as_str().unwrap().to_string()
+}
