@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::time::{Duration, Instant};
-use tdp_sim::{sim_id, FileKind, SimFile, Simulator};
+use tdp_sim::{sim_id, FileKind, SimFile};
 
 fn file(i: u64, size: u64) -> SimFile {
     SimFile::new(sim_id(21, i), format!("org/src/RAW/f{i}.bin"), size)
