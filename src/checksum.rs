@@ -266,10 +266,9 @@ pub fn matches(
 ) -> std::io::Result<bool> {
     let expected = checksum.expected();
     let Some(crc) = checksum.algorithm.crc() else {
-        use sha2::Digest as _;
-        let mut h = sha2::Sha256::new();
+        let mut h = PartHasher::new(checksum.algorithm);
         read_span(file, 0, size, |b| h.update(b))?;
-        return Ok(h.finalize().as_slice() == expected.as_slice());
+        return Ok(h.finish() == expected);
     };
     let mut pieces: Vec<Piece> = pieces.iter().copied().filter(|p| p.len > 0).collect();
     pieces.sort_by_key(|p| p.start);

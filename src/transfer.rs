@@ -1046,9 +1046,10 @@ async fn stream_body(
     // A whole part of a composite-checksum object, whose own checksum S3 sent: checked as
     // it arrives and kept only if it matches, so it is journaled at its end alone, and the
     // MD5 (if any) reads it back once it is kept.
-    let mut part = run.info().and_then(|i| {
+    let info = run.info();
+    let mut part = info.as_ref().and_then(|i| {
         let sum = i.checksum.as_ref()?;
-        let p = composite_part(&i)?;
+        let p = composite_part(i)?;
         let value = sum.part_value(|name| {
             let v = resp.resp.headers().get(name)?;
             v.to_str().ok().map(str::to_string)
@@ -1069,8 +1070,7 @@ async fn stream_body(
         part.is_none().then(|| run.hasher.clone()),
     );
     let mut pos = start;
-    let mut crc = run
-        .info()
+    let mut crc = info
         .and_then(|i| i.checksum)
         .and_then(|c| PieceCrc::new(&c, start));
     let mut since_checkpoint = 0u64;

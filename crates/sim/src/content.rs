@@ -64,17 +64,22 @@ pub fn content(file_seed: u64, size: u64) -> Vec<u8> {
     v
 }
 
-/// MD5 of the content, streamed in blocks so large objects need no memory.
-pub fn md5_of(file_seed: u64, size: u64) -> [u8; 16] {
-    let mut hasher = Md5::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut off = 0;
-    while off < size {
-        let n = (size - off).min(buf.len() as u64) as usize;
+/// Feeds `[start, end)` of the content to `feed` in blocks, so large objects need no memory.
+fn for_each_block(file_seed: u64, start: u64, end: u64, mut feed: impl FnMut(&[u8])) {
+    let mut buf = vec![0u8; (end.saturating_sub(start)).min(1 << 20) as usize];
+    let mut off = start;
+    while off < end {
+        let n = (end - off).min(buf.len() as u64) as usize;
         fill(file_seed, off, &mut buf[..n]);
-        hasher.update(&buf[..n]);
+        feed(&buf[..n]);
         off += n as u64;
     }
+}
+
+/// MD5 of the content.
+pub fn md5_of(file_seed: u64, size: u64) -> [u8; 16] {
+    let mut hasher = Md5::new();
+    for_each_block(file_seed, 0, size, |b| hasher.update(b));
     hasher.finalize().into()
 }
 
@@ -83,18 +88,11 @@ pub fn md5_of(file_seed: u64, size: u64) -> [u8; 16] {
 pub fn multipart_etag(file_seed: u64, size: u64, part_size: u64) -> String {
     let part_size = part_size.max(1);
     let mut digests = Vec::new();
-    let mut buf = vec![0u8; 1 << 20];
     let mut start = 0;
     while start < size || (size == 0 && digests.is_empty()) {
         let end = (start + part_size).min(size);
         let mut part = Md5::new();
-        let mut off = start;
-        while off < end {
-            let n = (end - off).min(buf.len() as u64) as usize;
-            fill(file_seed, off, &mut buf[..n]);
-            part.update(&buf[..n]);
-            off += n as u64;
-        }
+        for_each_block(file_seed, start, end, |b| part.update(b));
         digests.extend_from_slice(&part.finalize());
         start = end;
         if size == 0 {
@@ -166,16 +164,7 @@ pub fn stored_checksum(
         let mut h = Hasher::new(algorithm);
         match stored {
             Some(bytes) => h.update(&bytes[start as usize..end as usize]),
-            None => {
-                let mut buf = vec![0u8; 1 << 20];
-                let mut off = start;
-                while off < end {
-                    let n = (end - off).min(buf.len() as u64) as usize;
-                    fill(file_seed, off, &mut buf[..n]);
-                    h.update(&buf[..n]);
-                    off += n as u64;
-                }
-            }
+            None => for_each_block(file_seed, start, end, |b| h.update(b)),
         }
         h.finish()
     };
