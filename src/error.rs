@@ -2,8 +2,8 @@
 //! and the app: a small [`ErrorKind`], the errors of TDP and of storage classified side by
 //! side, and the errors that stop a whole job. Each message people read is written here once.
 
-use crate::http_error::{classify, describe, Transport};
-use crate::trust::{Problem, UntrustedCertificate};
+use crate::net::http_error::{classify, describe, Transport};
+use crate::net::trust::{Problem, UntrustedCertificate};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::PathBuf;
@@ -532,7 +532,7 @@ pub enum JobError {
     NewerFormat(String),
     /// The network settings cannot be used: a CA file, a proxy address.
     #[error(transparent)]
-    Connect(#[from] crate::connect::ConnectError),
+    Connect(#[from] crate::net::connect::ConnectError),
     #[error("internal error: {0}")]
     Internal(String),
 }

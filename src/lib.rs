@@ -5,62 +5,38 @@
 //! The public surface is what the CLI and the app use: [`run`] a job from a [`JobConfig`] and
 //! [`ParsedIds`], watch its [`Event`]s, read its report; errors speak [`ErrorKind`].
 
-mod config;
-pub mod connect;
-mod context;
-pub mod control;
-pub mod credentials;
-pub mod doctor;
-pub mod error;
-pub mod events;
-pub mod expiry;
-pub mod files;
-pub mod folder_status;
-pub mod input;
-pub mod link;
-pub mod manifest;
-pub mod preview;
-pub mod report;
-pub mod retry;
-pub mod search;
-pub mod shard;
-pub mod size;
-pub mod state;
-pub mod sync;
-pub mod tdp;
-pub mod trust;
-
+// Layers, lowest first; a module imports only its own layer or those below it (tests/layers.rs
+// checks): the leaves here, then `net`, then `tdp` and `storage`, then `store`, then `job`,
+// then `session`.
 mod awake;
 mod checksum;
-#[doc(hidden)]
-pub mod durable;
-mod group_sync;
-mod http_error;
-mod job;
-mod lifecycle;
+pub mod control;
+pub mod credentials;
+pub mod error;
+pub mod input;
 mod limiter;
-mod lock;
+pub mod link;
 mod multipart;
-mod naming;
-mod network;
-mod paths;
 mod ranges;
 pub mod rate;
-mod renewal;
-mod s3;
+pub mod retry;
 mod secret;
-mod sink;
-mod transfer;
-#[cfg(windows)]
-pub mod windows_fs;
+pub mod size;
+
+pub mod job;
+pub mod net;
+pub mod session;
+pub mod storage;
+pub mod store;
+pub mod tdp;
 
 pub use control::JobControl;
 pub use error::{ErrorKind, Failure, JobError, Scope};
-pub use events::{Event, EventReceiver, EventSender, Summary};
-pub use files::JobFiles;
 pub use input::{parse_args, parse_ids, ParsedIds};
-pub use job::{run, run_controlled, run_job, run_search, JobConfig, JobResult};
-pub use naming::Layout;
-pub use search::Search;
-pub use tdp::Token;
+pub use job::events::{Event, EventReceiver, EventSender, Summary};
+pub use job::run::{run, run_controlled, run_job, run_search, JobConfig, JobResult};
+pub use store::naming::Layout;
+pub use tdp::client::Token;
+pub use tdp::files::JobFiles;
+pub use tdp::search::Search;
 pub use tokio_util::sync::CancellationToken;

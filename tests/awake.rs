@@ -16,7 +16,7 @@ use std::os::unix::io::IntoRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tdp_engine::events::JobState;
+use tdp_engine::job::events::JobState;
 use tdp_engine::Event;
 use tdp_sim::{sim_id, Outage, SimFile};
 
@@ -219,7 +219,7 @@ async fn sleep_is_held_off_while_running_and_allowed_while_waiting_and_after() {
     let events = collector.await.unwrap();
     assert!(result.fatal.is_none(), "{:?}", result.fatal);
     assert_eq!(result.summary.downloaded, files.len());
-    let rows = tdp_engine::report::read(&result.report_path).unwrap();
+    let rows = tdp_engine::job::report::read(&result.report_path).unwrap();
     assert_all_landed(dir.path(), &rows, &files);
     assert!(
         !events

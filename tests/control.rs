@@ -46,7 +46,7 @@ async fn pausing_again_and_again_under_a_speed_limit_loses_no_file() {
     assert!(result.fatal.is_none(), "{:?}", result.fatal);
     assert_eq!(result.summary.failed, 0, "{:?}", result.problems);
     assert_eq!(result.summary.downloaded, files.len());
-    let rows = tdp_engine::report::read(&result.report_path).unwrap();
+    let rows = tdp_engine::job::report::read(&result.report_path).unwrap();
     assert_all_landed(dir.path(), &rows, &files);
     let c = sim.counters();
     assert_eq!(c.count("s3 416"), 0, "no range past the end was asked for");

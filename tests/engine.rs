@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use tdp_engine::report::Status;
-use tdp_engine::state::Verified;
+use tdp_engine::job::report::Status;
+use tdp_engine::store::state::Verified;
 use tdp_engine::{CancellationToken, ErrorKind, Event, JobError, Layout};
 use tdp_sim::{demo_files, sim_id, FileKind, SimFile};
 
@@ -373,7 +373,7 @@ async fn a_token_pasted_with_a_line_break_is_refused_before_any_request() {
     assert_eq!(sim.counters().total("retrieve"), 0);
 }
 
-/// The durability protocol (`tdp_engine::durable`), checked on the trace that the one module
+/// The durability protocol (`tdp_engine::store::durable`), checked on the trace that the one module
 /// making the sync, rename and journal calls writes as it makes them: each file syncing what
 /// it names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -390,7 +390,7 @@ async fn with_shared_syncs_the_protocols_order_holds_for_every_file() {
 }
 
 async fn durability_order(grouped: bool) {
-    use tdp_engine::durable::trace;
+    use tdp_engine::store::durable::trace;
     trace::start();
     let mut files = demo_files(17, 12, Some(150_000));
     files.push(SimFile::new(sim_id(17, 100), "org/raw/gz.csv", 90_000).kind(FileKind::Gzip));
@@ -411,7 +411,7 @@ async fn durability_order(grouped: bool) {
     );
     let ops = trace::take(dir.path());
     let state = dir.path().join(".tdp-download");
-    let pos = |pred: &dyn Fn(&tdp_engine::durable::Op) -> bool| -> Vec<usize> {
+    let pos = |pred: &dyn Fn(&tdp_engine::store::durable::Op) -> bool| -> Vec<usize> {
         ops.iter()
             .enumerate()
             .filter(|(_, o)| pred(o))

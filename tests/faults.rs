@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use tdp_engine::report::Status;
+use tdp_engine::job::report::Status;
 use tdp_engine::{ErrorKind, Event};
 use tdp_sim::{demo_files, sim_id, Faults, SimFile, Simulator};
 

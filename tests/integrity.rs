@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
-use tdp_engine::report::Status;
-use tdp_engine::state::Verified;
+use tdp_engine::job::report::Status;
+use tdp_engine::store::state::Verified;
 use tdp_engine::ErrorKind;
 use tdp_sim::{sim_id, Faults, FileKind, SimFile};
 

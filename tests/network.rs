@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use std::sync::Arc;
 use std::time::Duration;
-use tdp_engine::events::JobState;
+use tdp_engine::job::events::JobState;
 use tdp_engine::{ErrorKind, JobConfig};
 use tdp_sim::{sim_id, Outage, SimFile, Simulator};
 

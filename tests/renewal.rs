@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use tdp_engine::events::JobState;
+use tdp_engine::job::events::JobState;
 use tdp_engine::{Event, EventSender, JobControl, Token};
 use tdp_sim::{sim_id, SimFile};
 
@@ -72,7 +72,7 @@ async fn a_job_waits_for_a_new_token_and_goes_on_with_it() {
         result.summary
     );
     assert_eq!(result.summary.failed, 0);
-    let rows = tdp_engine::report::read(&result.report_path).unwrap();
+    let rows = tdp_engine::job::report::read(&result.report_path).unwrap();
     assert_all_landed(dir.path(), &rows, &files);
     assert_no_partials(dir.path(), &rows);
     assert_eq!(
@@ -172,6 +172,6 @@ async fn a_search_job_waits_for_a_new_token_while_paging_and_goes_on() {
         c.requests
     );
     assert_eq!(c.count("retrieve 200"), 400, "each file resolved once");
-    let rows = tdp_engine::report::read(&result.report_path).unwrap();
+    let rows = tdp_engine::job::report::read(&result.report_path).unwrap();
     assert_all_landed(dir.path(), &rows, &files);
 }

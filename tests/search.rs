@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use std::collections::HashSet;
-use tdp_engine::report::Status;
+use tdp_engine::job::report::Status;
 use tdp_engine::{ErrorKind, Event, Search};
 use tdp_sim::{sim_id, SimFile, EPOCH_2025_MS};
 
@@ -77,7 +77,7 @@ async fn check_search(search: Search) {
     for f in wanted.iter().filter(|f| f.meta.checksum.is_some()) {
         assert_eq!(
             row_for(&done.rows, &f.id).verified,
-            Some(tdp_engine::state::Verified::Md5)
+            Some(tdp_engine::store::state::Verified::Md5)
         );
     }
     let excluded: Vec<_> = done
@@ -185,12 +185,12 @@ async fn more_hits_at_one_instant_than_a_window_holds_stop_a_fileinfo_search_not
     let cfg = config(&sim, dir.path());
     let token = || tdp_engine::Token::new(sim.token());
     let fileinfo = Search::parse_query("category=RAW").unwrap();
-    let e = tdp_engine::preview::preview(&cfg, token(), &fileinfo, |_| {})
+    let e = tdp_engine::session::preview::preview(&cfg, token(), &fileinfo, |_| {})
         .await
         .unwrap_err();
     assert!(e.to_string().contains("--eql"), "{e}");
     let eql = Search::parse_eql(r#"{"query": {"term": {"category": "RAW"}}}"#).unwrap();
-    let p = tdp_engine::preview::preview(&cfg, token(), &eql, |_| {})
+    let p = tdp_engine::session::preview::preview(&cfg, token(), &eql, |_| {})
         .await
         .unwrap();
     assert_eq!(p.files, 1_200);
@@ -239,9 +239,14 @@ async fn the_preview_counts_files_already_in_the_folder() {
     assert!(already > 300, "{already}");
     let all = Search::parse_query("category=RAW&tags=keep").unwrap();
     let cfg = config(&sim, dir.path());
-    let p = tdp_engine::preview::preview(&cfg, tdp_engine::Token::new(sim.token()), &all, |_| {})
-        .await
-        .unwrap();
+    let p = tdp_engine::session::preview::preview(
+        &cfg,
+        tdp_engine::Token::new(sim.token()),
+        &all,
+        |_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (p.files, p.in_folder, p.deleted, p.outdated),
         (2_500, already, 4, 3)

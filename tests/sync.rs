@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tdp_engine::report::Status;
+use tdp_engine::job::report::Status;
 use tdp_engine::{ErrorKind, Event, Search};
 use tdp_sim::{sim_id, SimFile};
 
@@ -27,7 +27,7 @@ fn file(i: u64, tag: &str) -> SimFile {
     .tags(&[tag])
 }
 
-fn downloaded(rows: &[tdp_engine::report::ReportRow]) -> Vec<String> {
+fn downloaded(rows: &[tdp_engine::job::report::ReportRow]) -> Vec<String> {
     let mut v: Vec<String> = rows
         .iter()
         .filter(|r| r.status == Status::Downloaded)

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
-use tdp_engine::connect::{Connector, NetworkSettings};
 use tdp_engine::credentials::{self, DEFAULT_TIMEOUT};
 use tdp_engine::input::{Entry, ParsedIds};
-use tdp_engine::tdp::{api_host, normalise_base_url, TdpClient, TdpError};
+use tdp_engine::net::connect::{Connector, NetworkSettings};
+use tdp_engine::tdp::client::{api_host, normalise_base_url, TdpClient, TdpError};
 use tdp_engine::{
     ErrorKind, EventSender, JobConfig, JobControl, JobError, JobFiles, Layout, Search, Token,
 };
@@ -404,8 +404,14 @@ pub async fn diagnose_connection(
         .as_deref()
         .map(tdp_engine::parse_ids)
         .and_then(|p| p.ids().first().cloned());
-    let checks =
-        tdp_engine::doctor::diagnose(&base_url, &org, token, first_id.as_deref(), &settings).await;
+    let checks = tdp_engine::session::doctor::diagnose(
+        &base_url,
+        &org,
+        token,
+        first_id.as_deref(),
+        &settings,
+    )
+    .await;
     Ok(checks
         .into_iter()
         .map(|c| DiagnosisLine {
@@ -477,7 +483,7 @@ pub struct PreviewRequest {
 #[serde(rename_all = "camelCase")]
 pub struct PreviewAnswer {
     #[serde(flatten)]
-    preview: tdp_engine::preview::Preview,
+    preview: tdp_engine::session::preview::Preview,
     line: String,
 }
 
@@ -496,7 +502,7 @@ pub async fn preview_search(
     );
     cfg.include_outdated = request.search.include_outdated;
     cfg.network = network_settings(&request.network).await?;
-    let preview = tdp_engine::preview::preview(&cfg, token, &search, |_| {})
+    let preview = tdp_engine::session::preview::preview(&cfg, token, &search, |_| {})
         .await
         .map_err(|e| CmdError::new(e.kind(), e.to_string()))?;
     let line = preview.line();
@@ -604,11 +610,11 @@ pub(crate) fn launch(
     // new one). The rate is this folder's last job's, else the app's last job's.
     let settings_path = settings_file(app).ok();
     let last_rate = || {
-        tdp_engine::expiry::rate_of_report(&cfg.report_path())
+        tdp_engine::session::expiry::rate_of_report(&cfg.report_path())
             .or_else(|| settings_path.as_deref().and_then(settings::load_rate))
     };
     if let Some(w) =
-        tdp_engine::expiry::warning(&token, source.known(), last_rate, SystemTime::now())
+        tdp_engine::session::expiry::warning(&token, source.known(), last_rate, SystemTime::now())
     {
         let _ = on_event.send(vec![serde_json::json!({
             "type": "warning",
@@ -652,7 +658,7 @@ pub(crate) fn launch(
 #[tauri::command]
 pub async fn export_failed(dest: String, ids: Vec<String>) -> Result<String> {
     let dest = PathBuf::from(dest.trim());
-    tokio::task::spawn_blocking(move || tdp_engine::report::write_failed_list(&dest, &ids))
+    tokio::task::spawn_blocking(move || tdp_engine::job::report::write_failed_list(&dest, &ids))
         .await
         .map_err(|e| CmdError::new(ErrorKind::Internal, e.to_string()))?
         .map(|p| p.to_string_lossy().into_owned())
@@ -729,11 +735,11 @@ pub fn show_in_folder(app: AppHandle, dest: String, path: String) -> Result<()> 
             format!("not a file of this download: {path}"),
         ));
     }
-    let file = tdp_engine::state::join_rel(std::path::Path::new(dest.trim()), &path);
+    let file = tdp_engine::store::state::join_rel(std::path::Path::new(dest.trim()), &path);
     // Explorer stops at 260 characters: a longer path is shown by its short form, or its
     // nearest folder that fits is opened.
     #[cfg(windows)]
-    let file = match tdp_engine::windows_fs::shell_path(&file) {
+    let file = match tdp_engine::store::windows_fs::shell_path(&file) {
         (p, true) => p,
         (folder, false) => {
             return app

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use tdp_engine::credentials::KeychainError;
-use tdp_engine::tdp::TdpError;
+use tdp_engine::tdp::client::TdpError;
 use tdp_engine::{ErrorKind, JobError};
 
 #[derive(Debug, Clone, Serialize)]

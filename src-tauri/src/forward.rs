@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 use tauri::ipc::Channel;
 use tauri::AppHandle;
-use tdp_engine::events::JobState;
+use tdp_engine::job::events::JobState;
 use tdp_engine::{Event, EventReceiver, Summary};
 
 pub type Batch = Vec<serde_json::Value>;

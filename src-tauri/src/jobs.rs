@@ -8,8 +8,8 @@ use crate::state::AppState;
 use std::path::{Path, PathBuf};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, State};
-use tdp_engine::folder_status::{self, FolderStatus};
-use tdp_engine::manifest::Manifest;
+use tdp_engine::job::manifest::Manifest;
+use tdp_engine::session::folder_status::{self, FolderStatus};
 use tdp_engine::ErrorKind;
 
 type Result<T> = std::result::Result<T, CmdError>;
@@ -71,7 +71,7 @@ pub async fn list_jobs(app: AppHandle) -> Vec<FolderStatus> {
 /// the user's input to fix.
 async fn read_folder<T: Send + 'static>(
     dest: &Path,
-    read: fn(&Path) -> std::result::Result<T, tdp_engine::manifest::ManifestError>,
+    read: fn(&Path) -> std::result::Result<T, tdp_engine::job::manifest::ManifestError>,
 ) -> Result<T> {
     let dest = dest.to_path_buf();
     tauri::async_runtime::spawn_blocking(move || read(&dest))

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use tdp_engine::connect::NetworkSettings;
+use tdp_engine::net::connect::NetworkSettings;
 use tdp_engine::{JobControl, Token};
 
 /// A job while it runs: its handle, and where it connects (a new token is checked there).

@@ -5,7 +5,7 @@
 use md5::{Digest, Md5};
 use std::path::Path;
 use std::time::Duration;
-use tdp_engine::report::{ReportRow, Status};
+use tdp_engine::job::report::{ReportRow, Status};
 use tdp_engine::retry::RetryPolicy;
 use tdp_engine::{CancellationToken, Event, EventSender, JobConfig, JobResult, ParsedIds, Token};
 use tdp_sim::{content, SimConfig, SimFile, Simulator};
@@ -77,7 +77,7 @@ pub async fn run_cancellable(
         .await
         .expect("job starts");
     let events = collector.await.expect("collector");
-    let rows = tdp_engine::report::read(&result.report_path).expect("the report is on disk");
+    let rows = tdp_engine::job::report::read(&result.report_path).expect("the report is on disk");
     assert_kinds(&rows);
     assert_csv_ends_with_kind(&result.report_path);
     (Finished { rows, result }, events)
@@ -101,7 +101,7 @@ pub fn assert_kinds(rows: &[ReportRow]) {
 
 /// The CSV beside the report keeps its old columns in place and adds `kind` last.
 pub fn assert_csv_ends_with_kind(json: &Path) {
-    let csv = std::fs::read_to_string(tdp_engine::report::csv_path(json)).expect("the CSV");
+    let csv = std::fs::read_to_string(tdp_engine::job::report::csv_path(json)).expect("the CSV");
     let header = csv.lines().next().unwrap_or("");
     assert_eq!(
         header,
@@ -127,7 +127,7 @@ pub fn md5_of_file(path: &Path) -> String {
 }
 
 /// The job's state changes, in order.
-pub fn job_states(events: &[Event]) -> Vec<tdp_engine::events::JobState> {
+pub fn job_states(events: &[Event]) -> Vec<tdp_engine::job::events::JobState> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -203,7 +203,7 @@ pub async fn run_search(
     .await
     .expect("job starts");
     let events = collector.await.expect("collector");
-    let rows = tdp_engine::report::read(&result.report_path).expect("the report is on disk");
+    let rows = tdp_engine::job::report::read(&result.report_path).expect("the report is on disk");
     assert_kinds(&rows);
     (Finished { rows, result }, events)
 }

@@ -3,7 +3,7 @@
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tdp_engine::connect::NetworkSettings;
+use tdp_engine::net::connect::NetworkSettings;
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
@@ -38,7 +38,7 @@ pub async fn run(args: DoctorArgs) -> ExitCode {
         proxy: args.proxy.clone(),
         proxy_password: crate::proxy_password(args.proxy.as_deref()),
     };
-    let checks = tdp_engine::doctor::diagnose(
+    let checks = tdp_engine::session::doctor::diagnose(
         &args.base_url,
         &args.org,
         token,

@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 use tdp_engine::credentials;
-use tdp_engine::manifest::Manifest;
+use tdp_engine::job::manifest::Manifest;
 use tdp_engine::size::human;
-use tdp_engine::tdp::{api_host, normalise_base_url};
+use tdp_engine::tdp::client::{api_host, normalise_base_url};
 use tdp_engine::{
     CancellationToken, ErrorKind, EventSender, JobConfig, JobFiles, Layout, ParsedIds, Scope,
     Search, Token,
@@ -315,7 +315,7 @@ fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, JobFi
         Some(dir) => {
             let manifest = Manifest::read_shard(dir, shard).map_err(|e| e.to_string())?;
             let dest = match dir.file_name() {
-                Some(n) if n == tdp_engine::state::STATE_DIR => {
+                Some(n) if n == tdp_engine::store::state::STATE_DIR => {
                     dir.parent().unwrap_or(dir).to_path_buf()
                 }
                 _ => dir.clone(),
@@ -396,8 +396,8 @@ fn job_of(args: &DownloadArgs, matches: &ArgMatches) -> Result<(JobConfig, JobFi
 }
 
 /// `--shard I/N`, `auto` or `auto/N`.
-fn shard_of(text: &str) -> Result<tdp_engine::shard::Shard, String> {
-    use tdp_engine::shard::Shard;
+fn shard_of(text: &str) -> Result<tdp_engine::job::shard::Shard, String> {
+    use tdp_engine::job::shard::Shard;
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     match text.trim() {
         "auto" => Shard::from_env(env, None),
@@ -417,12 +417,12 @@ fn shard_of(text: &str) -> Result<tdp_engine::shard::Shard, String> {
 async fn dry_run(cfg: &JobConfig, token: Token, search: &Search, quiet: bool) -> ExitCode {
     let terminal = std::io::stderr().is_terminal() && !quiet;
     let mut last = std::time::Instant::now();
-    let result = tdp_engine::preview::preview(cfg, token, search, |p| {
+    let result = tdp_engine::session::preview::preview(cfg, token, search, |p| {
         if terminal && last.elapsed() >= Duration::from_millis(500) {
             last = std::time::Instant::now();
             eprint!(
                 "\rsearching: {} files so far...",
-                tdp_engine::preview::thousands(p.files)
+                tdp_engine::session::preview::thousands(p.files)
             );
         }
     })
@@ -484,8 +484,10 @@ async fn download(args: DownloadArgs, matches: &ArgMatches) -> ExitCode {
     // files are not known before it pages: the outlook then takes the rate alone.
     let files = input.known();
     let report = cfg.report_path();
-    let last_rate = || tdp_engine::expiry::rate_of_report(&report);
-    if let Some(w) = tdp_engine::expiry::warning(&token, files, last_rate, SystemTime::now()) {
+    let last_rate = || tdp_engine::session::expiry::rate_of_report(&report);
+    if let Some(w) =
+        tdp_engine::session::expiry::warning(&token, files, last_rate, SystemTime::now())
+    {
         eprintln!(
             "warning: {w}; a job that outlasts it stops, and the same command with a fresh token resumes it"
         );

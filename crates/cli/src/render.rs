@@ -2,7 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::{Duration, Instant};
-use tdp_engine::events::JobState;
+use tdp_engine::job::events::JobState;
 use tdp_engine::size::human;
 use tdp_engine::{Event, EventReceiver};
 

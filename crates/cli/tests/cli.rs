@@ -222,7 +222,7 @@ async fn id_lists_saved_by_notepad_and_excel_download_every_file() {
         let m = measured(cmd).await;
         assert_eq!(m.code, 0, "{name}: {}", m.stderr);
         assert!(m.stderr.contains("4 downloaded"), "{name}: {}", m.stderr);
-        let rows = tdp_engine::report::read(&out.join("tdp-download-report.json")).unwrap();
+        let rows = tdp_engine::job::report::read(&out.join("tdp-download-report.json")).unwrap();
         assert_all_landed(&out, &rows, &files);
     }
     // Another encoding is refused, naming the file.
@@ -360,7 +360,7 @@ async fn a_second_job_on_the_same_folder_refuses_and_the_first_completes() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "{status:?}");
-    let rows = tdp_engine::report::read(&dest.join("tdp-download-report.json")).unwrap();
+    let rows = tdp_engine::job::report::read(&dest.join("tdp-download-report.json")).unwrap();
     assert_all_landed(&dest, &rows, &files);
     let served = sim.counters().bytes_served;
 
@@ -381,7 +381,7 @@ async fn stop_way(
     tweak: impl FnOnce(&mut tdp_sim::SimConfig),
     during: impl FnOnce(&std::sync::Arc<tdp_sim::Simulator>),
     extra: &[&str],
-) -> (i32, String, Vec<tdp_engine::report::ReportRow>) {
+) -> (i32, String, Vec<tdp_engine::job::report::ReportRow>) {
     let sim = std::sync::Arc::new(start(files.to_vec(), tweak).await);
     let dir = tempfile::tempdir().unwrap();
     let ids = write_ids(dir.path(), files);
@@ -390,13 +390,13 @@ async fn stop_way(
     cmd.arg("--ids").arg(&ids).args(extra);
     during(&sim);
     let m = measured(cmd).await;
-    let rows = tdp_engine::report::read(&dest.join("tdp-download-report.json")).unwrap();
+    let rows = tdp_engine::job::report::read(&dest.join("tdp-download-report.json")).unwrap();
     (m.code, m.stderr, rows)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_way_a_file_can_stop_shows_in_the_exit_code() {
-    use tdp_engine::report::Status;
+    use tdp_engine::job::report::Status;
     use tdp_sim::{Faults, Outage};
     let big = |seed: u64, n: u64| -> Vec<SimFile> {
         (0..n)

@@ -72,7 +72,7 @@ async fn measured(mut cmd: std::process::Command) -> Measured {
 }
 
 fn assert_verified(out: &Path, files: &[SimFile]) {
-    let rows = tdp_engine::report::read(&out.join("tdp-download-report.json")).unwrap();
+    let rows = tdp_engine::job::report::read(&out.join("tdp-download-report.json")).unwrap();
     assert_all_landed(out, &rows, files);
 }
 

@@ -150,14 +150,14 @@ async fn resume_finishes_a_killed_job_from_its_folder_alone() {
     // A tuning flag given with --resume overrides the recorded one; the rest is as recorded.
     let done = resume(&["--retries", "7"]).await.unwrap();
     assert_eq!(done.code, 0, "{}", done.stderr);
-    let rows = tdp_engine::report::read(&dest.join("tdp-download-report.json")).unwrap();
+    let rows = tdp_engine::job::report::read(&dest.join("tdp-download-report.json")).unwrap();
     assert_all_landed(&dest, &rows, &files);
     assert!(
         rows.iter()
             .all(|r| r.path.as_deref().is_some_and(|p| p.contains('/'))),
         "the mirror layout was kept"
     );
-    let m = tdp_engine::manifest::Manifest::read(&dest).unwrap();
+    let m = tdp_engine::job::manifest::Manifest::read(&dest).unwrap();
     assert_eq!((m.options.retries, m.options.concurrency), (7, 3));
     let served = sim.counters().bytes_served;
     eprintln!(
@@ -203,10 +203,10 @@ async fn a_token_that_expires_mid_job_stops_it_and_a_fresh_one_resumes_it() {
         "{}",
         first.stderr
     );
-    let rows = tdp_engine::report::read(&dest.join("tdp-download-report.json")).unwrap();
+    let rows = tdp_engine::job::report::read(&dest.join("tdp-download-report.json")).unwrap();
     let done_first = rows
         .iter()
-        .filter(|r| r.status == tdp_engine::report::Status::Downloaded)
+        .filter(|r| r.status == tdp_engine::job::report::Status::Downloaded)
         .count();
     assert!(
         done_first > 0,
@@ -299,11 +299,11 @@ async fn a_full_disk_stops_the_job_clearly_and_it_resumes_after_space_is_freed()
         .unwrap();
     assert_eq!(m.code, 2, "{}", m.stderr);
     assert!(m.stderr.contains("run the same job again"), "{}", m.stderr);
-    let rows = tdp_engine::report::read(&report).unwrap();
+    let rows = tdp_engine::job::report::read(&report).unwrap();
     assert_kinds(&rows);
     let unfinished: Vec<_> = rows
         .iter()
-        .filter(|r| r.status == tdp_engine::report::Status::Cancelled)
+        .filter(|r| r.status == tdp_engine::job::report::Status::Cancelled)
         .collect();
     assert!(!unfinished.is_empty());
     assert!(

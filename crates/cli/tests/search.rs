@@ -146,7 +146,7 @@ async fn a_search_job_downloads_and_resumes_from_its_folder() {
         .unwrap();
     assert_eq!(m.code, 0, "{}", m.stderr);
     assert!(m.stderr.contains("search: 20 files found"), "{}", m.stderr);
-    let rows = tdp_engine::report::read(&out.join("tdp-download-report.json")).unwrap();
+    let rows = tdp_engine::job::report::read(&out.join("tdp-download-report.json")).unwrap();
     let wanted: Vec<SimFile> = files.iter().step_by(2).cloned().collect();
     assert_all_landed(&out, &rows, &wanted);
     assert!(
@@ -203,7 +203,7 @@ async fn four_shards_side_by_side_cover_every_hit_once() {
         let mut rows = Vec::new();
         for i in 0..4 {
             let report = out.join(format!("tdp-download-report.shard-{i}-of-4.json"));
-            let shard_rows = tdp_engine::report::read(&report).unwrap();
+            let shard_rows = tdp_engine::job::report::read(&report).unwrap();
             assert!(
                 out.join(format!(".tdp-download/shard-{i}-of-4/journal.jsonl"))
                     .is_file(),

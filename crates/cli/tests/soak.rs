@@ -69,7 +69,7 @@ async fn soak_a_45_s_outage_4_s_into_a_60_file_job_ends_with_every_file_verified
     assert_eq!(m.code, 0, "{}", m.stderr);
     assert!(m.stderr.contains("waiting for the network"), "{}", m.stderr);
     assert!(m.stderr.contains("the network is back"), "{}", m.stderr);
-    let rows = tdp_engine::report::read(&out.join("tdp-download-report.json")).unwrap();
+    let rows = tdp_engine::job::report::read(&out.join("tdp-download-report.json")).unwrap();
     assert_all_landed(&out, &rows, &files);
     assert_no_partials(&out, &rows);
 }

@@ -1,0 +1,12 @@
+pub(crate) mod config;
+pub(crate) mod context;
+pub mod events;
+pub(crate) mod lifecycle;
+pub mod manifest;
+pub(crate) mod outage;
+pub(crate) mod renewal;
+pub mod report;
+pub(crate) mod run;
+pub mod shard;
+pub mod sync;
+pub(crate) mod transfer;

@@ -1,0 +1,3 @@
+pub mod connect;
+pub(crate) mod http_error;
+pub mod trust;

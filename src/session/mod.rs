@@ -1,0 +1,4 @@
+pub mod doctor;
+pub mod expiry;
+pub mod folder_status;
+pub mod preview;

@@ -1,0 +1,10 @@
+#[doc(hidden)]
+pub mod durable;
+pub(crate) mod group_sync;
+pub(crate) mod lock;
+pub(crate) mod naming;
+pub(crate) mod paths;
+pub(crate) mod sink;
+pub mod state;
+#[cfg(windows)]
+pub mod windows_fs;

@@ -1,0 +1,3 @@
+pub mod client;
+pub mod files;
+pub mod search;

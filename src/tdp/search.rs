@@ -1,0 +1,747 @@
+//! A TDP search as the source of a job's files: `fileinfo/search` (filters in URL-query form)
+//! or `datalake/searchEql` (an Elasticsearch body), paged to the end with no file lost and
+//! none twice, however many hits there are.
+//!
+//! Both searches sit on Elasticsearch, which refuses `from + size` past its result window
+//! (10,000 unless configured otherwise). So:
+//! - **EQL** pages by `search_after` over `sort: [{fileId: asc}]`: no offset at all. The user's
+//!   query is wrapped in a filter `createdAt <= <when the search started>`, so files created
+//!   while it pages do not slip in half-way (a new file below the cursor would be missed while
+//!   one above it would be taken).
+//! - **fileinfo/search** pages by `from`/`size` in ascending `createdAt` within a window that
+//!   starts at a `fromDate`. Before `from + size` would pass the result window, the window
+//!   moves: its new `fromDate` is the `createdAt` of the last hit taken, and the hits at that
+//!   very instant already taken are skipped by ID. `toDate` is pinned to when the search
+//!   started (unless the user gave one). If more hits share one instant than a window holds,
+//!   the search stops with [`SearchError::TooManyAtOnce`], never truncated.
+//! - **Shifts while paging** (a file deleted or replaced by a new version moves every later
+//!   hit one place up, and an offset would skip one): each fileinfo page starts one hit early,
+//!   on the last hit of the page before. If that hit is not there, the results moved: the
+//!   window restarts at that hit's `createdAt` (same rule as above) and the event is counted
+//!   in [`Pager::shifts`]. `search_after` cannot skip a hit that stayed.
+//!
+//! A server whose window is smaller than 10,000 says so in its 400; the pager takes the
+//! number from the message and goes on with it.
+
+use crate::error::{Retry, TdpError};
+use crate::input::normalise_id;
+use crate::retry::RetryPolicy;
+use crate::tdp::client::TdpClient;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::time::{Duration, Instant, SystemTime};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// The `fileinfo/search` parameters a user may give (`metadata.<key>` besides).
+pub const FILEINFO_PARAMETERS: [&str; 14] = [
+    "category",
+    "sourceType",
+    "sourceId",
+    "tags",
+    "excludeTags",
+    "fromDate",
+    "toDate",
+    "pipelineId",
+    "workflowId",
+    "rawFileId",
+    "traceId",
+    "integrationId",
+    "integrationType",
+    "ids",
+];
+
+/// Set by the tool itself: a user's value would break paging.
+const PAGING_PARAMETERS: [&str; 3] = ["from", "size", "sort"];
+
+/// Hits asked for per page; Elasticsearch suggests 1,000.
+pub const PAGE: usize = 1000;
+/// Elasticsearch's default `index.max_result_window`.
+pub const DEFAULT_WINDOW: usize = 10_000;
+
+/// The fields a hit needs: asked for by `_source` in EQL.
+const SOURCE_FIELDS: [&str; 6] = [
+    "fileId",
+    "filePath",
+    "file",
+    "createdAt",
+    "deleted",
+    "outdated",
+];
+
+/// What a job downloads when it is given a search instead of IDs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Search {
+    /// `GET /v1/fileinfo/search` with these pairs (repeated keys kept, in order).
+    Fileinfo { params: Vec<(String, String)> },
+    /// `POST /v1/datalake/searchEql` with this `query`.
+    Eql { query: Value },
+}
+
+pub use crate::error::SearchError;
+
+impl Search {
+    /// `--search 'category=RAW&tags=a&metadata.project=P-1'`: fileinfo parameters in URL-query
+    /// form. A parameter the search does not know is an error that names it: a typo must not
+    /// widen a download to everything.
+    pub fn parse_query(text: &str) -> Result<Search, SearchError> {
+        let text = text.trim().trim_start_matches('?');
+        let mut params = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(text.as_bytes()) {
+            let (k, v) = (k.trim().to_string(), v.trim().to_string());
+            if PAGING_PARAMETERS.contains(&k.as_str()) {
+                return Err(SearchError::PagingParameter(k));
+            }
+            let known = FILEINFO_PARAMETERS.contains(&k.as_str())
+                || k.strip_prefix("metadata.").is_some_and(|m| !m.is_empty());
+            if !known {
+                return Err(SearchError::UnknownParameter {
+                    hint: closest(&k)
+                        .map(|c| format!(" (did you mean {c}?)"))
+                        .unwrap_or_default(),
+                    name: k,
+                    known: FILEINFO_PARAMETERS.join(", "),
+                });
+            }
+            if v.is_empty() {
+                return Err(SearchError::EmptyValue(k));
+            }
+            params.push((k, v));
+        }
+        Ok(Search::Fileinfo { params })
+    }
+
+    /// `--eql FILE`: an Elasticsearch request body. Its `query` is kept; `size`, `sort`,
+    /// `search_after`, `from` and `_source` are the tool's.
+    pub fn parse_eql(text: &str) -> Result<Search, SearchError> {
+        let body: Value =
+            serde_json::from_str(text).map_err(|e| SearchError::Eql(format!("not JSON: {e}")))?;
+        let obj = body
+            .as_object()
+            .ok_or_else(|| SearchError::Eql("the body must be a JSON object".into()))?;
+        let query = obj.get("query").cloned().ok_or_else(|| {
+            SearchError::Eql(
+                "it has no \"query\" (e.g. {\"query\": {\"term\": {\"category\": \"RAW\"}}})"
+                    .into(),
+            )
+        })?;
+        if !query.is_object() {
+            return Err(SearchError::Eql("\"query\" must be an object".into()));
+        }
+        let ours = ["query", "size", "sort", "search_after", "from", "_source"];
+        if let Some(other) = obj.keys().find(|k| !ours.contains(&k.as_str())) {
+            return Err(SearchError::Eql(format!(
+                "{other:?} is not used by a download; give only \"query\""
+            )));
+        }
+        Ok(Search::Eql { query })
+    }
+
+    /// One line for the log, the report and the window.
+    pub fn describe(&self) -> String {
+        match self {
+            Search::Fileinfo { params } => {
+                let q: String = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(params)
+                    .finish();
+                format!("fileinfo search {q}")
+            }
+            Search::Eql { query } => format!("EQL search {query}"),
+        }
+    }
+}
+
+/// The known parameter a typo most likely meant (one edit away, or the same but for case).
+fn closest(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    FILEINFO_PARAMETERS
+        .iter()
+        .copied()
+        .find(|p| p.to_ascii_lowercase() == lower)
+        .or_else(|| {
+            FILEINFO_PARAMETERS
+                .iter()
+                .copied()
+                .find(|p| edit_distance(&p.to_ascii_lowercase(), &lower) <= 2)
+        })
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// One file a search found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// Normalised (lowercase, hyphenated).
+    pub id: String,
+    /// `file.size`: reliable in TDP.
+    pub size: Option<u64>,
+    /// `file.checksum`, lowercase, when it is an MD5 (32 hex digits); other forms are not
+    /// checked.
+    pub md5: Option<String>,
+    /// `file.path`: the object key.
+    pub key: Option<String>,
+    pub deleted: bool,
+    pub outdated: bool,
+}
+
+/// Why a hit is not downloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exclusion {
+    Deleted,
+    Outdated,
+}
+
+impl Exclusion {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Exclusion::Deleted => "deleted in TDP",
+            Exclusion::Outdated => {
+                "an outdated version (a newer one exists); --include-outdated downloads it"
+            }
+        }
+    }
+}
+
+impl Hit {
+    pub fn excluded(&self, include_outdated: bool) -> Option<Exclusion> {
+        if self.deleted {
+            Some(Exclusion::Deleted)
+        } else if self.outdated && !include_outdated {
+            Some(Exclusion::Outdated)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawHit {
+    file_id: Option<String>,
+    #[serde(default)]
+    file: Option<RawFile>,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    deleted: Option<bool>,
+    #[serde(default)]
+    outdated: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct RawFile {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    size: Option<Value>,
+    #[serde(default)]
+    checksum: Option<String>,
+}
+
+impl RawHit {
+    /// The hit, or None for a record without a usable file ID (logged, never downloaded).
+    fn hit(&self) -> Option<Hit> {
+        let id = match self.file_id.as_deref().map(normalise_id) {
+            Some(Ok(id)) => id,
+            _ => {
+                tracing::warn!("a search hit without a valid fileId was left out");
+                return None;
+            }
+        };
+        let file = self.file.as_ref();
+        let md5 = file
+            .and_then(|f| f.checksum.as_deref())
+            .map(str::trim)
+            .filter(|c| c.len() == 32 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_ascii_lowercase);
+        Some(Hit {
+            id,
+            size: file.and_then(|f| match &f.size {
+                Some(Value::Number(n)) => n.as_u64(),
+                Some(Value::String(s)) => s.parse().ok(),
+                _ => None,
+            }),
+            md5,
+            key: file.and_then(|f| f.path.clone()),
+            deleted: self.deleted.unwrap_or(false),
+            outdated: self.outdated.unwrap_or(false),
+        })
+    }
+
+    fn created_ms(&self) -> Option<i64> {
+        parse_ms(self.created_at.as_deref()?)
+    }
+}
+
+fn parse_ms(s: &str) -> Option<i64> {
+    OffsetDateTime::parse(s, &Rfc3339)
+        .ok()
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// Milliseconds since 1970 in RFC 3339, as TDP writes its times.
+pub fn iso_ms(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn iso(t: SystemTime) -> String {
+    OffsetDateTime::from(t)
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FileinfoPage {
+    #[serde(default)]
+    has_next: bool,
+    #[serde(default)]
+    hits: Vec<RawHit>,
+}
+
+#[derive(Deserialize)]
+struct EqlAnswer {
+    hits: EqlHits,
+}
+
+#[derive(Deserialize)]
+struct EqlHits {
+    #[serde(default)]
+    total: Option<Value>,
+    #[serde(default)]
+    hits: Vec<EqlHit>,
+}
+
+#[derive(Deserialize)]
+struct EqlHit {
+    #[serde(rename = "_source")]
+    source: RawHit,
+}
+
+/// Where a fileinfo search is.
+struct FileinfoCursor {
+    filters: Vec<(String, String)>,
+    /// The window's start: the user's `fromDate`, then the `createdAt` of the last hit taken.
+    from_date: Option<String>,
+    to_date: String,
+    from: usize,
+    /// The ID expected first on the next page (the last of the page before).
+    overlap: Option<String>,
+    /// The `createdAt` (ms) the window started at, when the pager moved it there.
+    window_at: Option<i64>,
+    /// The newest `createdAt` taken, as TDP wrote it, and the IDs taken at that instant.
+    last: Option<(i64, String)>,
+    at_last: HashSet<String>,
+}
+
+struct EqlCursor {
+    query: Value,
+    after: Option<String>,
+}
+
+enum Cursor {
+    Fileinfo(FileinfoCursor),
+    Eql(EqlCursor),
+}
+
+/// Pages through a search. Each call to [`Pager::next_page`] sends one request (retrying what
+/// can be retried) and returns the new hits, in order, none twice.
+pub struct Pager {
+    cursor: Cursor,
+    window: usize,
+    page: usize,
+    done: bool,
+    /// Times the results moved under the pager and it restarted a window.
+    pub shifts: u32,
+    /// `hits.total` of an EQL search (a lower bound when Elasticsearch says so).
+    pub total: Option<u64>,
+    pub pages: u64,
+    retry: RetryPolicy,
+    patience: Duration,
+    /// Network errors are returned at once instead of retried: the caller has a better way to
+    /// wait for the network (a job's network gate).
+    pub defer_network: bool,
+    /// When the listing started, as sent in its upper bound: a sync's next watermark.
+    pub started_ms: i64,
+    pub started: String,
+}
+
+impl Pager {
+    pub fn new(search: &Search, retry: RetryPolicy, patience: Duration) -> Pager {
+        Pager::since(search, retry, patience, None)
+    }
+
+    /// A pager that lists only the files indexed at or after `since_ms` (an EQL search; a
+    /// fileinfo search cannot filter on `indexedAt` and lists in full).
+    pub fn since(
+        search: &Search,
+        retry: RetryPolicy,
+        patience: Duration,
+        since_ms: Option<i64>,
+    ) -> Pager {
+        let now = SystemTime::now();
+        let started = iso(now);
+        let started_ms = parse_ms(&started).unwrap_or(0);
+        let cursor = match search {
+            Search::Fileinfo { params } => {
+                let get = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
+                Cursor::Fileinfo(FileinfoCursor {
+                    filters: params
+                        .iter()
+                        .filter(|(k, _)| k != "fromDate" && k != "toDate")
+                        .cloned()
+                        .collect(),
+                    from_date: get("fromDate"),
+                    to_date: get("toDate").unwrap_or_else(|| started.clone()),
+                    from: 0,
+                    overlap: None,
+                    window_at: None,
+                    last: None,
+                    at_last: HashSet::new(),
+                })
+            }
+            Search::Eql { query } => {
+                let mut filter = vec![
+                    query.clone(),
+                    json!({"range": {"createdAt": {"lte": started}}}),
+                ];
+                if let Some(since) = since_ms {
+                    filter.push(json!({"range": {"indexedAt": {"gte": iso_ms(since)}}}));
+                }
+                Cursor::Eql(EqlCursor {
+                    query: json!({"bool": {"filter": filter}}),
+                    after: None,
+                })
+            }
+        };
+        Pager {
+            cursor,
+            window: DEFAULT_WINDOW,
+            page: PAGE,
+            done: false,
+            shifts: 0,
+            total: None,
+            pages: 0,
+            retry,
+            patience,
+            defer_network: false,
+            started_ms,
+            started,
+        }
+    }
+
+    /// The next hits; None when the search is exhausted. A page may bring no new hit (it
+    /// only moved a window): call again.
+    pub async fn next_page(&mut self, tdp: &TdpClient) -> Result<Option<Vec<Hit>>, SearchError> {
+        if self.done {
+            return Ok(None);
+        }
+        let hits = match &self.cursor {
+            Cursor::Fileinfo(_) => self.fileinfo_page(tdp).await?,
+            Cursor::Eql(_) => self.eql_page(tdp).await?,
+        };
+        self.pages += 1;
+        Ok(Some(hits))
+    }
+
+    /// Sends one request, retrying throttling, server errors and the network for as long as
+    /// the job's patience allows. A 400 about the result window lowers the window instead.
+    async fn request<T, F, Fut>(&mut self, send: F) -> Result<Option<T>, SearchError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, TdpError>>,
+    {
+        let first_failure = Instant::now();
+        let mut failures = 0;
+        loop {
+            match send().await {
+                Ok(v) => return Ok(Some(v)),
+                Err(TdpError::BadRequest(m)) if m.contains("Result window is too large") => {
+                    let stated = m
+                        .split('[')
+                        .nth(1)
+                        .and_then(|r| r.split(']').next())
+                        .and_then(|n| n.trim().parse::<usize>().ok());
+                    let smaller = stated
+                        .filter(|n| *n < self.window)
+                        .unwrap_or(self.window / 2);
+                    if smaller < 2 {
+                        return Err(TdpError::BadRequest(m).into());
+                    }
+                    tracing::info!("the search's result window is {smaller}: paging within it");
+                    self.window = smaller;
+                    self.page = self.page.min(smaller / 2).max(1);
+                    return Ok(None);
+                }
+                Err(e @ TdpError::Network(_)) if self.defer_network => return Err(e.into()),
+                Err(e) if e.retry() == Retry::Later => {
+                    failures += 1;
+                    let patience = match e {
+                        TdpError::Network(_) => self.patience,
+                        _ => self.patience.min(Duration::from_secs(300)),
+                    };
+                    if first_failure.elapsed() > patience {
+                        return Err(e.into());
+                    }
+                    let wait = self
+                        .retry
+                        .delay(failures, e.retry_after(), &mut || fastrand::f64());
+                    tracing::info!("search page: {e}; again in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn eql_page(&mut self, tdp: &TdpClient) -> Result<Vec<Hit>, SearchError> {
+        let Cursor::Eql(c) = &self.cursor else {
+            return Ok(Vec::new());
+        };
+        let mut body = json!({
+            "query": c.query,
+            "size": self.page,
+            "sort": [{"fileId": "asc"}],
+            "_source": SOURCE_FIELDS,
+        });
+        if let Some(after) = &c.after {
+            body["search_after"] = json!([after]);
+        }
+        let asked = self.page;
+        let Some(answer) = self
+            .request(|| tdp.post_json::<EqlAnswer>("/v1/datalake/searchEql", &body))
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        if self.total.is_none() {
+            self.total = answer.hits.total.as_ref().and_then(|t| match t {
+                Value::Number(n) => n.as_u64(),
+                other => other.get("value").and_then(Value::as_u64),
+            });
+        }
+        let raw = answer.hits.hits;
+        if raw.len() < asked {
+            self.done = true;
+        }
+        let Cursor::Eql(c) = &mut self.cursor else {
+            return Ok(Vec::new());
+        };
+        // The cursor is the last fileId as TDP wrote it, whatever normalising makes of it.
+        if let Some(last) = raw.last().and_then(|h| h.source.file_id.clone()) {
+            c.after = Some(last);
+        } else {
+            self.done = true;
+        }
+        Ok(raw.iter().filter_map(|h| h.source.hit()).collect())
+    }
+
+    async fn fileinfo_page(&mut self, tdp: &TdpClient) -> Result<Vec<Hit>, SearchError> {
+        let Cursor::Fileinfo(c) = &self.cursor else {
+            return Ok(Vec::new());
+        };
+        let mut query = c.filters.clone();
+        if let Some(from) = &c.from_date {
+            query.push(("fromDate".into(), from.clone()));
+        }
+        query.push(("toDate".into(), c.to_date.clone()));
+        query.push(("sort".into(), "asc".into()));
+        query.push(("from".into(), c.from.to_string()));
+        query.push(("size".into(), self.page.to_string()));
+        let Some(page) = self
+            .request(|| tdp.get_json::<FileinfoPage>("/v1/fileinfo/search", &query))
+            .await?
+        else {
+            // The window shrank: start a window where the last one ended.
+            self.move_window(false)?;
+            return Ok(Vec::new());
+        };
+        let window = self.window;
+        let Cursor::Fileinfo(c) = &mut self.cursor else {
+            return Ok(Vec::new());
+        };
+        let mut raw = page.hits.as_slice();
+        if let Some(expected) = c.overlap.take() {
+            if raw.first().and_then(|h| h.file_id.as_deref()) == Some(expected.as_str()) {
+                raw = &raw[1..];
+            } else {
+                // The results moved: what was at this offset is not any more.
+                self.shifts += 1;
+                tracing::info!(
+                    "the search's results moved while paging: restarting at the last hit taken"
+                );
+                if self.shifts > 1000 {
+                    return Err(TdpError::Protocol(
+                        "the search's results keep moving while paging".into(),
+                    )
+                    .into());
+                }
+                self.move_window(false)?;
+                return Ok(Vec::new());
+            }
+        }
+        let mut hits = Vec::with_capacity(raw.len());
+        for h in raw {
+            let Some(at) = h.created_ms() else {
+                return Err(TdpError::Protocol("a search hit has no createdAt".into()).into());
+            };
+            let id = h.file_id.clone().unwrap_or_default();
+            match &c.last {
+                Some((t, _)) if at < *t => {
+                    return Err(TdpError::Protocol(
+                        "search hits came out of createdAt order".into(),
+                    )
+                    .into())
+                }
+                Some((t, _)) if at == *t => {
+                    if !c.at_last.insert(id) {
+                        continue; // taken before the window moved
+                    }
+                }
+                _ => {
+                    c.last = Some((at, h.created_at.clone().unwrap_or_default()));
+                    c.at_last.clear();
+                    c.at_last.insert(id);
+                }
+            }
+            if let Some(hit) = h.hit() {
+                hits.push(hit);
+            }
+        }
+        if !page.has_next {
+            self.done = true;
+            return Ok(hits);
+        }
+        if page.hits.is_empty() {
+            return Err(TdpError::Protocol(
+                "the search said more hits follow, and sent none".into(),
+            )
+            .into());
+        }
+        // The next page starts on this page's last hit, to see whether the results moved.
+        let next_from = c.from + page.hits.len() - 1;
+        c.overlap = page.hits.last().and_then(|h| h.file_id.clone());
+        c.from = next_from;
+        if next_from + self.page > window {
+            self.move_window(true)?;
+        }
+        Ok(hits)
+    }
+
+    /// Starts a new window at the `createdAt` of the last hit taken. `full`: the window is
+    /// used up, so one that started at that same instant cannot get past it.
+    fn move_window(&mut self, full: bool) -> Result<(), SearchError> {
+        let window = self.window;
+        let Cursor::Fileinfo(c) = &mut self.cursor else {
+            return Ok(());
+        };
+        c.from = 0;
+        c.overlap = None;
+        let Some((t, text)) = &c.last else {
+            // Nothing taken yet: the same window, from its start.
+            return Ok(());
+        };
+        if full && c.window_at == Some(*t) {
+            return Err(SearchError::TooManyAtOnce {
+                at: text.clone(),
+                window,
+            });
+        }
+        c.window_at = Some(*t);
+        c.from_date = Some(text.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn a_search_in_url_form_keeps_its_filters_and_names_an_unknown_one() {
+        let s = Search::parse_query("category=RAW&tags=a&tags=b&metadata.project=P-1").unwrap();
+        assert_eq!(
+            s,
+            Search::Fileinfo {
+                params: vec![
+                    ("category".into(), "RAW".into()),
+                    ("tags".into(), "a".into()),
+                    ("tags".into(), "b".into()),
+                    ("metadata.project".into(), "P-1".into()),
+                ]
+            }
+        );
+        let e = Search::parse_query("category=RAW&catgory=IDS").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("\"catgory\"") && text.contains("did you mean category?"),
+            "{text}"
+        );
+        assert_eq!(e.kind(), ErrorKind::Input);
+        assert!(matches!(
+            Search::parse_query("size=50"),
+            Err(SearchError::PagingParameter(_))
+        ));
+        assert!(matches!(
+            Search::parse_query("tags="),
+            Err(SearchError::EmptyValue(_))
+        ));
+    }
+
+    #[test]
+    fn an_eql_body_keeps_its_query_only() {
+        let s =
+            Search::parse_eql(r#"{"query": {"term": {"category": "RAW"}}, "size": 5}"#).unwrap();
+        assert_eq!(
+            s,
+            Search::Eql {
+                query: json!({"term": {"category": "RAW"}})
+            }
+        );
+        assert!(Search::parse_eql(r#"{"size": 5}"#).is_err());
+        assert!(Search::parse_eql(r#"{"query": {}, "aggs": {}}"#).is_err());
+        assert!(Search::parse_eql("not json").is_err());
+    }
+
+    #[test]
+    fn a_checksum_counts_as_md5_only_in_md5_form() {
+        let raw: RawHit = serde_json::from_value(json!({
+            "fileId": "3F2B8C1E-5D4A-4E2B-9C1D-7A6B5C4D3E2F",
+            "file": {"path": "o/s/RAW/a.csv", "size": 12, "checksum": "D41D8CD98F00B204E9800998ECF8427E"},
+            "createdAt": "2025-01-02T03:04:05.678Z"
+        }))
+        .unwrap();
+        let hit = raw.hit().unwrap();
+        assert_eq!(hit.id, "3f2b8c1e-5d4a-4e2b-9c1d-7a6b5c4d3e2f");
+        assert_eq!(hit.md5.as_deref(), Some("d41d8cd98f00b204e9800998ecf8427e"));
+        assert_eq!(hit.size, Some(12));
+        assert_eq!(raw.created_ms(), Some(1_735_787_045_678));
+        let sha: RawHit = serde_json::from_value(json!({
+            "fileId": "3f2b8c1e-5d4a-4e2b-9c1d-7a6b5c4d3e2f",
+            "file": {"checksum": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}
+        }))
+        .unwrap();
+        assert_eq!(sha.hit().unwrap().md5, None);
+    }
+}
