@@ -31,8 +31,9 @@ pub mod store;
 pub mod tdp;
 
 pub use control::JobControl;
-pub use error::{ErrorKind, Failure, JobError, Scope};
+pub use error::{ErrorKind, Failure, Scope};
 pub use input::{parse_args, parse_ids, ParsedIds};
+pub use job::error::JobError;
 pub use job::events::{Event, EventReceiver, EventSender, Summary};
 pub use job::run::{run, run_controlled, run_job, run_search, JobConfig, JobResult};
 pub use store::naming::Layout;

@@ -1,13 +1,13 @@
-//! The engine's layers: every module of `src/` is in the table below, imports only modules
-//! of its own layer or of layers below it, and no modules import each other in a cycle.
-//! A new module gets a row; a module that needs one above it is in the wrong layer (or the
-//! code it needs is).
+//! The engine's layers: every module of `src/` belongs to a row of the table below (a root
+//! file by its name, a folder by its name), imports only modules of its own layer or of layers
+//! below it, and no modules import each other in a cycle. A new root file or folder gets a
+//! row; a module that needs one above it is in the wrong layer (or the code it needs is).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Lowest first.
+/// Lowest first. Root files name themselves; folders name everything under them.
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "leaves",
@@ -16,101 +16,165 @@ const LAYERS: &[(&str, &[&str])] = &[
             "checksum",
             "control",
             "credentials",
+            "error",
             "input",
             "limiter",
             "link",
             "multipart",
-            "paths",
             "ranges",
             "rate",
             "retry",
             "secret",
             "size",
-            "trust",
-            "windows_fs",
         ],
     ),
-    (
-        "net",
-        &[
-            "connect",
-            "http_error",
-            "error",
-            "events",
-            "lifecycle",
-            "network",
-        ],
-    ),
-    (
-        "tdp and storage",
-        &["tdp", "search", "files", "s3", "renewal", "doctor"],
-    ),
-    (
-        "store",
-        &[
-            "durable",
-            "group_sync",
-            "lock",
-            "naming",
-            "shard",
-            "config",
-            "manifest",
-            "sink",
-            "state",
-        ],
-    ),
-    (
-        "job",
-        &[
-            "report",
-            "context",
-            "transfer",
-            "sync",
-            "job",
-            "expiry",
-            "folder_status",
-            "preview",
-        ],
-    ),
+    ("net", &["net"]),
+    ("tdp and storage", &["tdp", "storage"]),
+    ("store", &["store"]),
+    ("job", &["job"]),
+    ("session", &["session"]),
 ];
 
-/// Module → the modules of the crate it names (`crate::x`), outside comments and its tests.
-fn imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
-    let mut graph = BTreeMap::new();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let path = entry.unwrap().path();
-        let Some(name) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".rs"))
-        else {
-            continue;
-        };
-        if name == "lib" || name == "main" {
-            continue;
+/// Every module under `src`, as its path without `.rs` (`job/run`; a folder's `mod.rs` is the
+/// folder, `job`), with its text outside its unit tests.
+fn modules(src: &Path) -> BTreeMap<String, String> {
+    fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if path.is_dir() {
+                walk(&path, &format!("{prefix}{name}/"), out);
+                continue;
+            }
+            let Some(stem) = name.strip_suffix(".rs") else {
+                continue;
+            };
+            let id = match stem {
+                "lib" | "main" if prefix.is_empty() => continue,
+                // A module's unit tests in their own file are its tests, not a module.
+                "tests" if !prefix.is_empty() => continue,
+                "mod" => prefix.trim_end_matches('/').to_string(),
+                _ => format!("{prefix}{stem}"),
+            };
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text
+                .split("#[cfg(test)]\nmod tests")
+                .next()
+                .unwrap_or_default();
+            out.insert(id, code.to_string());
         }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let code = text
-            .split("#[cfg(test)]\nmod tests")
-            .next()
-            .unwrap_or_default();
+    }
+    let mut out = BTreeMap::new();
+    walk(src, "", &mut out);
+    out
+}
+
+/// The known module a path names: its longest prefix that is a module (`job/run/JobConfig` →
+/// `job/run`), or none for an item of the crate root.
+fn resolve(known: &BTreeMap<String, String>, segments: &[&str]) -> Option<String> {
+    (1..=segments.len())
+        .rev()
+        .map(|n| segments[..n].join("/"))
+        .find(|id| known.contains_key(id))
+}
+
+/// The segments of a path starting at `rest` (`a::b::{c::C, d}` → `[a, b]` and the group
+/// `[c::C, d]`).
+fn path_at(rest: &str) -> (Vec<&str>, Vec<&str>) {
+    let mut segments = Vec::new();
+    let mut at = rest;
+    loop {
+        if let Some(group) = at.strip_prefix('{') {
+            let items = group
+                .split('}')
+                .next()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .collect();
+            return (segments, items);
+        }
+        let end = at
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(at.len());
+        if end == 0 {
+            return (segments, Vec::new());
+        }
+        segments.push(&at[..end]);
+        match at[end..].strip_prefix("::") {
+            Some(next) => at = next,
+            None => return (segments, Vec::new()),
+        }
+    }
+}
+
+/// Module → the modules of the crate it names (`crate::x::y`, `super::x`, and in a folder's
+/// `mod.rs` its own children by name), outside comments and its tests.
+fn imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let known = modules(src);
+    let mut graph = BTreeMap::new();
+    for (id, code) in &known {
+        // `job/run` is the module `job::run`: its `super` is `job`; a folder's mod.rs is the
+        // folder's module, so in `job/mod.rs` `super` is the crate root.
+        let own: Vec<&str> = id.split('/').collect();
+        let is_folder = src.join(id).join("mod.rs").exists();
         let mut deps = BTreeSet::new();
         for line in code.lines() {
             let line = line.split("//").next().unwrap_or_default();
+            let mut starts: Vec<(usize, Vec<&str>)> = Vec::new();
             for (i, _) in line.match_indices("crate::") {
-                let rest = &line[i + "crate::".len()..];
-                let dep: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if !dep.is_empty() && dep != name {
-                    deps.insert(dep);
+                let before = line[..i].chars().last();
+                if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$') {
+                    continue;
+                }
+                starts.push((i + "crate::".len(), Vec::new()));
+            }
+            for (i, _) in line.match_indices("super::") {
+                if line[..i].ends_with("::") {
+                    continue; // `super::super::` is counted from its first `super`
+                }
+                let mut base = own[..own.len() - 1].to_vec();
+                let mut at = i + "super::".len();
+                while line[at..].starts_with("super::") {
+                    base.pop();
+                    at += "super::".len();
+                }
+                starts.push((at, base));
+            }
+            if is_folder {
+                // A folder's re-exports of its children (`pub use run::JobConfig;`).
+                let trimmed = line.trim_start();
+                for lead in ["pub use ", "pub(crate) use ", "use "] {
+                    if let Some(rest) = trimmed.strip_prefix(lead) {
+                        starts.push((line.len() - rest.len(), own.clone()));
+                        break;
+                    }
+                }
+            }
+            for (at, base) in starts {
+                let (segments, group) = path_at(&line[at..]);
+                let full: Vec<&str> = base.iter().copied().chain(segments).collect();
+                let mut named = vec![resolve(&known, &full)];
+                for item in group {
+                    let with: Vec<&str> = full.iter().copied().chain(item.split("::")).collect();
+                    named.push(resolve(&known, &with));
+                }
+                for dep in named.into_iter().flatten() {
+                    if dep != *id {
+                        deps.insert(dep);
+                    }
                 }
             }
         }
-        graph.insert(name.to_string(), deps);
+        graph.insert(id.clone(), deps);
     }
     graph
+}
+
+/// The row a module belongs to: its folder's, or a root file's own.
+fn row_of(id: &str) -> &str {
+    id.split('/').next().unwrap_or(id)
 }
 
 /// What breaks the rule: modules not in the table, imports of a higher layer, cycles.
@@ -121,16 +185,19 @@ fn violations(
     let layer_of: BTreeMap<&str, usize> = layers
         .iter()
         .enumerate()
-        .flat_map(|(i, (_, mods))| mods.iter().map(move |m| (*m, i)))
+        .flat_map(|(i, (_, rows))| rows.iter().map(move |r| (*r, i)))
         .collect();
     let mut found = Vec::new();
     for (m, deps) in graph {
-        let Some(&mine) = layer_of.get(m.as_str()) else {
-            found.push(format!("{m} is in no layer: give it a row in the table"));
+        let Some(&mine) = layer_of.get(row_of(m)) else {
+            found.push(format!(
+                "{m} is in no layer: give {} a row in the table",
+                row_of(m)
+            ));
             continue;
         };
         for d in deps.iter().filter(|d| graph.contains_key(*d)) {
-            match layer_of.get(d.as_str()) {
+            match layer_of.get(row_of(d)) {
                 Some(&theirs) if theirs > mine => found.push(format!(
                     "{m} ({}) imports {d} ({}), a layer above it",
                     layers[mine].0, layers[theirs].0
@@ -214,29 +281,44 @@ fn the_engine_keeps_its_layers_and_has_no_cycles() {
 #[test]
 fn the_check_finds_a_planted_cycle_and_an_upward_import() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
-    write("lib.rs", "mod a;\nmod b;\nmod c;\nmod top;\n");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("lib.rs", "mod a;\nmod low;\nmod top;\n");
     write(
         "a.rs",
-        "use crate::b::B;\n// crate::top in a comment is no import\npub struct A;\n",
+        "// crate::top in a comment is no import\npub struct A;\n",
     );
-    write("b.rs", "pub struct B(crate::a::A);\n");
+    write("low/mod.rs", "mod b;\nmod c;\nmod d;\npub use b::B;\n");
+    // A cycle inside a folder, through `super::` and a path to an item.
+    write("low/b.rs", "use super::c::C;\npub struct B;\n");
+    write("low/c.rs", "pub struct C(crate::low::b::B);\n");
     write(
-        "c.rs",
-        "use crate::top::T;\n#[cfg(test)]\nmod tests {\n    use crate::a::A;\n}\n",
+        "low/d.rs",
+        "use crate::{a::A, top::t::T};\n#[cfg(test)]\nmod tests {\n    use crate::top::T;\n}\n",
     );
-    write("top.rs", "pub struct T;\n");
-    let table: &[(&str, &[&str])] = &[("low", &["a", "b", "c"]), ("high", &["top"])];
-    let found = violations(&imports(dir.path()), table);
+    write("top/mod.rs", "pub mod t;\n");
+    write("top/t.rs", "pub struct T(crate::low::B);\n");
+    let table: &[(&str, &[&str])] = &[("leaves", &["a"]), ("low", &["low"]), ("high", &["top"])];
+    let graph = imports(dir.path());
+    assert_eq!(
+        graph["low/d"],
+        BTreeSet::from(["a".to_string(), "top/t".to_string()])
+    );
+    let found = violations(&graph, table);
     assert_eq!(
         found,
         vec![
-            "c (low) imports top (high), a layer above it".to_string(),
-            "a cycle: a -> b -> a".to_string(),
+            "low/d (low) imports top/t (high), a layer above it".to_string(),
+            "a cycle: low/b -> low/c -> low/b".to_string(),
         ]
     );
-    // A module the table does not name is caught too.
-    write("d.rs", "pub struct D;\n");
+    // A root file or a folder the table does not name is caught too.
+    write("e.rs", "pub struct E;\n");
+    write("odd/mod.rs", "pub struct O;\n");
     let found = violations(&imports(dir.path()), table);
-    assert!(found.contains(&"d is in no layer: give it a row in the table".to_string()));
+    assert!(found.contains(&"e is in no layer: give e a row in the table".to_string()));
+    assert!(found.contains(&"odd is in no layer: give odd a row in the table".to_string()));
 }

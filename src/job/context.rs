@@ -2,8 +2,9 @@
 //! journal, events and progress, the job's state and the first error that stops it. Each
 //! file's own state stays with its task (`transfer`).
 
-use crate::error::{ErrorKind, JobError};
+use crate::error::ErrorKind;
 use crate::job::config::JobConfig;
+use crate::job::error::JobError;
 use crate::job::events::{EventSender, Progress};
 use crate::job::lifecycle::Lifecycle;
 use crate::job::outage::NetGate;

@@ -18,11 +18,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::store::folder_format::{check_format, MANIFEST};
+pub use crate::store::folder_format::{ManifestError, FORMAT};
 pub use crate::store::paths::STATE_DIR;
-
-/// The state folder's format, written in the manifest and the journal.
-pub const FORMAT: u32 = 1;
-const MANIFEST: &str = "job.json";
 
 /// As read back, `I` is the saved inputs; as written, a view of the job's input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,37 +89,6 @@ impl Options {
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    #[error("{folder} has no download to resume (no {STATE_DIR}/{MANIFEST}; jobs started by earlier versions did not write one): give --out, --base-url, --org and the IDs instead")]
-    Missing { folder: PathBuf },
-    #[error("cannot read {path}: {source}")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a job manifest this program can read ({reason})")]
-    Invalid { path: PathBuf, reason: String },
-    #[error("the download state in {folder} was written by a newer version of this program (format {found}; this one reads up to {FORMAT}): update it, or download to another folder")]
-    Newer { folder: PathBuf, found: u64 },
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-impl ManifestError {
-    pub fn io(&self) -> Option<&std::io::Error> {
-        match self {
-            ManifestError::Unreadable { source, .. } | ManifestError::Write { source, .. } => {
-                Some(source)
-            }
-            _ => None,
-        }
-    }
 }
 
 impl Manifest<InputSources> {
@@ -234,31 +201,6 @@ impl Manifest {
     }
 }
 
-/// Refuses a state folder whose manifest is of a newer format; no manifest (a job of an
-/// older version) is fine.
-pub(crate) fn check_folder(state_dir: &Path) -> Result<(), ManifestError> {
-    let path = state_dir.join(MANIFEST);
-    let Ok(text) = std::fs::read(&path) else {
-        return Ok(());
-    };
-    // A manifest that cannot be read is written anew by this job: it only describes the job.
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&text) else {
-        return Ok(());
-    };
-    let folder = state_dir.parent().unwrap_or(state_dir);
-    check_format(folder, &value)
-}
-
-fn check_format(folder: &Path, value: &serde_json::Value) -> Result<(), ManifestError> {
-    match value.get("format").and_then(serde_json::Value::as_u64) {
-        Some(found) if found > u64::from(FORMAT) => Err(ManifestError::Newer {
-            folder: folder.to_path_buf(),
-            found,
-        }),
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +254,6 @@ mod tests {
                 && e.to_string().contains("format 9"),
             "{e}"
         );
-        assert!(check_folder(&state).is_err());
+        assert!(crate::store::folder_format::check_folder(&state).is_err());
     }
 }

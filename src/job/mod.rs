@@ -1,5 +1,6 @@
 pub(crate) mod config;
 pub(crate) mod context;
+pub mod error;
 pub mod events;
 pub(crate) mod lifecycle;
 pub mod manifest;

@@ -2,11 +2,11 @@
 //! keeps the journal, emits events and writes the report.
 
 use crate::control::JobControl;
-pub use crate::error::JobError;
-use crate::error::{ErrorKind, TdpError};
+use crate::error::ErrorKind;
 use crate::input::{Entry, InputLine, ParsedIds};
 pub use crate::job::config::JobConfig;
 use crate::job::context::{state_error, AuthGate, Ctx};
+pub use crate::job::error::JobError;
 use crate::job::events::{Event, EventSender, Progress, Summary};
 use crate::job::lifecycle::Lifecycle;
 use crate::job::manifest::Manifest;
@@ -19,6 +19,7 @@ use crate::net::connect::Connector;
 use crate::storage::s3::S3Client;
 use crate::store::state::{StateError, Store};
 use crate::tdp::client::{TdpClient, Token};
+use crate::tdp::error::TdpError;
 use crate::tdp::files::JobFiles;
 use crate::tdp::search::{self, Exclusion, Hit, Pager, Search, SearchError};
 use std::collections::HashMap;

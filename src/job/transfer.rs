@@ -3,18 +3,21 @@
 //! and move it into place.
 
 use crate::checksum::{self, PartHasher, PieceCrc};
-use crate::error::{ErrorKind, Failure, JobError, Retry, S3Error, Scope, TdpError};
+use crate::error::{ErrorKind, Failure, Retry, Scope};
 use crate::job::context::{Ctx, Forbidden};
+use crate::job::error::JobError;
 use crate::job::events::{Event, FileStage};
 use crate::job::outage::Verdict;
 use crate::job::report::{FileOutcome, Status};
 use crate::link::Link;
 use crate::ranges::Ranges;
 use crate::retry::Attempts;
+use crate::storage::error::S3Error;
 use crate::storage::s3::{ObjectInfo, ObjectResponse};
 use crate::store::naming::{disposition_filename, is_name_refused, object_key, relative_path};
 use crate::store::sink::{self, Md5Follower, PartWriter, SinkError};
 use crate::store::state::{join_rel, DoneInfo, Verified};
+use crate::tdp::error::TdpError;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

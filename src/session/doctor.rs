@@ -2,11 +2,11 @@
 //! storage) checked in order, one line each, with the fix in plain words. What it says is
 //! safe to paste into a support ticket: never the token, never a link's query (signature).
 
-use crate::error::TdpError;
 use crate::net::connect::{Connector, NetworkSettings};
 use crate::secret::Token;
 use crate::storage::s3::S3Client;
 use crate::tdp::client::{normalise_base_url, TdpClient};
+use crate::tdp::error::TdpError;
 use std::time::{Duration, SystemTime};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -248,7 +248,7 @@ pub async fn diagnose(
             "storage ({storage}) sends the file ({} bytes in all; 1 byte fetched)",
             r.info.size
         ))),
-        Err(crate::error::S3Error::Empty) => {
+        Err(crate::storage::error::S3Error::Empty) => {
             out.push(Check::pass(format!("storage ({storage}) answers (the file is empty)")))
         }
         Err(e) => out.push(Check::fail(

@@ -2,8 +2,8 @@
 //! this folder". Pages the whole search (so the figures are exact) and keeps only counters,
 //! whatever the number of hits.
 
-use crate::error::JobError;
 use crate::job::config::JobConfig;
+use crate::job::error::JobError;
 use crate::secret::Token;
 use crate::size::human;
 use crate::store::state::{completed_files, join_rel};

@@ -2,10 +2,10 @@
 //! redirects and never decodes content: the bytes are kept exactly as stored.
 
 use crate::checksum::ObjectChecksum;
-use crate::error::Blocked;
-pub use crate::error::S3Error;
+use crate::net::blocked::Blocked;
 use crate::net::connect::Connector;
 use crate::retry::parse_retry_after;
+pub use crate::storage::error::S3Error;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 

@@ -1,5 +1,6 @@
 #[doc(hidden)]
 pub mod durable;
+pub mod folder_format;
 pub(crate) mod group_sync;
 pub(crate) mod lock;
 pub(crate) mod naming;

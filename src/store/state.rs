@@ -2,10 +2,10 @@
 //! append-only journal (JSON lines) of names given, objects seen, byte ranges made durable and
 //! files completed. Reruns read it to skip, resume and name files as before.
 
-use crate::job::manifest::{self, Manifest, ManifestError, FORMAT};
 use crate::ranges::Ranges;
 use crate::storage::s3::ObjectInfo;
 use crate::store::durable;
+use crate::store::folder_format::{self, ManifestError, FORMAT};
 use crate::store::lock::{self, FolderLock, LockError};
 use crate::store::naming::{fallback_name, fit, with_suffix, NameFolding, MAX_NAME_BYTES};
 use crate::store::paths::no_follow;
@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-pub use crate::job::manifest::STATE_DIR;
+pub use crate::store::paths::STATE_DIR;
 const JOURNAL: &str = "journal.jsonl";
 
 /// How a completed file was checked: every check its object allowed was made, and this is
@@ -282,7 +282,7 @@ impl Store {
         }
         // Before anything in the folder is read or written: one job per folder.
         let lock = lock::acquire(&dir, dest)?;
-        manifest::check_folder(&dir)?;
+        folder_format::check_folder(&dir)?;
         let path = dir.join(JOURNAL);
         let jerr = |source| StateError::Journal {
             path: path.clone(),
@@ -367,12 +367,6 @@ impl Store {
             journal,
             _lock: lock,
         })
-    }
-
-    /// Records what the job was asked to do, so the folder alone can resume it.
-    pub fn write_manifest<I: serde::Serialize>(&self, m: &Manifest<I>) -> Result<(), StateError> {
-        m.write(&self.dir)?;
-        Ok(())
     }
 
     /// Names given out from now on are at most `bytes` long per component.

@@ -1,11 +1,11 @@
 //! The TDP API client: `datalake/retrieve` with the TDP auth headers, answers classified so
 //! the scheduler can tell "stop the job" from "fail this file" from "try again".
 
-use crate::error::Blocked;
-pub use crate::error::TdpError;
 use crate::link::Link;
+use crate::net::blocked::Blocked;
 use crate::net::connect::Connector;
 use crate::retry::parse_retry_after;
+pub use crate::tdp::error::TdpError;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -1,3 +1,4 @@
 pub mod client;
+pub mod error;
 pub mod files;
 pub mod search;

@@ -23,10 +23,11 @@
 //! A server whose window is smaller than 10,000 says so in its 400; the pager takes the
 //! number from the message and goes on with it.
 
-use crate::error::{Retry, TdpError};
+use crate::error::Retry;
 use crate::input::normalise_id;
 use crate::retry::RetryPolicy;
 use crate::tdp::client::TdpClient;
+use crate::tdp::error::TdpError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -80,7 +81,7 @@ pub enum Search {
     Eql { query: Value },
 }
 
-pub use crate::error::SearchError;
+pub use crate::tdp::error::SearchError;
 
 impl Search {
     /// `--search 'category=RAW&tags=a&metadata.project=P-1'`: fileinfo parameters in URL-query
