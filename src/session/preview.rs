@@ -6,7 +6,8 @@ use crate::job::config::JobConfig;
 use crate::job::error::JobError;
 use crate::secret::Token;
 use crate::size::human;
-use crate::store::state::{completed_files, join_rel};
+use crate::store::journal::completed_files;
+use crate::store::state::join_rel;
 use crate::tdp::search::{Pager, Search};
 use serde::Serialize;
 

@@ -1,7 +1,9 @@
+pub(crate) mod claims;
 #[doc(hidden)]
 pub mod durable;
 pub mod folder_format;
 pub(crate) mod group_sync;
+pub(crate) mod journal;
 pub(crate) mod lock;
 pub(crate) mod naming;
 pub(crate) mod paths;

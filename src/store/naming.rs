@@ -278,6 +278,14 @@ pub fn relative_path(layout: Layout, key: &[String], name: &str) -> PathBuf {
     path
 }
 
+/// The key a relative name is known by in the store: its file-system folding, hashed.
+pub(crate) fn path_hash(folding: NameFolding, rel: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    folding.key(rel).hash(&mut h);
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
