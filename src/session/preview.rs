@@ -8,7 +8,8 @@ use crate::secret::Token;
 use crate::size::human;
 use crate::store::journal::completed_files;
 use crate::store::state::join_rel;
-use crate::tdp::search::{Pager, Search};
+use crate::tdp::pager::Pager;
+use crate::tdp::search::Search;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -1,4 +1,5 @@
 pub mod client;
 pub mod error;
 pub mod files;
+pub mod pager;
 pub mod search;
