@@ -1,6 +1,7 @@
 pub(crate) mod claims;
 #[doc(hidden)]
 pub mod durable;
+pub(crate) mod finalize;
 pub mod folder_format;
 pub(crate) mod group_sync;
 pub(crate) mod journal;

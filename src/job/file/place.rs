@@ -7,6 +7,7 @@ use crate::job::context::Ctx;
 use crate::job::events::{Event, FileStage};
 use crate::job::report::{FileOutcome, Status};
 use crate::storage::s3::ObjectInfo;
+use crate::store::finalize;
 use crate::store::naming::{disposition_filename, is_name_refused, relative_path};
 use crate::store::sink::{self, Md5Follower, SinkError};
 use crate::store::state::{join_rel, DoneInfo, Verified};
@@ -221,7 +222,7 @@ pub(super) async fn place(
                     source,
                 })?;
             }
-            sink::finalize(&d, &rel_path, &p, &sc, gzip, ratio, !grouped)
+            finalize::finalize(&d, &rel_path, &p, &sc, gzip, ratio, !grouped)
         };
         let placed = if grouped && !gzip {
             // The move rides in a round of the group, before the sync that makes it durable.
@@ -259,7 +260,7 @@ pub(super) async fn place(
             // where it is. Other bytes: they keep their place, ours takes the next name.
             Err(SinkError::Occupied { target, complete }) if tried.len() <= 4 => {
                 let (t, src) = (target.clone(), complete.clone());
-                let same = tokio::task::spawn_blocking(move || sink::same_bytes(&src, &t))
+                let same = tokio::task::spawn_blocking(move || finalize::same_bytes(&src, &t))
                     .await
                     .map_err(internal)?
                     .unwrap_or(false);
