@@ -1,3 +1,4 @@
+pub(crate) mod conclude;
 pub(crate) mod config;
 pub(crate) mod context;
 pub mod error;
@@ -6,8 +7,10 @@ pub(crate) mod file;
 pub(crate) mod lifecycle;
 pub mod manifest;
 pub(crate) mod outage;
+pub(crate) mod paging;
 pub(crate) mod renewal;
 pub mod report;
 pub(crate) mod run;
 pub mod shard;
 pub mod sync;
+pub(crate) mod ticker;

@@ -9,7 +9,21 @@ pub enum JobFiles {
     Search(Search),
 }
 
+/// [`JobFiles`], borrowed.
+#[derive(Clone, Copy)]
+pub(crate) enum Files<'a> {
+    Ids(&'a ParsedIds),
+    Search(&'a Search),
+}
+
 impl JobFiles {
+    pub(crate) fn borrowed(&self) -> Files<'_> {
+        match self {
+            JobFiles::Ids(ids) => Files::Ids(ids),
+            JobFiles::Search(search) => Files::Search(search),
+        }
+    }
+
     /// Files known before the job starts: a search's are found as it pages.
     pub fn known(&self) -> usize {
         match self {
