@@ -12,10 +12,10 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
-use tdp_engine::credentials;
+use tdp_engine::session::keys;
 use tdp_engine::job::manifest::Manifest;
 use tdp_engine::size::human;
-use tdp_engine::tdp::client::{api_host, normalise_base_url};
+use tdp_engine::tdp::client::normalise_base_url;
 use tdp_engine::{
     CancellationToken, ErrorKind, EventSender, JobConfig, JobFiles, Layout, ParsedIds, Scope,
     Search, Token,
@@ -261,10 +261,9 @@ fn token_for(base_url: &str, org: &str) -> Result<Token, String> {
             return Ok(Token::new(t));
         }
     }
-    let base = normalise_base_url(base_url).map_err(|e| e.to_string())?;
-    let account = credentials::account(org, &api_host(&base));
-    match credentials::load(&account, credentials::DEFAULT_TIMEOUT) {
-        Ok(Some(t)) => Ok(Token::new(t)),
+    let account = keys::token_account(base_url, org).map_err(|e| e.to_string())?;
+    match keys::saved(&account) {
+        Ok(Some(t)) => Ok(t),
         Ok(None) => Err(format!(
             "no auth token: set TDP_TOKEN, or save the token for {account} with the desktop app (\"Remember in keychain\")"
         )),
@@ -278,12 +277,8 @@ fn proxy_password(proxy: Option<&str>) -> Option<Token> {
     if let Ok(p) = std::env::var("TDP_PROXY_PASSWORD") {
         return Some(Token::new(p));
     }
-    let proxy = proxy.filter(|p| p.contains('@'))?;
-    match credentials::load(
-        &credentials::proxy_account(proxy),
-        credentials::DEFAULT_TIMEOUT,
-    ) {
-        Ok(p) => p.map(Token::new),
+    match keys::saved(&keys::proxy_account(proxy)?) {
+        Ok(p) => p,
         Err(e) => {
             tracing::warn!("no proxy password from the keychain: {e}");
             None
