@@ -2,7 +2,9 @@
 //! job's), each shown from what is on disk in it (`folder_status`), never from memory. The
 //! list of folders is kept beside the settings.
 
-use crate::commands::{launch, proxy_password, settings_file, token_for, StartedJob};
+use crate::commands::form::settings_file;
+use crate::commands::job::{launch, StartedJob};
+use crate::commands::secrets::{proxy_password, token_for};
 use crate::error::CmdError;
 use crate::state::AppState;
 use std::path::{Path, PathBuf};

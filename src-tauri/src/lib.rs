@@ -17,28 +17,28 @@ pub fn run() {
         .plugin(tauri_plugin_opener::init())
         .manage(state::AppState::new(demo_requested))
         .invoke_handler(tauri::generate_handler![
-            commands::app_info,
-            commands::load_settings,
-            commands::save_settings,
-            commands::validate_ids,
-            commands::read_id_file,
-            commands::credentials_status,
-            commands::save_token,
-            commands::forget_token,
-            commands::check_connection,
-            commands::diagnose_connection,
-            commands::save_proxy_password,
-            commands::start_job,
-            commands::cancel_job,
-            commands::pause_job,
-            commands::set_rate_limit,
-            commands::set_allow_sleep,
-            commands::renew_token,
-            commands::open_folder,
-            commands::export_failed,
-            commands::preview_search,
-            commands::show_in_folder,
-            commands::start_demo,
+            commands::form::app_info,
+            commands::form::load_settings,
+            commands::form::save_settings,
+            commands::form::validate_ids,
+            commands::form::read_id_file,
+            commands::secrets::credentials_status,
+            commands::secrets::save_token,
+            commands::secrets::forget_token,
+            commands::connection::check_connection,
+            commands::connection::diagnose_connection,
+            commands::secrets::save_proxy_password,
+            commands::job::start_job,
+            commands::job::cancel_job,
+            commands::job::pause_job,
+            commands::job::set_rate_limit,
+            commands::job::set_allow_sleep,
+            commands::connection::renew_token,
+            commands::folders::open_folder,
+            commands::job::export_failed,
+            commands::job::preview_search,
+            commands::folders::show_in_folder,
+            commands::demo::start_demo,
             jobs::list_jobs,
             jobs::add_job_folder,
             jobs::forget_job,
@@ -60,10 +60,14 @@ mod tests {
         let handlers = include_str!("lib.rs");
         let build = include_str!("../build.rs");
         let conf = include_str!("../../tauri.conf.json");
+        // `commands::job::start_job,` → `start_job`: a command is named by its path's end.
         let registered: Vec<&str> = ["commands::", "jobs::"]
             .iter()
             .flat_map(|m| handlers.split(m).skip(1))
-            .filter_map(|s| s.split(|c: char| !(c.is_alphanumeric() || c == '_')).next())
+            .filter_map(|s| {
+                let path = s.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'));
+                path.into_iter().next()?.rsplit("::").next()
+            })
             .filter(|name| !name.is_empty())
             .collect();
         assert!(registered.len() > 10, "{registered:?}");

@@ -35,7 +35,10 @@ mod tests {
     #[test]
     fn an_account_needs_a_usable_base_url_and_an_org() {
         let a = token_account("https://api.tetrascience.com/", " lab ").unwrap();
-        assert_eq!(a, token_account("https://api.tetrascience.com", "lab").unwrap());
+        assert_eq!(
+            a,
+            token_account("https://api.tetrascience.com", "lab").unwrap()
+        );
         assert!(matches!(
             token_account("https://api.tetrascience.com", " "),
             Err(TdpError::MissingOrg)

@@ -12,8 +12,8 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
-use tdp_engine::session::keys;
 use tdp_engine::job::manifest::Manifest;
+use tdp_engine::session::keys;
 use tdp_engine::size::human;
 use tdp_engine::tdp::client::normalise_base_url;
 use tdp_engine::{
