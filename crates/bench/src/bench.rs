@@ -4,10 +4,12 @@
 //! seconds and peak RSS (from `wait4`), its rate and its ratio to the lower bound, with the
 //! machine, the file system and the date.
 
+use crate::child::{run_child, Run};
+use crate::machine::{machine, which};
 use clap::Args;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
 use tdp_engine::size::human;
 use tdp_sim::{sim_id, Shaping, SimConfig, SimFile, Simulator};
 
@@ -108,114 +110,6 @@ fn scenarios() -> Vec<Scenario> {
             ..nb("smoke", 40, 256 << 10, true)
         },
     ]
-}
-
-pub(crate) struct Run {
-    code: i32,
-    pub(crate) wall: f64,
-    /// User + system CPU seconds of the child (from `wait4`).
-    pub(crate) cpu: f64,
-    pub(crate) rss_kib: u64,
-    stderr: String,
-}
-
-#[allow(clippy::zombie_processes)] // wait4 reaps the child
-fn run_child(cmd: &mut Command) -> Run {
-    let start = Instant::now();
-    let child = match cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            return Run {
-                code: -1,
-                wall: 0.0,
-                cpu: 0.0,
-                rss_kib: 0,
-                stderr: e.to_string(),
-            };
-        }
-    };
-    let pid = child.id();
-    let peak = watch_peak(pid);
-    let stderr = child.stderr.map(|mut s| {
-        std::thread::spawn(move || {
-            let mut out = String::new();
-            let _ = std::io::Read::read_to_string(&mut s, &mut out);
-            out
-        })
-    });
-    let (code, cpu, maxrss) = wait_rusage(pid);
-    let wall = start.elapsed().as_secs_f64();
-    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
-    let rss_kib = peak.join().ok().flatten().unwrap_or(maxrss);
-    Run {
-        code,
-        wall,
-        cpu,
-        rss_kib,
-        stderr,
-    }
-}
-
-/// The child's peak resident memory, from its `VmHWM` read every 10 ms until it exits.
-/// Not `wait4`'s maxrss: that counts the memory of this process, which the child shares
-/// until its `exec` (and this process holds the simulator).
-fn watch_peak(pid: u32) -> std::thread::JoinHandle<Option<u64>> {
-    std::thread::spawn(move || {
-        let path = format!("/proc/{pid}/status");
-        let mut peak = None;
-        let mut execd = false;
-        loop {
-            let Ok(status) = std::fs::read_to_string(&path) else {
-                return peak;
-            };
-            // Before its exec the child is still a copy of this process (same command line).
-            execd = execd
-                || std::fs::read(format!("/proc/{pid}/cmdline")).ok()
-                    != std::fs::read("/proc/self/cmdline").ok();
-            if status.contains("State:\tZ") {
-                return peak;
-            }
-            if execd {
-                if let Some(kib) = status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
-                {
-                    peak = Some(kib);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    })
-}
-
-#[cfg(unix)]
-fn wait_rusage(pid: u32) -> (i32, f64, u64) {
-    let mut status = 0;
-    // SAFETY: rusage is plain data filled in by wait4 for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
-    if r < 0 {
-        return (-1, 0.0, 0);
-    }
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let cpu = secs(usage.ru_utime) + secs(usage.ru_stime);
-    (code, cpu, usage.ru_maxrss as u64)
-}
-
-#[cfg(not(unix))]
-fn wait_rusage(_pid: u32) -> (i32, f64, u64) {
-    (-1, 0.0, 0)
 }
 
 /// Bytes per second one of `conns` busy connections gets: its own cap or its share of the
@@ -334,52 +228,6 @@ pub async fn run(args: BenchArgs) -> ExitCode {
 
 fn tempfile_dir(given: Option<PathBuf>) -> PathBuf {
     given.unwrap_or_else(|| std::env::temp_dir().join(format!("tdp-bench-{}", std::process::id())))
-}
-
-/// CPU, cores, memory, the file system the downloads go to, and the date.
-fn machine(dir: &Path) -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
-        })
-        .map_or_else(|| "?".into(), |kib| human(kib * 1024));
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    format!(
-        "{date}; {cores} cores ({model}), {mem} RAM; downloads to {} ({})",
-        dir.display(),
-        fs_type(dir)
-    )
-}
-
-/// The type of the file system holding `dir`, from the longest matching mount point.
-fn fs_type(dir: &Path) -> String {
-    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    mounts
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let (dev, at, kind) = (f.next()?, f.next()?, f.next()?);
-            dir.starts_with(at)
-                .then(|| (at.len(), format!("{kind} on {dev}")))
-        })
-        .max_by_key(|(n, _)| *n)
-        .map_or_else(|| "unknown file system".into(), |(_, d)| d)
 }
 
 /// Runs a client `runs` times and keeps the median run (by wall time), with all wall times.
@@ -649,14 +497,6 @@ fn peer_row(
             note,
         ],
     }
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    })
 }
 
 /// A file's pre-signed URL, resolved as the notebook does, for a client that takes URLs.

@@ -6,6 +6,8 @@
 
 mod bench;
 mod checks;
+mod child;
+mod machine;
 mod replica;
 
 use clap::{Parser, Subcommand};
