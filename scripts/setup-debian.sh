@@ -8,7 +8,8 @@ what=${1:-all}
 # in a private copy of the OS store.
 engine=(build-essential pkg-config curl libdbus-1-dev libssl-dev ca-certificates mount util-linux dbus)
 app=(libwebkit2gtk-4.1-dev libxdo-dev libayatana-appindicator3-dev librsvg2-dev file)
-e2e=(xvfb xauth x11-utils webkit2gtk-driver dbus dbus-x11 gnome-keyring libsecret-tools imagemagick time)
+# nodejs: `node --test` runs the window's reducer (tests/ui).
+e2e=(nodejs xvfb xauth x11-utils webkit2gtk-driver dbus dbus-x11 gnome-keyring libsecret-tools imagemagick time)
 case "$what" in
   engine) want=("${engine[@]}") ;;
   app) want=("${engine[@]}" "${app[@]}") ;;

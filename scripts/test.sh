@@ -64,6 +64,7 @@ run_all() {
   # Windows: its own build (Debian's rustc-web, MinGW, build-std) in target/windows, the
   # tests under Wine, a download with tdp-download.exe, the app checked (docs/windows-macos.md).
   stage "windows: build, tests under Wine" scripts/windows/test.sh || return 1
+  stage "window's reducer (node --test)" scripts/test-ui.sh || return 1
   stage "desktop app end-to-end tests" scripts/e2e.sh || return 1
   stage "installer: build, install, start, remove" scripts/test-deb.sh || return 1
 }

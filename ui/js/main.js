@@ -43,7 +43,7 @@ for (const [hook, name] of Object.entries(searchFields)) {
 hooks['s-outdated'].addEventListener('change', (e) => actions.setSearch('includeOutdated', e.target.checked));
 hooks['search-url'].addEventListener('input', (e) => actions.applySearchUrl(e.target.value));
 hooks.preview.addEventListener('click', () => actions.previewSearch(takeTypedToken(), takeProxyPassword()));
-hooks.remember.addEventListener('change', (e) => { store.state.remember = e.target.checked; });
+hooks.remember.addEventListener('change', (e) => actions.setRemember(e.target.checked));
 hooks['allow-sleep'].addEventListener('change', (e) => actions.setField('allowSleep', e.target.checked));
 hooks['keep-awake'].addEventListener('change', (e) => actions.setField('allowSleep', !e.target.checked));
 

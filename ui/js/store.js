@@ -1,7 +1,7 @@
 // The one place that talks to the app's Rust side: every invoke and the job channel live
 // here. Views read `state` and call the actions; `subscribe` re-renders after changes.
 
-import { category, emptyCounts, FINAL } from './transfers.js';
+import { newJob, reduce, setFiles } from './reducer.js';
 import { emptySearch, fromTdpUrl, isEmpty, toRequest } from './search.js';
 
 const tauri = () => window.__TAURI__;
@@ -142,153 +142,11 @@ export function createStore() {
     }
   }
 
-  function newJob() {
-    return {
-      id: null, running: true, files: new Map(), order: [], counts: emptyCounts(), totalFiles: 0,
-      progress: null, summary: null, error: null, started: Date.now(), dest: state.dest.trim(),
-      // Bumped on every change to a row: the list's view is worked out again when it moves.
-      version: 0,
-    };
-  }
-
-  function addRow(job, id) {
-    const r = { id, name: '', size: null, bytes: 0, state: 'queued', reason: '', speed: null };
-    job.files.set(id, r);
-    job.counts.all += 1;
-    job.counts.queued += 1;
-    return r;
-  }
-
-  function row(job, id) {
-    let r = job.files.get(id);
-    if (!r) {
-      r = addRow(job, id);
-      job.order.push(r);
-    }
-    return r;
-  }
-
-  // Every file of the job, in input order, queued until it starts (events may come first).
-  // A search's files come with its pages instead (filesFound): those rows stay.
-  function setFiles(job, ids) {
-    if (ids.length) job.order = ids.map((id) => job.files.get(id) || addRow(job, id));
-    job.version += 1;
-  }
-
-  function setState(job, r, next) {
-    job.version += 1;
-    if (r.state === next) return;
-    const [a, b] = [category(r.state), category(next)];
-    if (a !== b) {
-      job.counts[a] -= 1;
-      job.counts[b] += 1;
-    }
-    r.state = next;
-    if (FINAL.has(next)) r.speed = null;
-  }
-
-  // A smoothed speed per active file, from the bytes of successive progress ticks.
-  function measure(r, bytesNow, now) {
-    if (r.seenAt != null && now - r.seenAt >= 200) {
-      const v = ((bytesNow - r.seenBytes) * 1000) / (now - r.seenAt);
-      r.speed = r.speed == null ? v : 0.6 * r.speed + 0.4 * v;
-    }
-    if (r.seenAt == null || now - r.seenAt >= 200) {
-      r.seenAt = now;
-      r.seenBytes = bytesNow;
-    }
-  }
-
-  function apply(job, ev) {
-    switch (ev.type) {
-      case 'jobStarted':
-        job.totalFiles = ev.files;
-        break;
-      case 'filesFound':
-        for (const id of ev.ids) row(job, id);
-        job.totalFiles = ev.files;
-        job.found = { files: ev.files, bytes: ev.bytes, excluded: ev.excluded, complete: ev.complete };
-        job.version += 1;
-        break;
-      case 'progress': {
-        job.progress = ev;
-        const now = performance.now();
-        for (const a of ev.active) {
-          const r = row(job, a.fileId);
-          if (FINAL.has(r.state)) continue;
-          r.bytes = a.bytes;
-          if (a.size != null) r.size = a.size;
-          if (a.name) r.name = a.name;
-          if (r.state !== 'retrying' || a.stage !== 'downloading') setState(job, r, a.stage);
-          measure(r, a.bytes, now);
-        }
-        job.version += 1;
-        break;
-      }
-      case 'fileResolved': {
-        const r = row(job, ev.fileId);
-        r.name = ev.path;
-        r.size = ev.size;
-        if (!FINAL.has(r.state)) setState(job, r, 'downloading');
-        break;
-      }
-      case 'fileRetrying': {
-        const r = row(job, ev.fileId);
-        if (!FINAL.has(r.state)) { setState(job, r, 'retrying'); r.reason = ev.reason; r.kind = ev.kind; }
-        break;
-      }
-      case 'fileDone': {
-        const r = row(job, ev.fileId);
-        Object.assign(r, { name: ev.path, bytes: ev.bytes, size: ev.bytes, reason: '', verified: ev.verified });
-        setState(job, r, 'done');
-        break;
-      }
-      case 'fileSkipped': {
-        const r = row(job, ev.fileId);
-        Object.assign(r, { name: ev.path, reason: ev.reason });
-        setState(job, r, 'skipped');
-        break;
-      }
-      case 'fileFailed': {
-        const r = row(job, ev.fileId);
-        Object.assign(r, { reason: ev.reason, kind: ev.kind });
-        setState(job, r, 'failed');
-        break;
-      }
-      case 'jobState':
-        job.state = ev.state;
-        job.waitingForNetwork = ev.state === 'waitingForNetwork';
-        job.paused = ev.state === 'paused';
-        // Asked once per rejection; the answer to the last new token stays until it is proven.
-        if (ev.state === 'waitingForToken' && !job.needsToken) job.renewStatus = null;
-        if (ev.state === 'waitingForToken') job.needsToken = true;
-        if (ev.state === 'running') job.needsToken = false;
-        break;
-      case 'warning':
-        job.warnings = [...(job.warnings || []), ev.message];
-        break;
-      case 'jobFinished':
-        job.summary = ev.summary;
-        job.running = false;
-        for (const r of job.order) if (!FINAL.has(r.state)) setState(job, r, 'unfinished');
-        if (ev.summary.stopped && ev.summary.stopKind !== 'cancelled') {
-          job.error = { kind: ev.summary.stopKind, message: ev.summary.stopped };
-        }
-        break;
-      case 'jobError':
-        job.error = { kind: ev.kind, message: ev.message };
-        job.running = false;
-        break;
-      default:
-        break;
-    }
-  }
-
   // Starts a job with `cmd` (start_job, resume_job): its events feed `job` from then on.
   async function begin(job, cmd, args) {
     const channel = new (tauri().core.Channel)();
     channel.onmessage = (batch) => {
-      for (const ev of batch) apply(job, ev);
+      for (const ev of batch) reduce(job, ev, performance.now());
       if (!job.running) {
         setTimeout(refreshCredentials, 200);
         setTimeout(() => actions.refreshJobs(), 200);
@@ -329,6 +187,10 @@ export function createStore() {
       await refreshCredentials();
       await actions.refreshJobs();
       if (info.demoRequested) await actions.startDemo();
+    },
+    setRemember(on) {
+      state.remember = !!on;
+      changed();
     },
     setField(name, value) {
       touched.add(name);
@@ -401,7 +263,7 @@ export function createStore() {
       try {
         actions.setField('ids', await call('read_id_file', { path }));
       } catch (e) {
-        state.job = { ...newJob(), running: false, error: { kind: errorKind(e), message: errorText(e) } };
+        state.job = { ...newJob(state.dest, Date.now()), running: false, error: { kind: errorKind(e), message: errorText(e) } };
         changed();
       }
     },
@@ -418,7 +280,7 @@ export function createStore() {
         return;
       }
       if (ids !== undefined) actions.setField('ids', ids);
-      const job = newJob();
+      const job = newJob(state.dest, Date.now());
       state.job = job;
       changed();
       await writeSettings();
@@ -501,7 +363,7 @@ export function createStore() {
     // The job of a folder in the Jobs view, again: it goes on where it stopped.
     async resumeJob(dest) {
       if (state.job && state.job.running) return;
-      const job = newJob();
+      const job = newJob(state.dest, Date.now());
       job.dest = dest;
       state.job = job;
       changed();
