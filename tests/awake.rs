@@ -5,7 +5,7 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
-mod common;
+use tdp_testkit as common;
 
 use common::*;
 use dbus::blocking::Connection;

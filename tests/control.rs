@@ -1,7 +1,7 @@
 //! What a caller does to a running job: pause, resume, a speed limit changed on the way.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
-mod common;
+use tdp_testkit as common;
 
 use common::*;
 use std::time::Duration;

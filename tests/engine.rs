@@ -1,7 +1,7 @@
 //! The engine against the simulator over real HTTP: the acceptance of the engine issue.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
-mod common;
+use tdp_testkit as common;
 
 use common::*;
 use std::time::Duration;

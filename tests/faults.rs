@@ -3,7 +3,7 @@
 //! so each run sees the same ones.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
-mod common;
+use tdp_testkit as common;
 
 use common::*;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! and a file that never verifies failed with kind `integrity`, never placed.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
-mod common;
+use tdp_testkit as common;
 
 use common::*;
 use tdp_engine::job::report::Status;

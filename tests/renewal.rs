@@ -2,7 +2,7 @@
 //! waits for it instead of stopping, and goes on with it; nothing finished is fetched again.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
-mod common;
+use tdp_testkit as common;
 
 use common::*;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! streamed into the downloads; exclusions reported; free space checked.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
-mod common;
+use tdp_testkit as common;
 
 use common::*;
 use std::collections::HashSet;

@@ -2,7 +2,7 @@
 //! and shape traffic as configured.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
-mod common;
+use tdp_testkit as common;
 
 use common::*;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! overlap, and a full listing finds the rest. Nothing is fetched twice.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
-mod common;
+use tdp_testkit as common;
 
 use common::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -3,8 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure
 
 mod child;
-#[path = "../../../tests/common/mod.rs"]
-mod common;
+use tdp_testkit as common;
 
 use child::*;
 use common::*;

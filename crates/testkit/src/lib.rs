@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: a simulator per test, jobs run in process, and
 //! checks of bytes on disk.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use md5::{Digest, Md5};
 use std::path::Path;
