@@ -1,6 +1,6 @@
 //! What the file tasks of a job share: the clients, the API lane and the S3 slots, the
 //! journal, events and progress, the job's state and the first error that stops it. Each
-//! file's own state stays with its task (`transfer`).
+//! file's own state stays with its task (`job::file`).
 
 use crate::error::ErrorKind;
 use crate::job::config::JobConfig;

@@ -1,3 +1,7 @@
+//! A job: its stages (`run`), one file's task by step (`file`), and what they share: the
+//! context, the network gate, token renewal, events, the report, the manifest, sync and
+//! shards. Above `store`; below `session`.
+
 pub(crate) mod conclude;
 pub(crate) mod config;
 pub(crate) mod context;

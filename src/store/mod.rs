@@ -1,3 +1,7 @@
+//! The destination and its state folder: the journal, the names given out, the bytes of
+//! `.part` files, their move into place, durability and the folder's lock. Above `tdp` and
+//! `storage` (it records what they told of an object); below `job`.
+
 pub(crate) mod claims;
 #[doc(hidden)]
 pub mod durable;

@@ -1,3 +1,6 @@
+//! The TDP API: its client, its errors, a search and its pages. Beside `storage`, above
+//! `net`.
+
 pub mod client;
 pub mod error;
 pub mod files;
