@@ -2,13 +2,32 @@
 //! progress in each, every final state kept. On the way, the moments a user who looks
 //! elsewhere should hear of (`notify`).
 
+use serde::Serialize;
 use std::time::{Duration, Instant};
 use tauri::ipc::Channel;
 use tauri::AppHandle;
 use tdp_engine::job::events::JobState;
-use tdp_engine::{Event, EventReceiver, Summary};
+use tdp_engine::{ErrorKind, Event, EventReceiver, Summary};
 
-pub type Batch = Vec<serde_json::Value>;
+/// Everything the window hears of a job, as it goes on the wire: each names itself in
+/// `type`, as `ui/js/reducer.js` reads it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum WireEvent {
+    /// The engine's own events, in the engine's words.
+    Engine(Event),
+    /// What the app itself says of a job.
+    App(AppEvent),
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum AppEvent {
+    /// The job could not start, or ended on an error before it finished.
+    JobError { kind: ErrorKind, message: String },
+}
+
+pub type Batch = Vec<WireEvent>;
 
 /// A network wait this long is worth a notification.
 const LONG_WAIT: Duration = Duration::from_secs(60);
@@ -17,12 +36,12 @@ pub async fn forward(mut rx: EventReceiver, channel: Channel<Batch>, app: AppHan
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch: Batch = Vec::new();
-    let mut progress: Option<serde_json::Value> = None;
+    let mut progress: Option<WireEvent> = None;
     let mut waiting_since: Option<Instant> = None;
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
-                Some(e @ Event::Progress { .. }) => progress = serde_json::to_value(&e).ok(),
+                Some(e @ Event::Progress { .. }) => progress = Some(WireEvent::Engine(e)),
                 Some(e) => {
                     match &e {
                         Event::JobState { state } => {
@@ -43,9 +62,7 @@ pub async fn forward(mut rx: EventReceiver, channel: Channel<Batch>, app: AppHan
                         _ => {}
                     }
                     let finished = matches!(e, Event::JobFinished { .. });
-                    if let Ok(v) = serde_json::to_value(&e) {
-                        batch.push(v);
-                    }
+                    batch.push(WireEvent::Engine(e));
                     if finished {
                         flush(&channel, &mut batch, &mut progress);
                         return;
@@ -86,7 +103,7 @@ fn finished(s: &Summary) -> (String, String) {
     }
 }
 
-fn flush(channel: &Channel<Batch>, batch: &mut Batch, progress: &mut Option<serde_json::Value>) {
+fn flush(channel: &Channel<Batch>, batch: &mut Batch, progress: &mut Option<WireEvent>) {
     if let Some(p) = progress.take() {
         // Progress goes first: final states that follow it in the batch are newer.
         batch.insert(0, p);
@@ -94,5 +111,30 @@ fn flush(channel: &Channel<Batch>, batch: &mut Batch, progress: &mut Option<serd
     if !batch.is_empty() {
         // A window that went away does not stop the job.
         let _ = channel.send(std::mem::take(batch));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The window's reducer reads `type` and the fields by these names.
+    #[test]
+    fn the_wire_names_each_event_by_its_type() {
+        let app = WireEvent::App(AppEvent::JobError {
+            kind: ErrorKind::Auth,
+            message: "TDP rejected the auth token (401)".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(&app).unwrap_or_default(),
+            serde_json::json!({"type": "jobError", "kind": "auth", "message": "TDP rejected the auth token (401)"})
+        );
+        let engine = WireEvent::Engine(Event::Warning {
+            message: "the token expires in 4 minutes".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(&engine).unwrap_or_default(),
+            serde_json::json!({"type": "warning", "message": "the token expires in 4 minutes"})
+        );
     }
 }

@@ -5,6 +5,7 @@ use super::form::settings_file;
 use super::secrets::{account_for, token_for};
 use super::Result;
 use crate::error::CmdError;
+use crate::forward::{AppEvent, WireEvent};
 use crate::settings::{self};
 use crate::state::{AppState, RunningJob};
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
+use tdp_engine::Event;
 use tdp_engine::{
     ErrorKind, EventSender, JobConfig, JobControl, JobError, JobFiles, Layout, Search, Token,
 };
@@ -210,9 +212,8 @@ pub(crate) fn launch(
     if let Some(w) =
         tdp_engine::session::expiry::warning(&token, source.known(), last_rate, SystemTime::now())
     {
-        let _ = on_event.send(vec![serde_json::json!({
-            "type": "warning",
-            "message": format!("{w}: when it runs out, the download waits here for a new one"),
+        let _ = on_event.send(vec![WireEvent::Engine(Event::Warning {
+            message: format!("{w}: when it runs out, the download waits here for a new one"),
         })]);
     }
     let (tx, rx) = EventSender::channel();
@@ -227,10 +228,9 @@ pub(crate) fn launch(
         let state = app.state::<AppState>();
         match result {
             Err(e) => {
-                let _ = on_event.send(vec![serde_json::json!({
-                    "type": "jobError",
-                    "kind": e.kind(),
-                    "message": e.to_string(),
+                let _ = on_event.send(vec![WireEvent::App(AppEvent::JobError {
+                    kind: e.kind(),
+                    message: e.to_string(),
                 })]);
             }
             // A token TDP rejected is not kept for the session.
